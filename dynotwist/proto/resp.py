@@ -98,7 +98,7 @@ def _split_inline(line: bytes) -> List[bytes]:
                     break
                 else:
                     current.append(c)
-            elif c in b" \t\r\n\v\f":
+            elif c in b" \t\r\n":  # sdssplitargs ends a token on these only, not \v \f
                 break
             elif c in (0x22, 0x27):
                 quote = c
@@ -115,19 +115,34 @@ def _is_hex(pair: bytes) -> bool:
     return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
 
 
+# _parse_length's mark of a malformed field: below any value string2ll can return, as
+# every negative count is a valid (ignored) multibulk length.
+_BAD_LENGTH = -(2**64)
+
+
 def _parse_length(line: bytes) -> int:
-    """A length field as Redis's string2ll reads it; -2 marks a malformed one."""
+    """A length field as Redis's string2ll reads it; _BAD_LENGTH marks a malformed one."""
     if not line or len(line) > 20:
-        return -2
+        return _BAD_LENGTH
     if line[0] == 0x2D:  # '-'
         digits = line[1:]
         sign = -1
     else:
         digits = line
         sign = 1
-    if not digits.isdigit() or (len(digits) > 1 and digits[0] == 0x30):
-        return -2
-    return sign * int(digits)
+    # digits only, no leading zero, and no "-0"
+    if not digits.isdigit() or (digits[0] == 0x30 and (len(digits) > 1 or sign < 0)):
+        return _BAD_LENGTH
+    value = sign * int(digits)
+    if len(digits) > 18 and not -(2**63) <= value < 2**63:  # overflows a long long
+        return _BAD_LENGTH
+    return value
+
+
+def _expected_dollar(byte: int) -> ProtocolError:
+    # Redis maps CR and LF in error texts to spaces (addReplyErrorFormat)
+    shown = " " if byte in (0x0D, 0x0A) else chr(byte)
+    return ProtocolError(f"Protocol error: expected '$', got '{shown}'")
 
 
 class RequestParser:
@@ -190,19 +205,17 @@ class RequestParser:
                 self._buf = buf[pos:]
                 return
             count = _parse_length(buf[pos + 1 : nl])
-            if count > MAX_MULTIBULK or count < -1:
+            if count > MAX_MULTIBULK or count == _BAD_LENGTH:
                 raise ProtocolError("Protocol error: invalid multibulk length")
             pos = nl + 2
-            if count <= 0:  # Redis ignores empty multibulks
+            if count <= 0:  # Redis ignores empty and negative multibulks
                 continue
             args: List[bytes] = []
             while count:
                 if pos >= n:
                     break
                 if buf[pos] != 0x24:  # '$'
-                    raise ProtocolError(
-                        "Protocol error: expected '$', got '%s'" % chr(buf[pos])
-                    )
+                    raise _expected_dollar(buf[pos])
                 nl = find(CRLF, pos)
                 if nl < 0:
                     if n - pos > MAX_INLINE:
@@ -297,7 +310,7 @@ class RequestParser:
                 self._buf = b""
                 return -1
             if buf[pos] != 0x24:
-                raise ProtocolError("Protocol error: expected '$', got '%s'" % chr(buf[pos]))
+                raise _expected_dollar(buf[pos])
             nl = buf.find(CRLF, pos)
             if nl < 0:
                 if n - pos > MAX_INLINE:
@@ -385,7 +398,10 @@ class ReplyFramer:
                     stack.append(count)
                     continue
             elif kind == _ATTRIBUTE:
-                stack.append(int(buf[pos + 1 : nl]) * 2 + 1)
+                count = int(buf[pos + 1 : nl])
+                if count < 0:  # would never close: every later byte swallowed
+                    raise ReplyError("negative attribute length")
+                stack.append(count * 2 + 1)
                 pos = nl + 2
                 continue
             else:
@@ -425,7 +441,17 @@ def is_error_reply(reply: bytes) -> bool:
 
 
 def error_reply(message: str) -> bytes:
-    return b"-" + message.encode() + CRLF
+    """``message`` as an error reply.
+
+    Encoded as latin-1, the inverse of the ``decode("latin-1")`` that puts client bytes
+    into messages, so those go back byte for byte as Redis sends them; CR and LF become
+    spaces, as in Redis, so that quoted client bytes cannot end the reply early.
+    """
+    try:
+        data = message.encode("latin-1")
+    except UnicodeEncodeError:
+        data = message.encode()
+    return b"-" + data.replace(b"\r", b" ").replace(b"\n", b" ") + CRLF
 
 
 def bulk_reply(value: Optional[bytes], resp3: bool = False) -> bytes:
