@@ -1,0 +1,195 @@
+"""The client port: RESP connections from applications.
+
+Each connection parses its requests, answers the ones the node handles itself and
+forwards the rest; replies go back strictly in request order. A reply that arrives
+while earlier ones are still due waits in its slot; the common case, a reply for the
+oldest request, is written at once.
+
+Flow control: the connection stops reading from a client whose replies pile up,
+either in the kernel (the transport's buffer is full: it pauses us as its producer)
+or here (more than ``MAX_PENDING`` requests unanswered), and resumes when they drain.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, List, Optional
+
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
+
+from dynotwist import errors
+from dynotwist.core import session as node_commands
+from dynotwist.logs import logger
+from dynotwist.net.datastore import Slot
+from dynotwist.proto import commands
+from dynotwist.proto.resp import (
+    ProtocolError,
+    Request,
+    RequestParser,
+    encode_command,
+    error_reply,
+)
+
+if TYPE_CHECKING:
+    from dynotwist.service import Node
+
+log = logger(__name__)
+
+MAX_PENDING = 4096
+
+_NODE = commands.NODE
+_UNSUPPORTED = commands.UNSUPPORTED
+
+
+class RedisClientProtocol(Protocol):
+    """One client connection speaking RESP2 or RESP3."""
+
+    transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.parser = RequestParser(node.config.proto_max_bulk_len)
+        self.waiting: Deque[Slot] = deque()
+        self.session = node.new_session()
+        self.lane = self.session.client_id
+        self._send_blocked = False  # the transport's buffer is full
+        self._too_many = False  # too many replies due
+        self._closed = False
+
+    # -- connection life cycle ------------------------------------------------------
+    def connectionMade(self) -> None:
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+        self.transport.registerProducer(self, True)
+        log.info("client {peer} connected", peer=self._peer())
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._closed = True
+        for slot in self.waiting:
+            slot.owner = None
+        self.waiting.clear()
+        self.transport.unregisterProducer()
+        log.info("client {peer} disconnected", peer=self._peer())
+
+    def _peer(self) -> str:
+        peer = self.transport.getPeer()
+        host = getattr(peer, "host", None)
+        return "%s:%s" % (host, peer.port) if host is not None else str(peer.name or "unix")
+
+    # -- producer interface: the transport pauses us when its buffer fills ----------
+    def pauseProducing(self) -> None:
+        self._send_blocked = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._send_blocked = False
+        if not self._too_many and not self.session.closing:
+            self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._closed = True
+
+    # -- requests -------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        if self.session.closing:
+            return
+        try:
+            requests = self.parser.feed(data)
+        except ProtocolError as error:
+            self._serve(error.requests)
+            if not self.session.closing:
+                self.answer(error_reply("ERR " + str(error)))
+                self._close_when_answered()
+            return
+        self._serve(requests)
+        if len(self.waiting) > MAX_PENDING and not self._too_many:
+            self._too_many = True
+            self.transport.pauseProducing()
+
+    def _serve(self, requests: List[Request]) -> None:
+        for args, raw in requests:
+            if self.session.closing:
+                return
+            self.handle(args, raw)
+
+    def handle(self, args: List[bytes], raw: Optional[bytes]) -> None:
+        spec = commands.lookup(args)
+        if spec is None:
+            self.answer(self._unknown(args))
+            return
+        route = spec.route
+        if not commands.arity_ok(spec, len(args)):
+            self.answer(errors.wrong_arity(spec.name))
+        elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
+            self.answer(node_commands.NOAUTH)
+        elif route == _NODE:
+            self.answer(node_commands.answer(self.session, spec.name, args))
+            if self.session.closing:
+                self._close_when_answered()
+        elif route == _UNSUPPORTED:
+            self.answer(errors.unsupported(spec.name, spec.reason or ""))
+        else:
+            self.forward(spec, args, raw if raw is not None else encode_command(args))
+
+    @staticmethod
+    def _unknown(args: List[bytes]) -> bytes:
+        if commands.lookup(args[:1]) is not None:
+            return errors.unknown_subcommand(args)
+        return errors.unknown_command(args)
+
+    def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
+        """Send a request to where it is served (here: the local datastore)."""
+        slot = Slot(self)
+        self.waiting.append(slot)
+        if not self.node.datastore(self.session.resp3).send(raw, slot, self.lane):
+            self.complete(slot, errors.DATASTORE_REFUSED)
+
+    # -- replies --------------------------------------------------------------------
+    def answer(self, reply: bytes) -> None:
+        """A reply made here, in its place among the replies still due."""
+        if not self.waiting:
+            self.transport.write(reply)
+            return
+        slot = Slot(self)
+        slot.reply = reply
+        self.waiting.append(slot)
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        """A reply from a datastore (or an error in its place) for ``slot``."""
+        waiting = self.waiting
+        if not waiting:
+            return
+        if waiting[0] is not slot:
+            slot.reply = reply
+            return
+        write = self.transport.write
+        waiting.popleft()
+        write(reply)
+        while waiting and waiting[0].reply is not None:
+            write(waiting.popleft().reply)
+        if self._too_many and len(waiting) < MAX_PENDING // 2:
+            self._too_many = False
+            if not self._send_blocked and not self.session.closing:
+                self.transport.resumeProducing()
+        if self.session.closing and not waiting:
+            self.transport.loseConnection()
+
+    def _close_when_answered(self) -> None:
+        """Stop reading; hang up once every reply due has been written (QUIT, errors)."""
+        self.session.closing = True
+        self.transport.pauseProducing()
+        if not self.waiting:
+            self.transport.loseConnection()
+
+
+class RedisClientFactory(Factory):
+    protocol = RedisClientProtocol
+    noisy = False
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def buildProtocol(self, addr: object) -> RedisClientProtocol:
+        return self.protocol(self.node)

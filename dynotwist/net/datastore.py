@@ -1,0 +1,324 @@
+"""Pipelined connections to the local datastore.
+
+A pool holds ``datastore_connections`` connections. Requests are written as they come
+and their slots queued; replies come back in the same order and each is handed to its
+slot's owner. No Deferred per request: a slot is a plain object in a FIFO.
+
+Timeouts cost nothing per request: the pool ticks a counter a few times per timeout
+period and each sent slot records the tick; a periodic check fails the slots that are
+too old. A timed-out request gets Dynomite's error at once and its late reply is
+dropped when it comes; a connection whose oldest request has waited twice the timeout
+is presumed dead and is closed, failing the rest.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Deque, List, Optional
+
+from twisted.internet import endpoints
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from dynotwist import errors
+from dynotwist.config import Address
+from dynotwist.logs import logger
+from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
+
+log = logger(__name__)
+
+
+class Slot:
+    """One request awaiting its reply. ``owner.complete(slot, reply)`` delivers it."""
+
+    __slots__ = ("owner", "reply", "tick")
+
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner
+        self.reply: Optional[bytes] = None
+        self.tick = 0
+
+
+class _Handshake:
+    """Owner of the replies to a connection's opening commands (AUTH, HELLO)."""
+
+    def __init__(self, connection: DatastoreProtocol, command: bytes) -> None:
+        self.connection = connection
+        self.command = command
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        if is_error_reply(reply):
+            log.error(
+                "datastore {address} refused {command}: {reply}",
+                address=self.connection.pool.name,
+                command=self.command.decode(),
+                reply=reply.strip().decode("latin-1"),
+            )
+            if self.connection.transport is not None:
+                self.connection.transport.loseConnection()
+
+
+class DatastoreProtocol(Protocol):
+    """A pipelined connection to a datastore speaking RESP.
+
+    Subclasses for other datastores override ``framer_class`` (how replies are
+    delimited) and ``opening_commands`` (what to send once connected).
+    """
+
+    transport: Any  # a TCP or UNIX transport
+    framer_class: Callable[[], Any] = ReplyFramer
+    error_reply = errors.DATASTORE_REFUSED
+
+    def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
+        self.pool = pool
+        self.slot_index = slot_index  # which of the pool's connections this is
+        self.pending: Deque[Slot] = deque()
+        self.framer = self.framer_class()
+
+    def opening_commands(self) -> List[List[bytes]]:
+        """Commands sent first on every connection; their replies are checked, not relayed."""
+        commands: List[List[bytes]] = []
+        password = self.pool.password
+        if self.pool.resp3:
+            hello = [b"HELLO", b"3"]
+            if password is not None:
+                hello += [b"AUTH", b"default", password.encode()]
+            commands.append(hello)
+        elif password is not None:
+            commands.append([b"AUTH", password.encode()])
+        return commands
+
+    def connectionMade(self) -> None:
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+            self.transport.setTcpKeepAlive(True)
+        for args in self.opening_commands():
+            self.send(encode_command(args), Slot(_Handshake(self, args[0])))
+
+    def send(self, raw: bytes, slot: Slot) -> None:
+        slot.tick = self.pool.tick
+        self.pending.append(slot)
+        self.transport.write(raw)
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            replies = self.framer.feed(data)
+        except ReplyError as error:
+            log.error(
+                "datastore {address} sent garbage: {error}", address=self.pool.name, error=error
+            )
+            self.transport.abortConnection()
+            return
+        pending = self.pending
+        for reply in replies:
+            if not pending:
+                log.error("datastore {address} sent an unrequested reply", address=self.pool.name)
+                self.transport.abortConnection()
+                return
+            slot = pending.popleft()
+            owner = slot.owner
+            if owner is not None:
+                owner.complete(slot, reply)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.fail_pending()
+        self.pool.connection_lost(self)
+
+    def fail_pending(self) -> None:
+        pending, self.pending = self.pending, deque()
+        for slot in pending:
+            owner = slot.owner
+            if owner is not None:
+                slot.owner = None
+                owner.complete(slot, self.error_reply)
+
+    def expire(self, oldest_allowed: int, dead_before: int) -> None:
+        """Fail requests sent before tick ``oldest_allowed``; drop the connection if
+        the oldest was sent before ``dead_before``."""
+        pending = self.pending
+        if not pending or pending[0].tick >= oldest_allowed:
+            return
+        if pending[0].tick < dead_before:
+            log.warn("datastore {address} stopped answering; reconnecting", address=self.pool.name)
+            self.transport.abortConnection()
+            return
+        for slot in pending:
+            if slot.tick >= oldest_allowed:
+                break
+            owner = slot.owner
+            if owner is not None:
+                slot.owner = None
+                owner.complete(slot, self.error_reply)
+
+
+class _DatastoreFactory(Factory):
+    noisy = False
+
+    def __init__(self, pool: DatastorePool, index: int) -> None:
+        self.pool = pool
+        self.index = index
+
+    def buildProtocol(self, addr: Any) -> DatastoreProtocol:
+        return self.pool.protocol_class(self.pool, self.index)
+
+
+class DatastorePool:
+    """``size`` connections to one datastore, reconnecting with back-off."""
+
+    # checks per timeout period: a request times out within 1/TICKS of its timeout
+    TICKS = 20
+
+    def __init__(
+        self,
+        reactor: Any,
+        address: Address,
+        size: int,
+        timeout_ms: int,
+        retry_cap_ms: int,
+        protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
+        resp3: bool = False,
+        password: Optional[str] = None,
+    ) -> None:
+        self.reactor = reactor
+        self.address = address
+        self.name = address.path or "%s:%d" % (address.host, address.port)
+        self.size = size
+        self.timeout_ms = timeout_ms
+        self.retry_cap = retry_cap_ms / 1000.0
+        self.protocol_class = protocol_class
+        self.resp3 = resp3
+        self.password = password
+        self.timeout_factor = 1
+        self.tick = 0
+        self._tick_interval = 1.0
+        self.ready: List[DatastoreProtocol] = []
+        # requests that arrived while the first connection attempt was under way
+        self._waiting: Deque[Any] = deque()
+        self._connecting = 0
+        self._delay = [1.0] * size
+        self._retry_calls: List[Any] = [None] * size
+        self._started = False
+        self._connect_on_first_use = False
+        self._stopping = False
+        self._ticker = LoopingCall(self._check_timeouts)
+        self._ticker.clock = reactor
+
+    # -- life cycle -----------------------------------------------------------------
+    def start(self, connect_now: bool = True) -> None:
+        """Start the timeout checks; connect every slot now or on first use."""
+        if self._started:
+            return
+        self._started = True
+        self._tick_interval = self.timeout_ms / 1000.0 / self.TICKS
+        self.tick = int(self.reactor.seconds() / self._tick_interval)
+        self._ticker.start(self._tick_interval, now=False)
+        if connect_now:
+            self._connect_all()
+        else:
+            self._connect_on_first_use = True
+
+    def _connect_all(self) -> None:
+        for index in range(self.size):
+            self._connect(index)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._ticker.running:
+            self._ticker.stop()
+        for call in self._retry_calls:
+            if call is not None and call.active():
+                call.cancel()
+        for connection in list(self.ready):
+            connection.transport.loseConnection()
+
+    def _endpoint(self) -> Any:
+        address = self.address
+        timeout = max(1, self.timeout_ms // 1000)
+        if address.path:
+            return endpoints.UNIXClientEndpoint(self.reactor, address.path, timeout=timeout)
+        if isIPAddress(address.host):
+            return endpoints.TCP4ClientEndpoint(
+                self.reactor, address.host, address.port, timeout=timeout
+            )
+        if isIPv6Address(address.host):
+            return endpoints.TCP6ClientEndpoint(
+                self.reactor, address.host, address.port, timeout=timeout
+            )
+        return endpoints.HostnameEndpoint(self.reactor, address.host, address.port, timeout=timeout)
+
+    def _connect(self, index: int) -> None:
+        self._retry_calls[index] = None
+        self._connecting += 1
+        d = self._endpoint().connect(_DatastoreFactory(self, index))
+        d.addCallbacks(self._connected, self._failed, errbackArgs=(index,))
+
+    def _connected(self, protocol: DatastoreProtocol) -> None:
+        self._connecting -= 1
+        self._delay[protocol.slot_index] = 1.0
+        self.ready.append(protocol)
+        log.info("connected to datastore {address}", address=self.name)
+        waiting, self._waiting = self._waiting, deque()
+        for raw, slot in waiting:
+            protocol.send(raw, slot)
+
+    def _failed(self, reason: Failure, index: int) -> None:
+        self._connecting -= 1
+        log.warn(
+            "cannot connect to datastore {address}: {reason}",
+            address=self.name,
+            reason=reason.getErrorMessage(),
+        )
+        if not self._connecting:
+            self._fail_waiting()
+        self._schedule_retry(index)
+
+    def connection_lost(self, protocol: DatastoreProtocol) -> None:
+        if protocol in self.ready:
+            self.ready.remove(protocol)
+            if not self._stopping:
+                log.warn("lost connection to datastore {address}", address=self.name)
+        self._schedule_retry(protocol.slot_index)
+
+    def _schedule_retry(self, index: int) -> None:
+        if self._stopping or self._retry_calls[index] is not None:
+            return
+        delay = self._delay[index]
+        self._delay[index] = min(delay * 2, max(self.retry_cap, 1.0))
+        self._retry_calls[index] = self.reactor.callLater(delay, self._connect, index)
+
+    def _fail_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, deque()
+        for _, slot in waiting:
+            if slot.owner is not None:
+                slot.owner.complete(slot, errors.DATASTORE_REFUSED)
+
+    # -- requests -----------------------------------------------------------------
+    def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
+        """Queue a request; False if no connection can take it (caller answers the error)."""
+        ready = self.ready
+        if ready:
+            ready[lane % len(ready)].send(raw, slot)
+            return True
+        if self._connect_on_first_use:  # preconnect: false
+            self._connect_on_first_use = False
+            self._connect_all()
+        if self._connecting:
+            slot.tick = self.tick
+            self._waiting.append((raw, slot))
+            return True
+        return False
+
+    def _check_timeouts(self) -> None:
+        # from the clock, not a count of calls: a busy reactor skips calls
+        self.tick = int(self.reactor.seconds() / self._tick_interval)
+        allowed = self.TICKS * self.timeout_factor
+        oldest_allowed = self.tick - allowed
+        for connection in list(self.ready):
+            connection.expire(oldest_allowed, oldest_allowed - allowed)
+        while self._waiting and self._waiting[0][1].tick < oldest_allowed:
+            _, slot = self._waiting.popleft()
+            if slot.owner is not None:
+                slot.owner.complete(slot, errors.DATASTORE_REFUSED)

@@ -1,0 +1,67 @@
+"""``twistd dynomite``: command-line options and the service they build."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+from twisted.python import usage
+
+from dynotwist import __version__
+from dynotwist.config import Config, ConfigError, load_config
+from dynotwist.logs import verbosity
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Runs a dynotwist node: a Dynamo-style replication layer in front of Redis or "
+        "Memcached that reads Dynomite's YAML configuration."
+    )
+    optFlags = [
+        ["test-conf", "t", "test the configuration for syntax errors and exit"],
+    ]
+    optParameters = [
+        ["config", "c", "conf/dynomite.yml", "set the configuration file"],
+        ["verbosity", "v", 5, "set the logging level (0 to 11; default 5)", int],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: Optional[Config] = None
+
+    def opt_version(self) -> None:
+        """print the version and exit"""
+        print("dynotwist-%s" % __version__)
+        sys.exit(0)
+
+    opt_V = opt_version
+
+    def opt_conf_file(self, path: str) -> None:
+        """same as --config (Dynomite's name)"""
+        self["config"] = path
+
+    def postOptions(self) -> None:
+        if not 0 <= self["verbosity"] <= 11:
+            raise usage.UsageError("verbosity must be between 0 and 11")
+        path = self["config"]
+        try:
+            self.loaded = load_config(path)
+        except ConfigError as error:
+            sys.stderr.write(
+                "%s\ndynomite: configuration file '%s' syntax is invalid\n" % (error, path)
+            )
+            sys.exit(1)
+        if self["test-conf"]:
+            print("dynomite: configuration file '%s' syntax is valid" % path)
+            sys.exit(0)
+        for warning in self.loaded.warnings:
+            sys.stderr.write(warning + "\n")
+
+
+def makeService(options: Options) -> Any:
+    from dynotwist.service import DynomiteService
+
+    verbosity.set(options["verbosity"])
+    assert options.loaded is not None
+    return DynomiteService(options.loaded)

@@ -1,0 +1,231 @@
+"""The client port and datastore connections, on in-memory transports and a fake clock."""
+
+from __future__ import annotations
+
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial import unittest
+
+from dynotwist import errors
+from dynotwist.config import parse_config
+from dynotwist.net.client import MAX_PENDING, RedisClientProtocol
+from dynotwist.net.datastore import DatastorePool
+from dynotwist.proto.resp import encode_command
+from dynotwist.service import Node
+
+CONFIG = """\
+dyn_o_mite:
+  listen: 127.0.0.1:8102
+  dyn_listen: 127.0.0.1:8101
+  servers:
+  - 127.0.0.1:22122:1
+  tokens: '0'
+  timeout: 1000
+"""
+
+
+def cmd(*args: bytes) -> bytes:
+    return encode_command(list(args))
+
+
+class Harness:
+    """A node whose datastore connections are in-memory transports we answer by hand."""
+
+    def __init__(self, config_text: str = CONFIG) -> None:
+        self.reactor = MemoryReactorClock()
+        self.node = Node(parse_config(config_text), self.reactor)
+        self.datastores = {}
+
+    def datastore(self, resp3: bool = False):
+        """Connect the pool's latest attempt to a StringTransport; return the protocol."""
+        pool = self.node.datastore(resp3)
+        connector = self.reactor.tcpClients[-1]
+        factory = connector[2]
+        factory.buildProtocol(None).makeConnection(StringTransport())
+        protocol = pool.ready[-1]
+        self.datastores[resp3] = protocol
+        return pool, protocol
+
+    def client(self) -> tuple:
+        protocol = RedisClientProtocol(self.node)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+
+class ClientTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.h = Harness()
+        self.client, self.out = self.h.client()
+
+    def send(self, data: bytes) -> None:
+        self.client.dataReceived(data)
+
+    def test_ping_answered_by_the_node(self) -> None:
+        self.send(cmd(b"PING") + b"PING\r\n" + cmd(b"ping", b"hi"))
+        self.assertEqual(self.out.value(), b"+PONG\r\n+PONG\r\n$2\r\nhi\r\n")
+
+    def test_requests_are_relayed_raw_and_replies_in_order(self) -> None:
+        self.send(cmd(b"GET", b"a"))
+        _, store = self.h.datastore()
+        self.send(cmd(b"SET", b"b", b"1") + cmd(b"PING") + cmd(b"GET", b"b"))
+        self.assertEqual(
+            store.transport.value(), cmd(b"GET", b"a") + cmd(b"SET", b"b", b"1") + cmd(b"GET", b"b")
+        )
+        self.assertEqual(self.out.value(), b"")
+        store.dataReceived(b"$-1\r\n+OK")
+        self.assertEqual(self.out.value(), b"$-1\r\n")
+        store.dataReceived(b"\r\n$1\r\n1\r\n")
+        self.assertEqual(self.out.value(), b"$-1\r\n+OK\r\n+PONG\r\n$1\r\n1\r\n")
+
+    def test_inline_commands_are_sent_as_multibulk(self) -> None:
+        _, store = self.h.datastore()
+        self.send(b'SET k "a b"\r\n')
+        self.assertEqual(store.transport.value(), cmd(b"SET", b"k", b"a b"))
+
+    def test_unknown_and_unsupported_commands_get_errors_and_the_connection_stays(self) -> None:
+        self.send(cmd(b"FOO", b"x") + cmd(b"MULTI") + cmd(b"GET") + cmd(b"PING"))
+        lines = self.out.value().split(b"\r\n")
+        self.assertEqual(lines[0], b"-ERR unknown command 'FOO', with args beginning with: 'x' ")
+        self.assertTrue(lines[1].startswith(b"-ERR unsupported command 'multi'"))
+        self.assertEqual(lines[2], b"-ERR wrong number of arguments for 'get' command")
+        self.assertEqual(lines[3], b"+PONG")
+        self.assertFalse(self.out.disconnecting)
+
+    def test_protocol_error_answers_then_closes_after_pending_replies(self) -> None:
+        _, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a") + b"*1\r\n$x\r\n" + cmd(b"PING"))
+        self.assertFalse(self.out.disconnecting)
+        store.dataReceived(b"$1\r\nv\r\n")
+        self.assertEqual(
+            self.out.value(), b"$1\r\nv\r\n-ERR Protocol error: invalid bulk length\r\n"
+        )
+        self.assertTrue(self.out.disconnecting)
+
+    def test_quit_replies_ok_and_closes(self) -> None:
+        self.send(cmd(b"QUIT") + cmd(b"PING"))
+        self.assertEqual(self.out.value(), b"+OK\r\n")
+        self.assertTrue(self.out.disconnecting)
+
+    def test_datastore_unreachable_gives_dynomites_error(self) -> None:
+        self.send(cmd(b"GET", b"a"))
+        connector = self.h.reactor.tcpClients[-1]
+        connector[2].clientConnectionFailed(None, errors_failure())
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+        # while the pool waits to retry, requests fail fast
+        self.send(cmd(b"GET", b"a"))
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED * 2)
+
+    def test_timeout_fails_only_the_late_request_and_drops_its_reply(self) -> None:
+        _, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a"))
+        self.h.reactor.advance(0.6)
+        self.send(cmd(b"GET", b"b"))
+        self.h.reactor.advance(0.5)
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+        store.dataReceived(b"$1\r\nA\r\n$1\r\nB\r\n")
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED + b"$1\r\nB\r\n")
+        self.assertFalse(store.transport.disconnecting)
+
+    def test_a_datastore_silent_for_twice_the_timeout_is_dropped(self) -> None:
+        _, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a"))
+        self.h.reactor.advance(2.2)
+        self.assertTrue(store.transport.disconnecting or not pool.ready)
+
+    def test_lost_datastore_fails_pending_requests(self) -> None:
+        pool, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a") + cmd(b"GET", b"b"))
+        store.connectionLost(None)
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED * 2)
+        self.assertEqual(self.h.node.datastore(False).ready, [])
+
+    def test_client_that_does_not_read_is_throttled(self) -> None:
+        self.h.datastore()
+        self.send(cmd(b"GET", b"k") * (MAX_PENDING + 1))
+        self.assertEqual(self.out.producerState, "paused")
+        store = self.h.datastores[False]
+        store.dataReceived(b"$-1\r\n" * (MAX_PENDING // 2 + 2))
+        self.assertEqual(self.out.producerState, "producing")
+
+    def test_transport_backpressure_pauses_reading(self) -> None:
+        self.client.pauseProducing()
+        self.assertEqual(self.out.producerState, "paused")
+        self.client.resumeProducing()
+        self.assertEqual(self.out.producerState, "producing")
+
+    def test_replies_to_a_closed_client_are_dropped(self) -> None:
+        _, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a"))
+        self.client.connectionLost(None)
+        store.dataReceived(b"$1\r\nv\r\n")
+        self.assertEqual(len(store.pending), 0)
+
+
+class Resp3Tests(unittest.TestCase):
+    def test_hello_3_switches_to_a_resp3_datastore_connection(self) -> None:
+        h = Harness()
+        client, out = h.client()
+        client.dataReceived(cmd(b"HELLO", b"3"))
+        self.assertTrue(out.value().startswith(b"%7\r\n"))
+        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.value())
+        client.dataReceived(cmd(b"HGETALL", b"h"))
+        pool, store = h.datastore(resp3=True)
+        self.assertTrue(pool.resp3)
+        self.assertEqual(store.transport.value(), cmd(b"HELLO", b"3") + cmd(b"HGETALL", b"h"))
+        store.dataReceived(b"%0\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n")
+        self.assertEqual(out.value().split(b"\r\n", 1)[1].count(b"%1\r\n"), 1)
+
+    def test_failed_opening_command_drops_the_connection(self) -> None:
+        h = Harness(CONFIG + "  datastore_password: secret\n")
+        client, _ = h.client()
+        client.dataReceived(cmd(b"GET", b"a"))
+        _, store = h.datastore()
+        self.assertEqual(store.transport.value(), cmd(b"AUTH", b"secret") + cmd(b"GET", b"a"))
+        store.dataReceived(b"-WRONGPASS invalid\r\n")
+        self.assertTrue(store.transport.disconnecting)
+
+
+class AuthTests(unittest.TestCase):
+    def test_requirepass(self) -> None:
+        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        client, out = h.client()
+        client.dataReceived(cmd(b"GET", b"a") + cmd(b"AUTH", b"bad") + cmd(b"AUTH", b"s3cret"))
+        self.assertEqual(
+            out.value(),
+            b"-NOAUTH Authentication required.\r\n"
+            b"-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n",
+        )
+
+
+class PoolTests(unittest.TestCase):
+    def test_preconnect_false_connects_on_first_use(self) -> None:
+        h = Harness(CONFIG + "  preconnect: false\n")
+        client, out = h.client()
+        h.node.start()
+        self.assertEqual(h.reactor.tcpClients, [])
+        client.dataReceived(cmd(b"GET", b"a"))
+        _, store = h.datastore()
+        self.assertEqual(store.transport.value(), cmd(b"GET", b"a"))
+        store.dataReceived(b"$1\r\nv\r\n")
+        self.assertEqual(out.value(), b"$1\r\nv\r\n")
+
+    def test_reconnect_backoff_doubles_up_to_the_cap(self) -> None:
+        reactor = MemoryReactorClock()
+        config = parse_config(CONFIG)
+        pool = DatastorePool(reactor, config.servers[0].address, 1, 1000, 4000)
+        pool.start()
+        delays = []
+        for _ in range(5):
+            connector = reactor.tcpClients[-1]
+            connector[2].clientConnectionFailed(None, errors_failure())
+            call = pool._retry_calls[0]
+            delays.append(call.getTime() - reactor.seconds())
+            reactor.advance(call.getTime() - reactor.seconds())
+        self.assertEqual(delays, [1.0, 2.0, 4.0, 4.0, 4.0])
+
+
+def errors_failure():
+    from twisted.internet.error import ConnectionRefusedError
+    from twisted.python.failure import Failure
+
+    return Failure(ConnectionRefusedError())
