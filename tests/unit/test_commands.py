@@ -1,0 +1,919 @@
+"""Tests for dynotwist.proto.commands: the Redis command table.
+
+Most tests are pure.  ``LiveRedisTests`` starts its own redis-server on a free loopback
+port and cross-checks the table (arity, flags, key positions, ACL categories, docs group,
+keys of sample requests, error texts) against it; a missing redis-server is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, List, Optional, Tuple
+
+from twisted.trial import unittest
+
+from dynotwist.proto import commands as c
+from dynotwist.proto.commands import (
+    ALL_NODES,
+    LOCAL_DATASTORE,
+    LOCAL_RACK_OWNER,
+    MULTI_COLOCATED,
+    MULTI_FRAGMENT,
+    NODE,
+    SINGLE,
+    UNSUPPORTED,
+    KeySpecError,
+    arity_ok,
+    key_indexes,
+    keys,
+    lookup,
+)
+
+
+def a(text: str) -> List[bytes]:
+    """'GET k' -> [b'GET', b'k']."""
+    return [w.encode() for w in text.split()]
+
+
+# -- a tiny RESP2/RESP3 reader: validates framing, keeps the aggregate kinds ---------------
+
+class RespError(str):
+    pass
+
+
+class RespSet(list):
+    pass
+
+
+class RespMap(list):
+    """Pairs (key, value), in order."""
+
+
+class RespStatus(str):
+    pass
+
+
+def parse_resp(data: bytes, pos: int = 0) -> Tuple[Any, int]:
+    """Parse one RESP value at ``pos``; return it and the position after it.  Raises
+    ValueError on any framing error."""
+    end = data.index(b"\r\n", pos)
+    kind, line = data[pos:pos + 1], data[pos + 1:end]
+    pos = end + 2
+    if kind == b"+":
+        return RespStatus(line.decode()), pos
+    if kind == b"-":
+        return RespError(line.decode()), pos
+    if kind == b":":
+        return int(line), pos
+    if kind == b"_":
+        if line:
+            raise ValueError("bad null")
+        return None, pos
+    if kind == b"$":
+        n = int(line)
+        if n == -1:
+            return None, pos
+        if n < 0 or data[pos + n:pos + n + 2] != b"\r\n":
+            raise ValueError("bad bulk at %d" % pos)
+        return data[pos:pos + n], pos + n + 2
+    if kind in (b"*", b"~", b"%"):
+        n = int(line)
+        if n == -1 and kind == b"*":
+            return None, pos
+        if n < 0:
+            raise ValueError("bad aggregate length")
+        items = []
+        for _ in range(2 * n if kind == b"%" else n):
+            item, pos = parse_resp(data, pos)
+            items.append(item)
+        if kind == b"*":
+            return items, pos
+        if kind == b"~":
+            return RespSet(items), pos
+        return RespMap(zip(items[::2], items[1::2])), pos
+    raise ValueError("bad RESP type %r at %d" % (kind, pos))
+
+
+def parse_all(data: bytes) -> Any:
+    value, pos = parse_resp(data)
+    if pos != len(data):
+        raise ValueError("%d trailing bytes" % (len(data) - pos))
+    return value
+
+
+def as_dict(value: Any) -> dict:
+    """A RESP3 map or a RESP2 flat array -> dict."""
+    if isinstance(value, RespMap):
+        return dict(value)
+    return dict(zip(value[::2], value[1::2]))
+
+
+class RespCheckerTests(unittest.TestCase):
+    def test_checker_rejects_bad_framing(self) -> None:
+        self.assertEqual(parse_all(b"*2\r\n$1\r\na\r\n:1\r\n"), [b"a", 1])
+        for bad in (b"*2\r\n$1\r\na\r\n", b"$3\r\nab\r\n", b"?x\r\n", b":1\r\n:2\r\n",
+                    b"%1\r\n+a\r\n"):
+            self.assertRaises((ValueError, IndexError), parse_all, bad)
+
+
+# -- the table itself ---------------------------------------------------------------------
+
+class TableTests(unittest.TestCase):
+    def test_routes_are_known_constants(self) -> None:
+        for spec in c.SPECS.values():
+            self.assertIn(spec.route, c.ROUTES, spec.name)
+
+    def test_names_lower_case_and_keyed_both_ways(self) -> None:
+        for name, spec in c.COMMANDS_BY_NAME.items():
+            self.assertEqual(name, spec.name)
+            self.assertEqual(name, name.lower())
+            self.assertIs(c.COMMANDS[name.encode()], spec)
+            self.assertIs(c.COMMANDS[name.upper().encode()], spec)
+        self.assertEqual(len(c.COMMANDS), 2 * len(c.COMMANDS_BY_NAME))
+
+    def test_every_unsupported_has_a_reason(self) -> None:
+        for spec in c.SPECS.values():
+            if spec.route == UNSUPPORTED:
+                self.assertTrue(spec.reason, spec.name)
+                self.assertNotIn("\n", spec.reason or "")
+            else:
+                self.assertIsNone(spec.reason, spec.name)
+        for (name, _), spec in c._VARIANTS.items():
+            if spec.route == UNSUPPORTED:
+                self.assertTrue(spec.reason, name)
+
+    def test_immutable(self) -> None:
+        spec = c.COMMANDS[b"get"]
+        self.assertRaises(AttributeError, setattr, spec, "write", True)
+        self.assertFalse(hasattr(spec, "__dict__"))
+
+    def test_listed_specs_have_docs(self) -> None:
+        """redis-cli 7 reads summary, since and group of every COMMAND DOCS entry."""
+        for spec in c.SPECS.values():
+            if spec.listed:
+                self.assertTrue(spec.summary and spec.since and spec.group, spec.name)
+
+    def test_fragment_and_rack_classes(self) -> None:
+        def names(route: str) -> set:
+            return {s.name for s in c.SPECS.values() if s.route == route}
+        self.assertEqual(names(MULTI_FRAGMENT),
+                         {"mget", "del", "unlink", "exists", "touch", "mset"})
+        self.assertEqual(names(LOCAL_RACK_OWNER),
+                         {"hgetall", "hkeys", "hvals", "hscan", "sscan", "zscan"})
+        self.assertEqual(names(ALL_NODES), {"script|load", "script|exists", "script|flush",
+                                            "script|kill", "function|kill"})
+
+    def test_brief_classes(self) -> None:
+        expected = {
+            NODE: "ping echo quit command command|count command|info command|docs hello "
+                  "client|setname client|getname client|setinfo client|id client|info select "
+                  "auth reset dyno_config:conn_consistency",
+            LOCAL_DATASTORE: "info keys scan dbsize config|get randomkey time lastsave "
+                             "slowlog|get latency|latest memory|stats",
+            MULTI_COLOCATED: "sinterstore smove rpoplpush lmove rename renamenx copy sdiff "
+                             "sinter sunion sdiffstore sunionstore zunionstore zinterstore "
+                             "zdiffstore zrangestore zunion zinter zdiff pfmerge pfcount bitop "
+                             "msetnx lmpop zmpop sintercard zintercard geosearchstore eval "
+                             "evalsha eval_ro evalsha_ro fcall fcall_ro lcs xread xreadgroup",
+            SINGLE: "get set object|encoding object|freq memory|usage xinfo|stream "
+                    "xgroup|create sort georadius bitfield xadd xrange xrevrange xlen xdel "
+                    "xtrim xack xclaim xautoclaim xpending xsetid bitpos bitfield_ro",
+            UNSUPPORTED: "multi exec discard watch unwatch subscribe psubscribe ssubscribe "
+                         "unsubscribe punsubscribe sunsubscribe publish spublish pubsub blpop "
+                         "brpop blmove brpoplpush bzpopmin bzpopmax blmpop bzmpop wait move "
+                         "migrate swapdb flushall flushdb shutdown debug monitor sync psync "
+                         "replicaof slaveof cluster failover bgsave save bgrewriteaof "
+                         "config|set config|rewrite config|resetstat acl module "
+                         "function|load function|delete function|flush function|restore "
+                         "client|kill client|pause client|unpause client|tracking "
+                         "script|debug asking readonly readwrite",
+        }
+        for route, names in expected.items():
+            for name in names.split():
+                self.assertEqual(c.SPECS[name].route, route, name)
+
+    def test_write_classification(self) -> None:
+        reads = ("get ttl pttl pfcount touch exists type dump sort georadius "
+                 "georadiusbymember eval_ro evalsha_ro fcall_ro xread xrange lcs "
+                 "object|encoding memory|usage xinfo|stream sdiff sunion zunion bitfield_ro")
+        writes = ("set del unlink mset msetnx sunionstore sdiffstore sinterstore zunionstore "
+                  "zinterstore zdiffstore zrangestore geosearchstore bitop pfmerge pfadd "
+                  "eval evalsha fcall bitfield xadd xreadgroup xgroup|create expire persist "
+                  "copy rename lmpop zmpop getdel getex restore")
+        for name in reads.split():
+            self.assertFalse(c.SPECS[name].write, name)
+        for name in writes.split():
+            self.assertTrue(c.SPECS[name].write, name)
+
+    def test_write_follows_redis_flag_except_documented_overrides(self) -> None:
+        overrides = {"sort", "georadius", "georadiusbymember", "eval", "evalsha", "fcall"}
+        for spec in c.SPECS.values():
+            if spec.name in overrides:
+                self.assertNotEqual(spec.write, "write" in spec.flags, spec.name)
+            else:
+                self.assertEqual(spec.write, "write" in spec.flags, spec.name)
+
+    def test_no_keyless_single(self) -> None:
+        for spec in c.SPECS.values():
+            if spec.route in (SINGLE, MULTI_FRAGMENT, LOCAL_RACK_OWNER):
+                self.assertGreater(spec.first_key, 0, spec.name)
+                self.assertEqual(spec.numkeys_index, 0, spec.name)
+            if spec.route == MULTI_COLOCATED:
+                self.assertTrue(spec.first_key or spec.numkeys_index or spec.keys_fn,
+                                spec.name)
+
+
+# -- representative commands of every group -------------------------------------------------
+
+# (request, full name, route, write, key indexes)
+REPRESENTATIVES = [
+    # generic
+    ("DEL a b c", "del", MULTI_FRAGMENT, True, [1, 2, 3]),
+    ("EXISTS a", "exists", MULTI_FRAGMENT, False, [1]),
+    ("EXPIRE k 10", "expire", SINGLE, True, [1]),
+    ("TTL k", "ttl", SINGLE, False, [1]),
+    ("RENAME a b", "rename", MULTI_COLOCATED, True, [1, 2]),
+    ("COPY a b REPLACE", "copy", MULTI_COLOCATED, True, [1, 2]),
+    ("OBJECT ENCODING k", "object|encoding", SINGLE, False, [2]),
+    ("SORT k LIMIT 0 1 BY w_* GET o_* ALPHA", "sort", SINGLE, False, [1]),
+    ("SORT k BY store STORE d", "sort", MULTI_COLOCATED, True, [1, 5]),
+    ("SCAN 0 MATCH x*", "scan", LOCAL_DATASTORE, False, []),
+    ("KEYS *", "keys", LOCAL_DATASTORE, False, []),
+    # string
+    ("GET k", "get", SINGLE, False, [1]),
+    ("SET k v EX 10", "set", SINGLE, True, [1]),
+    ("MGET a b", "mget", MULTI_FRAGMENT, False, [1, 2]),
+    ("MSET a 1 b 2 c 3", "mset", MULTI_FRAGMENT, True, [1, 3, 5]),
+    ("MSETNX a 1 b 2", "msetnx", MULTI_COLOCATED, True, [1, 3]),
+    ("LCS a b", "lcs", MULTI_COLOCATED, False, [1, 2]),
+    # bitmap
+    ("SETBIT k 7 1", "setbit", SINGLE, True, [1]),
+    ("BITOP AND d a b", "bitop", MULTI_COLOCATED, True, [2, 3, 4]),
+    ("BITFIELD k GET u8 0 OVERFLOW SAT", "bitfield", SINGLE, False, [1]),
+    ("BITFIELD k GET u8 0 INCRBY u8 0 1", "bitfield", SINGLE, True, [1]),
+    ("BITFIELD_RO k GET u8 0", "bitfield_ro", SINGLE, False, [1]),
+    ("BITPOS k 1", "bitpos", SINGLE, False, [1]),
+    # hash
+    ("HSET h f v", "hset", SINGLE, True, [1]),
+    ("HGETALL h", "hgetall", LOCAL_RACK_OWNER, False, [1]),
+    ("HSCAN h 0", "hscan", LOCAL_RACK_OWNER, False, [1]),
+    ("HSTRLEN h f", "hstrlen", SINGLE, False, [1]),
+    # list
+    ("LPUSH l a b", "lpush", SINGLE, True, [1]),
+    ("RPOPLPUSH a b", "rpoplpush", MULTI_COLOCATED, True, [1, 2]),
+    ("LMOVE a b LEFT RIGHT", "lmove", MULTI_COLOCATED, True, [1, 2]),
+    ("LMPOP 2 a b LEFT COUNT 2", "lmpop", MULTI_COLOCATED, True, [2, 3]),
+    ("BLPOP a b 0", "blpop", UNSUPPORTED, True, [1, 2]),
+    # set
+    ("SADD s m", "sadd", SINGLE, True, [1]),
+    ("SMOVE a b m", "smove", MULTI_COLOCATED, True, [1, 2]),
+    ("SUNIONSTORE d a b", "sunionstore", MULTI_COLOCATED, True, [1, 2, 3]),
+    ("SINTERCARD 2 a b LIMIT 1", "sintercard", MULTI_COLOCATED, False, [2, 3]),
+    ("SSCAN s 0", "sscan", LOCAL_RACK_OWNER, False, [1]),
+    # sorted set
+    ("ZADD z 1 m", "zadd", SINGLE, True, [1]),
+    ("ZUNIONSTORE d 2 a b WEIGHTS 1 2", "zunionstore", MULTI_COLOCATED, True, [1, 3, 4]),
+    ("ZINTER 2 a b WITHSCORES", "zinter", MULTI_COLOCATED, False, [2, 3]),
+    ("ZRANGESTORE d s 0 -1", "zrangestore", MULTI_COLOCATED, True, [1, 2]),
+    ("ZMPOP 1 z MIN", "zmpop", MULTI_COLOCATED, True, [2]),
+    ("ZSCAN z 0", "zscan", LOCAL_RACK_OWNER, False, [1]),
+    ("BZPOPMIN a b 0", "bzpopmin", UNSUPPORTED, True, [1, 2]),
+    # hyperloglog
+    ("PFADD h a b", "pfadd", SINGLE, True, [1]),
+    ("PFCOUNT h", "pfcount", SINGLE, False, [1]),
+    ("PFCOUNT a b", "pfcount", MULTI_COLOCATED, False, [1, 2]),
+    ("PFMERGE d a b", "pfmerge", MULTI_COLOCATED, True, [1, 2, 3]),
+    # geo
+    ("GEOADD g 13.3 38.1 p", "geoadd", SINGLE, True, [1]),
+    ("GEORADIUS g 15 37 200 km WITHDIST", "georadius", SINGLE, False, [1]),
+    ("GEORADIUS g 15 37 200 km STORE d", "georadius", MULTI_COLOCATED, True, [1, 7]),
+    ("GEORADIUSBYMEMBER g p 200 km STOREDIST d", "georadiusbymember", MULTI_COLOCATED,
+     True, [1, 6]),
+    ("GEOSEARCHSTORE d g FROMMEMBER p BYRADIUS 1 km", "geosearchstore", MULTI_COLOCATED,
+     True, [1, 2]),
+    # stream
+    ("XADD s * f v", "xadd", SINGLE, True, [1]),
+    ("XRANGE s - +", "xrange", SINGLE, False, [1]),
+    ("XGROUP CREATE s g $ MKSTREAM", "xgroup|create", SINGLE, True, [2]),
+    ("XINFO STREAM s FULL", "xinfo|stream", SINGLE, False, [2]),
+    ("XREAD COUNT 2 STREAMS a b 0 0", "xread", MULTI_COLOCATED, False, [4, 5]),
+    ("XREADGROUP GROUP g c NOACK STREAMS a >", "xreadgroup", MULTI_COLOCATED, True, [6]),
+    ("XAUTOCLAIM s g c 10 0", "xautoclaim", SINGLE, True, [1]),
+    # scripting
+    ("EVAL s 2 a b x", "eval", MULTI_COLOCATED, True, [3, 4]),
+    ("EVALSHA_RO s 1 a", "evalsha_ro", MULTI_COLOCATED, False, [3]),
+    ("FCALL f 0", "fcall", MULTI_COLOCATED, True, []),
+    ("SCRIPT LOAD s", "script|load", ALL_NODES, False, []),
+    ("FUNCTION LIST", "function|list", LOCAL_DATASTORE, False, []),
+    # connection
+    ("PING", "ping", NODE, False, []),
+    ("HELLO 3", "hello", NODE, False, []),
+    ("CLIENT SETNAME x", "client|setname", NODE, False, []),
+    ("DYNO_CONFIG:CONN_CONSISTENCY DC_QUORUM", "dyno_config:conn_consistency", NODE, False,
+     []),
+    # server
+    ("INFO keyspace", "info", LOCAL_DATASTORE, False, []),
+    ("CONFIG GET maxmemory", "config|get", LOCAL_DATASTORE, False, []),
+    ("MEMORY USAGE k", "memory|usage", SINGLE, False, [2]),
+    ("COMMAND DOCS get", "command|docs", NODE, False, []),
+    # transactions, pubsub, cluster
+    ("MULTI", "multi", UNSUPPORTED, False, []),
+    ("PUBLISH ch m", "publish", UNSUPPORTED, False, []),
+    ("CLUSTER INFO", "cluster", UNSUPPORTED, False, []),
+]
+
+
+class RepresentativeTests(unittest.TestCase):
+    def test_representatives(self) -> None:
+        for request, name, route, write, indexes in REPRESENTATIVES:
+            args = a(request)
+            spec = lookup(args)
+            assert spec is not None, request
+            self.assertEqual(spec.name, name, request)
+            self.assertEqual(spec.route, route, request)
+            self.assertEqual(spec.write, write, request)
+            self.assertTrue(arity_ok(spec, len(args)), request)
+            self.assertEqual(key_indexes(spec, args), indexes, request)
+            self.assertEqual(keys(spec, args), [args[i] for i in indexes], request)
+
+    def test_every_group_represented(self) -> None:
+        groups = {c.SPECS[name].group for _, name, _, _, _ in REPRESENTATIVES}
+        self.assertEqual(groups, {s.group for s in c.SPECS.values()})
+
+    def test_arity(self) -> None:
+        get, mset, config_get = c.SPECS["get"], c.SPECS["mset"], c.SPECS["config|get"]
+        self.assertEqual((get.arity, mset.arity, config_get.arity), (2, -3, -3))
+        self.assertTrue(arity_ok(get, 2))
+        self.assertFalse(arity_ok(get, 1))
+        self.assertFalse(arity_ok(get, 3))
+        self.assertFalse(arity_ok(mset, 2))
+        self.assertTrue(arity_ok(mset, 3))
+        self.assertTrue(arity_ok(mset, 9))
+        self.assertFalse(arity_ok(config_get, 2))
+        self.assertTrue(arity_ok(config_get, 4))
+
+    def test_negative_last_key(self) -> None:
+        spec = c.SPECS["blpop"]
+        self.assertEqual(key_indexes(spec, a("BLPOP a b c 0")), [1, 2, 3])
+        spec = c.SPECS["bitop"]
+        self.assertEqual(key_indexes(spec, a("BITOP NOT d s")), [2, 3])
+
+    def test_mset_without_last_value(self) -> None:
+        for name in ("mset", "msetnx"):
+            spec = c.SPECS[name]
+            with self.assertRaises(KeySpecError) as cm:
+                key_indexes(spec, a(name + " a 1 b"))
+            self.assertEqual(cm.exception.message,
+                             "wrong number of arguments for '%s' command" % name)
+
+
+class NumkeysTests(unittest.TestCase):
+    CASES = [
+        # (request, expected error text) -- Redis 7.0's own texts
+        ("EVAL s x a", "value is not an integer or out of range"),
+        ("EVAL s -1 a", "Number of keys can't be negative"),
+        ("EVAL s 3 a b", "Number of keys can't be greater than number of args"),
+        ("EVAL s 01 a", "value is not an integer or out of range"),
+        ("EVAL s +1 a", "value is not an integer or out of range"),
+        ("EVALSHA_RO s 2 a", "Number of keys can't be greater than number of args"),
+        ("EVALSHA s 1x a", "value is not an integer or out of range"),
+        ("FCALL f x a", "Bad number of keys provided"),
+        ("FCALL_RO f 99999999999999999999 a", "Bad number of keys provided"),
+        ("FCALL f -1 a", "Number of keys can't be negative"),
+        ("ZUNIONSTORE d x a", "value is not an integer or out of range"),
+        ("ZUNIONSTORE d 0 a", "at least 1 input key is needed for 'zunionstore' command"),
+        ("ZINTER -1 a", "at least 1 input key is needed for 'zinter' command"),
+        ("ZDIFF 5 a b", "syntax error"),
+        ("LMPOP x a LEFT", "numkeys should be greater than 0"),
+        ("ZMPOP 0 a MIN", "numkeys should be greater than 0"),
+        ("LMPOP 3 a LEFT", "syntax error"),
+        ("BLMPOP 0 x a LEFT", "numkeys should be greater than 0"),
+        ("SINTERCARD 0 a", "numkeys should be greater than 0"),
+        ("SINTERCARD 3 a b", "Number of keys can't be greater than number of args"),
+    ]
+
+    def test_bad_numkeys(self) -> None:
+        for request, message in self.CASES:
+            args = a(request)
+            spec = lookup(args)
+            assert spec is not None
+            with self.assertRaises(KeySpecError) as cm:
+                key_indexes(spec, args)
+            self.assertEqual(cm.exception.message, message, request)
+            self.assertEqual(cm.exception.reply, b"-ERR " + message.encode() + b"\r\n")
+
+    def test_numkeys_indexes(self) -> None:
+        expected = {"eval": 2, "evalsha": 2, "eval_ro": 2, "evalsha_ro": 2, "fcall": 2,
+                    "fcall_ro": 2, "zunionstore": 2, "zinterstore": 2, "zdiffstore": 2,
+                    "zunion": 1, "zinter": 1, "zdiff": 1, "zintercard": 1, "sintercard": 1,
+                    "lmpop": 1, "zmpop": 1, "blmpop": 2, "bzmpop": 2}
+        got = {s.name: s.numkeys_index for s in c.SPECS.values() if s.numkeys_index}
+        self.assertEqual(got, expected)
+
+    def test_zero_keys_for_eval(self) -> None:
+        self.assertEqual(keys(c.SPECS["eval"], a("EVAL s 0 x y")), [])
+
+    def test_xread_errors(self) -> None:
+        spec = c.SPECS["xread"]
+        with self.assertRaises(KeySpecError) as cm:
+            key_indexes(spec, a("XREAD STREAMS a b c"))
+        self.assertIn("Unbalanced XREAD list of streams", cm.exception.message)
+        with self.assertRaises(KeySpecError) as cm:
+            key_indexes(spec, a("XREAD COUNT 1 a 0"))
+        self.assertEqual(cm.exception.message, "syntax error")
+
+
+class LookupTests(unittest.TestCase):
+    def test_case_insensitive(self) -> None:
+        spec = c.SPECS["get"]
+        for name in (b"get", b"GET", b"Get", b"gEt"):
+            self.assertIs(lookup([name, b"k"]), spec)
+        self.assertIs(lookup(a("config GET x")), c.SPECS["config|get"])
+        self.assertIs(lookup(a("Config Get x")), c.SPECS["config|get"])
+        self.assertIs(lookup(a("xgroup CreateConsumer s g c")), c.SPECS["xgroup|createconsumer"])
+        self.assertEqual(lookup(a("sort k store d")).route, MULTI_COLOCATED)  # type: ignore
+        self.assertEqual(lookup(a("xread Block 0 streams a 0")).route,  # type: ignore
+                         UNSUPPORTED)
+
+    def test_subcommands(self) -> None:
+        for request, name in [("SCRIPT LOAD x", "script|load"), ("SCRIPT FLUSH", "script|flush"),
+                              ("OBJECT FREQ k", "object|freq"), ("MEMORY STATS", "memory|stats"),
+                              ("CLIENT ID", "client|id"), ("COMMAND COUNT", "command|count"),
+                              ("XINFO GROUPS s", "xinfo|groups"), ("SLOWLOG GET 10", "slowlog|get"),
+                              ("FUNCTION KILL", "function|kill")]:
+            self.assertIs(lookup(a(request)), c.SPECS[name], request)
+        config = c.COMMANDS[b"config"]
+        self.assertIsNotNone(config.subcommands)
+        self.assertIn(b"GET", config.subcommands or {})
+
+    def test_missing_and_unknown_subcommand(self) -> None:
+        config = c.COMMANDS[b"config"]
+        spec = lookup(a("CONFIG"))
+        self.assertIs(spec, config)
+        self.assertFalse(arity_ok(config, 1))
+        self.assertEqual(c.arity_error(config),
+                         b"-ERR wrong number of arguments for 'config' command\r\n")
+        spec = lookup(a("config nosuch x"))
+        self.assertIs(spec, config)
+        self.assertEqual(config.route, UNSUPPORTED)
+        self.assertEqual(c.unsupported_error(config, a("config nosuch x")),
+                         b"-ERR unknown subcommand 'nosuch'. Try CONFIG HELP.\r\n")
+        # COMMAND itself is valid bare; its unknown subcommands are answered by command_reply
+        self.assertEqual(lookup(a("COMMAND")).route, NODE)  # type: ignore
+        self.assertEqual(c.command_reply(a("COMMAND nosuch"), False),
+                         b"-ERR unknown subcommand 'nosuch'. Try COMMAND HELP.\r\n")
+
+    def test_unknown_names(self) -> None:
+        for name in (b"nosuch", b"", b"GETX", b"get\x00", b"config|get", b"dyno_config"):
+            self.assertIsNone(lookup([name, b"x"]), name)
+        self.assertEqual(c.unknown_command_error(a("foo a b")),
+                         b"-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n")
+        self.assertEqual(c.unknown_command_error(a("foo")),
+                         b"-ERR unknown command 'foo', with args beginning with: \r\n")
+        self.assertEqual(c.unknown_command_error([b"f\r\no"]),
+                         b"-ERR unknown command 'f  o', with args beginning with: \r\n")
+
+    def test_unsupported_error_names_command_and_reason(self) -> None:
+        self.assertEqual(c.unsupported_error(lookup(a("MULTI")), a("MULTI")),  # type: ignore
+                         b"-ERR MULTI is not supported: transactions are not available"
+                         b" through a Dynomite cluster\r\n")
+        reply = c.unsupported_error(lookup(a("config set x y")), a("config set x y"))  # type: ignore
+        self.assertTrue(reply.startswith(b"-ERR CONFIG SET is not supported: "), reply)
+        for spec in c.SPECS.values():
+            if spec.route == UNSUPPORTED and spec.subcommands is None:
+                reply = c.unsupported_error(spec, [spec.name.encode()])
+                self.assertTrue(reply.startswith(b"-ERR ") and reply.endswith(b"\r\n"))
+                self.assertEqual(reply.count(b"\r\n"), 1)
+
+    def test_refined_variants(self) -> None:
+        def route_write(request: str) -> Tuple[str, bool]:
+            spec = lookup(a(request))
+            assert spec is not None
+            return spec.route, spec.write
+        self.assertEqual(route_write("COPY a b DB 0"), (MULTI_COLOCATED, True))
+        self.assertEqual(route_write("COPY a b DB 1 REPLACE"), (UNSUPPORTED, True))
+        self.assertEqual(route_write("XREADGROUP GROUP g c BLOCK 10 STREAMS a >"),
+                         (UNSUPPORTED, True))
+        self.assertEqual(route_write("XREAD STREAMS block 0"), (MULTI_COLOCATED, False))
+        self.assertEqual(route_write("BITFIELD k"), (SINGLE, False))
+        self.assertEqual(route_write("BITFIELD k SET u8 0 1"), (SINGLE, True))
+        self.assertEqual(route_write("SORT k STORE"), (SINGLE, False))
+        self.assertEqual(route_write("SORT k BY store"), (SINGLE, False))
+        # the variants keep the base spec's name and Redis data
+        self.assertEqual(lookup(a("SORT k STORE d")).arity, -2)  # type: ignore
+        xread_block = lookup(a("XREAD BLOCK 1 STREAMS a 0"))
+        assert xread_block is not None
+        self.assertIn(b"XREAD is not supported: blocking commands",
+                      c.unsupported_error(xread_block, a("XREAD BLOCK 1 STREAMS a 0")))
+
+
+# -- COMMAND replies ------------------------------------------------------------------------
+
+class CommandReplyTests(unittest.TestCase):
+    def test_list_parses_and_counts(self) -> None:
+        for resp3 in (False, True):
+            entries = parse_all(c.command_list_reply(resp3))
+            self.assertEqual(len(entries), c.command_count())
+            names = [e[0].decode() for e in entries]
+            self.assertEqual(len(set(names)), len(names))
+            for name in names:
+                spec = c.SPECS[name]
+                self.assertTrue(spec.route != UNSUPPORTED or spec.subcommands is not None,
+                                name)
+            self.assertNotIn("multi", names)
+            self.assertNotIn("flushall", names)
+            self.assertIn("get", names)
+            self.assertIn("config", names)  # partly supported container
+
+    def test_count_is_commands_listed(self) -> None:
+        reply = parse_all(c.command_reply(a("COMMAND COUNT"), False))
+        self.assertEqual(reply, c.command_count())
+        listed = [s for s in c.COMMANDS_BY_NAME.values()
+                  if s.route != UNSUPPORTED or s.subcommands is not None]
+        self.assertEqual(reply, len(listed))
+        self.assertEqual(c.command_reply(a("command count"), True),
+                         b":%d\r\n" % c.command_count())
+
+    def test_info_entry_layout(self) -> None:
+        for resp3 in (False, True):
+            entry = parse_all(c.command_info_reply(c.SPECS["get"], resp3))
+            self.assertEqual(entry[:2], [b"get", 2])
+            self.assertEqual(list(entry[2]), ["readonly", "fast"])
+            self.assertEqual(entry[3:6], [1, 1, 1])
+            self.assertEqual(list(entry[6]), ["@read", "@string", "@fast"])
+            self.assertEqual(list(entry[7]), [])
+            self.assertEqual(list(entry[8]), [])
+            self.assertEqual(list(entry[9]), [])
+            self.assertEqual(isinstance(entry[2], RespSet), resp3)
+            self.assertEqual(isinstance(entry[6], RespSet), resp3)
+            for flag in entry[2]:
+                self.assertIsInstance(flag, RespStatus)
+
+    def test_container_lists_supported_subcommands_only(self) -> None:
+        entry = parse_all(c.command_info_reply(c.COMMANDS[b"config"], False))
+        self.assertEqual(entry[0], b"config")
+        self.assertEqual([sub[0] for sub in entry[9]], [b"config|get", b"config|help"])
+        names = parse_all(c.command_reply(a("COMMAND LIST"), False))
+        self.assertIn(b"config|get", names)
+        self.assertNotIn(b"config|set", names)
+
+    def test_info_for_names(self) -> None:
+        reply = parse_all(c.command_reply(a("COMMAND INFO get MULTI nosuch config|get"), True))
+        self.assertEqual(reply[0][0], b"get")
+        self.assertIsNone(reply[1])
+        self.assertIsNone(reply[2])
+        self.assertEqual(reply[3][0], b"config|get")
+        self.assertEqual(c.command_reply(a("COMMAND INFO nosuch"), False), b"*1\r\n$-1\r\n")
+        self.assertEqual(c.command_reply(a("COMMAND INFO nosuch"), True), b"*1\r\n_\r\n")
+        self.assertEqual(c.command_reply(a("COMMAND INFO"), False), c.command_list_reply(False))
+
+    def test_docs(self) -> None:
+        for resp3 in (False, True):
+            raw = c.command_reply(a("COMMAND DOCS"), resp3)
+            self.assertEqual(raw[:1], b"%" if resp3 else b"*")
+            docs = as_dict(parse_all(raw))
+            self.assertEqual(len(docs), c.command_count())
+            for name, doc in docs.items():
+                doc = as_dict(doc)
+                for field in (b"summary", b"since", b"group"):
+                    self.assertIsInstance(doc[field], bytes, (name, field))
+                for sub, subdoc in as_dict(doc.get(b"subcommands", [])).items():
+                    self.assertTrue(sub.startswith(name + b"|"))
+                    self.assertIn(b"summary", as_dict(subdoc))
+            get = as_dict(docs[b"get"])
+            self.assertEqual(get[b"group"], b"string")
+            self.assertEqual(get[b"since"], b"1.0.0")
+        one = as_dict(parse_all(c.command_reply(a("COMMAND DOCS GET nosuch multi"), False)))
+        self.assertEqual(list(one), [b"get"])
+
+    def test_getkeys(self) -> None:
+        def getkeys(request: str) -> Any:
+            return parse_all(c.command_reply(a("COMMAND GETKEYS " + request), False))
+        self.assertEqual(getkeys("MSET a 1 b 2"), [b"a", b"b"])
+        self.assertEqual(getkeys("EVAL s 2 x y z"), [b"x", b"y"])
+        self.assertEqual(getkeys("SORT k STORE d"), [b"k", b"d"])
+        self.assertEqual(getkeys("EVAL s 0"), [])
+        self.assertEqual(getkeys("PING x"), "ERR The command has no key arguments")
+        self.assertEqual(getkeys("GET a b"),
+                         "ERR Invalid number of arguments specified for command")
+        self.assertEqual(getkeys("NOSUCH a"), "ERR Invalid command specified")
+        self.assertEqual(getkeys("EVAL s x a"), "ERR Invalid arguments specified for command")
+        self.assertEqual(c.command_reply(a("COMMAND GETKEYS get"), False),
+                         b"-ERR wrong number of arguments for 'command|getkeys' command\r\n")
+        flagged = parse_all(c.command_reply(a("COMMAND GETKEYSANDFLAGS SET k v"), True))
+        self.assertEqual(flagged[0][0], b"k")
+        self.assertIsInstance(flagged[0][1], RespSet)
+
+    def test_list_filters_and_help(self) -> None:
+        names = parse_all(c.command_reply(a("COMMAND LIST FILTERBY PATTERN xinfo*"), False))
+        self.assertEqual(set(names), {b"xinfo", b"xinfo|consumers", b"xinfo|groups",
+                                      b"xinfo|help", b"xinfo|stream"})
+        geo = parse_all(c.command_reply(a("COMMAND LIST FILTERBY ACLCAT geo"), False))
+        self.assertIn(b"geoadd", geo)
+        self.assertNotIn(b"get", geo)
+        self.assertEqual(parse_all(c.command_reply(a("COMMAND LIST FILTERBY MODULE x"), False)),
+                         [])
+        self.assertEqual(c.command_reply(a("COMMAND LIST FILTERBY"), False),
+                         b"-ERR syntax error\r\n")
+        help_lines = parse_all(c.command_reply(a("COMMAND HELP"), True))
+        self.assertTrue(all(isinstance(line, RespStatus) for line in help_lines))
+        self.assertEqual(c.command_reply(a("COMMAND COUNT x"), False),
+                         b"-ERR wrong number of arguments for 'command|count' command\r\n")
+
+    def test_every_reply_is_valid_resp(self) -> None:
+        for spec in c.SPECS.values():
+            for resp3 in (False, True):
+                parse_all(c.command_info_reply(spec, resp3))
+        for request in ("COMMAND", "COMMAND DOCS", "COMMAND LIST", "COMMAND HELP",
+                        "COMMAND INFO get set", "COMMAND GETKEYSANDFLAGS MSET a 1 b 2",
+                        "COMMAND DOCS client script"):
+            for resp3 in (False, True):
+                parse_all(c.command_reply(a(request), resp3))
+
+
+class ClientParsingTests(unittest.TestCase):
+    """The COMMAND replies as redis-py and redis-cli 7 read them."""
+
+    def test_redis_py_parse_command(self) -> None:
+        from redis._parsers.helpers import parse_command, parse_command_resp3
+
+        for resp3, parse in ((False, parse_command), (True, parse_command_resp3)):
+            table = parse(parse_all(c.command_list_reply(resp3)))
+            self.assertEqual(len(table), c.command_count())
+            mset = table["mset"]
+            self.assertEqual((mset["arity"], mset["first_key_pos"], mset["last_key_pos"],
+                              mset["step_count"]), (-3, 1, -1, 2))
+            self.assertIn("movablekeys", table["eval"]["flags"])
+            subs = [s[0] for s in table["object"]["subcommands"]]
+            self.assertIn(b"object|encoding", subs)
+
+    def test_redis_cli(self) -> None:
+        """redis-cli 7 against a stub server that answers with command_reply()."""
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            self.fail("redis-cli is not installed")
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(10)
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
+
+        def serve(conn: socket.socket) -> None:
+            buf, resp3 = b"", False
+            while True:
+                try:
+                    request, pos = parse_resp(buf)
+                except (ValueError, IndexError):
+                    try:
+                        chunk = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    buf += chunk
+                    continue
+                buf = buf[pos:]
+                if request[0].upper() == b"HELLO":
+                    resp3 = request[1:2] == [b"3"]
+                    conn.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n" if resp3
+                                 else b"*2\r\n$5\r\nproto\r\n:2\r\n")
+                else:
+                    conn.sendall(c.command_reply(request, resp3))
+
+        def run(*argv: str) -> str:
+            proc = subprocess.Popen([binary, "-p", str(port), *argv],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            conn, _ = listener.accept()
+            server = threading.Thread(target=serve, args=(conn,))
+            server.start()
+            try:
+                out, err = proc.communicate(timeout=10)  # a big reply fills the pipe
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)  # wakes the server thread's recv()
+                server.join(10)
+                conn.close()
+            self.assertEqual(proc.returncode, 0, err)
+            return out.decode()
+
+        self.assertEqual(run("COMMAND", "COUNT"), "%d\n" % c.command_count())
+        info = run("-3", "COMMAND", "INFO", "get")
+        self.assertIn("readonly", info)
+        self.assertIn("@string", info)
+        docs = run("COMMAND", "DOCS", "config")
+        self.assertIn("config|get", docs)
+        self.assertNotIn("config|set", docs)
+        everything = run("--no-raw", "COMMAND")
+        self.assertIn('"zunionstore"', everything)
+
+
+# -- cross-check against a live redis-server -------------------------------------------------
+
+class _Client:
+    """A blocking RESP2 client over a plain socket, for the live test."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def call(self, args: List[bytes]) -> Any:
+        out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in args)
+        self.sock.sendall(out)
+        while True:
+            try:
+                value, pos = parse_resp(self.buf)
+            except (ValueError, IndexError):
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise ConnectionError("redis closed the connection") from None
+                self.buf += chunk
+                continue
+            self.buf = self.buf[pos:]
+            return value
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+class LiveRedisTests(unittest.TestCase):
+    """Starts its own redis-server; fails (does not skip) when there is none."""
+
+    def start_redis(self) -> _Client:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            self.fail("redis-server is not installed: the command table cannot be checked")
+        for _ in range(5):
+            port = _free_port()
+            proc = subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 10
+            while time.time() < deadline and proc.poll() is None:
+                try:
+                    client = _Client(port)
+                    if client.call([b"PING"]) == "PONG":
+                        self.addCleanup(self._stop, proc, client)
+                        return client
+                    client.close()
+                except OSError:
+                    time.sleep(0.05)
+            self._stop(proc, None)
+        self.fail("could not start redis-server")
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen, client: Optional[_Client]) -> None:
+        if client is not None:
+            client.close()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def test_table_matches_live_redis(self) -> None:
+        redis = self.start_redis()
+        version = self._info(redis).get("redis_version", "")
+        self.assertTrue(version.startswith("7."), version)
+        live = {e[0].decode(): e for e in redis.call(a("COMMAND"))}
+        docs = as_dict(redis.call(a("COMMAND DOCS")))
+        self._check_specs(live, docs)
+        self._check_keys(redis)
+        self._check_error_texts(redis)
+        self._check_info_bytes(redis)
+
+    def _info(self, redis: _Client) -> dict:
+        text = redis.call(a("INFO server")).decode()
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+    def _check_specs(self, live: dict, docs: dict) -> None:
+        """Arity, flags, first/last/step, ACL categories and docs group of every spec;
+        every Redis command (and every subcommand of a container we route) is in the
+        table."""
+        extras = {"dyno_config:conn_consistency", "client|setinfo"}  # not in Redis 7.0
+        checked = set()
+
+        def compare(entry: list, doc: dict) -> None:
+            name = entry[0].decode()
+            spec = c.SPECS.get(name)
+            self.assertIsNotNone(spec, "%s is missing from the table" % name)
+            assert spec is not None
+            got = (spec.arity, list(spec.flags), spec.first_key, spec.last_key,
+                   spec.key_step, list(spec.acl_categories), spec.group)
+            want = (entry[1], list(entry[2]), entry[3], entry[4], entry[5],
+                    list(entry[6]), doc[b"group"].decode())
+            self.assertEqual(got, want, name)
+            if spec.listed:
+                self.assertEqual(spec.since, doc[b"since"].decode(), name)
+                self.assertEqual(spec.summary, doc[b"summary"].decode(), name)
+            checked.add(name)
+
+        for name, entry in live.items():
+            doc = as_dict(docs[name.encode()])
+            compare(entry, doc)
+            spec = c.SPECS[name]
+            if spec.subcommands is None:
+                continue  # a wholly refused container lists no subcommands
+            subdocs = as_dict(doc[b"subcommands"])
+            for sub in entry[9]:
+                compare(sub, as_dict(subdocs[sub[0]]))
+        self.assertEqual(set(c.SPECS) - checked, extras)
+
+    # requests whose keys Redis's COMMAND GETKEYS must agree with
+    GETKEYS_SAMPLES = [
+        "GET k", "SET k v", "DEL a b c", "MSET a 1 b 2", "MSETNX a 1 b 2", "RENAME a b",
+        "COPY a b", "BITOP OR d a b c", "LMOVE a b LEFT LEFT", "RPOPLPUSH a b",
+        "LMPOP 2 a b LEFT", "SMOVE a b m", "SINTERSTORE d a b", "SINTERCARD 2 a b",
+        "ZUNIONSTORE d 2 a b", "ZINTER 2 a b", "ZDIFFSTORE d 1 a", "ZRANGESTORE d s 0 1",
+        "ZMPOP 2 a b MAX", "ZINTERCARD 2 a b", "PFCOUNT a b", "PFMERGE d a b", "EVAL s 2 a b c",
+        "EVALSHA_RO s 1 a", "FCALL f 2 a b c", "SORT k LIMIT 0 1 STORE d",
+        "GEORADIUS g 0 0 1 km STORE d", "GEORADIUSBYMEMBER g m 1 km STOREDIST d",
+        "GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km", "XREAD COUNT 1 STREAMS a b 0 0",
+        "XREADGROUP GROUP g c STREAMS a >", "OBJECT ENCODING k", "MEMORY USAGE k",
+        "XINFO STREAM s", "XGROUP CREATE s g $", "LCS a b", "BLPOP a b 0", "HGETALL h",
+        "TOUCH a b", "UNLINK a", "EXISTS a b", "XADD s * f v", "BITFIELD k GET u8 0",
+    ]
+
+    def _check_keys(self, redis: _Client) -> None:
+        for request in self.GETKEYS_SAMPLES:
+            args = a(request)
+            want = redis.call(a("COMMAND GETKEYS") + args)
+            spec = lookup(args)
+            assert spec is not None, request
+            self.assertTrue(arity_ok(spec, len(args)), request)
+            self.assertEqual(keys(spec, args), want, request)
+            if spec.listed:
+                self.assertEqual(
+                    parse_all(c.command_reply(a("COMMAND GETKEYS") + args, False)),
+                    want, request)
+
+    def _check_error_texts(self, redis: _Client) -> None:
+        sha = redis.call([*a("SCRIPT LOAD"), b"return 1"])
+        redis.call([b"FUNCTION", b"LOAD", b"REPLACE",
+                    b"#!lua name=t\nredis.register_function{function_name='f',"
+                    b" callback=function() return 1 end, flags={'no-writes'}}"])
+        for request, _ in NumkeysTests.CASES:
+            args = a(request)
+            if args[0].upper() == b"EVAL":
+                args[1] = b"return 1"
+            elif args[0].upper().startswith(b"EVALSHA"):
+                args[1] = sha
+            spec = lookup(args)
+            assert spec is not None
+            with self.assertRaises(KeySpecError) as cm:
+                key_indexes(spec, args)
+            self.assertEqual(redis.call(args), "ERR " + cm.exception.message, request)
+        for request in ("XREAD STREAMS a b c", "XREAD COUNT 1 a 0", "MSET a 1 b"):
+            args = a(request)
+            spec = lookup(args)
+            assert spec is not None
+            with self.assertRaises(KeySpecError) as cm:
+                key_indexes(spec, args)
+            self.assertEqual(redis.call(args), "ERR " + cm.exception.message, request)
+        # arity, unknown command, unknown subcommand
+        for request in ("GET", "CONFIG GET", "FOO a b", "FOO", "CONFIG FOO", "OBJECT nosuch k"):
+            args = a(request)
+            spec = lookup(args)
+            if spec is None:
+                mine = c.unknown_command_error(args)
+            elif not arity_ok(spec, len(args)):
+                mine = c.arity_error(spec)
+            else:
+                mine = c.unsupported_error(spec, args)
+            self.assertEqual(mine, b"-" + redis.call(args).encode() + b"\r\n", request)
+
+    def _check_info_bytes(self, redis: _Client) -> None:
+        """Our COMMAND INFO entry equals Redis's except for tips and key specs."""
+        for name in ("get", "mset", "zunionstore", "object", "xinfo|stream", "eval"):
+            mine = parse_all(c.command_info_reply(c.SPECS[name], False))
+            theirs = redis.call([*a("COMMAND INFO"), name.encode()])[0]
+            self.assertEqual(mine[:7], theirs[:7], name)
+            self.assertEqual(mine[7:9], [[], []], name)
+            self.assertEqual({s[0] for s in mine[9]}, {s[0] for s in theirs[9]
+                                                        if c.SPECS[s[0].decode()].listed})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run with: python -m twisted.trial tests.unit.test_commands")
