@@ -13,6 +13,7 @@ from dynotwist import __version__
 from dynotwist.config import Address, Config
 from dynotwist.core.session import ClientSession
 from dynotwist.logs import logger, notice
+from dynotwist.net.batch import WriteBatch
 from dynotwist.net.client import RedisClientFactory
 from dynotwist.net.datastore import DatastorePool
 
@@ -27,6 +28,7 @@ class Node:
         self.reactor = reactor
         self.read_consistency = config.read_consistency
         self.write_consistency = config.write_consistency
+        self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
 
@@ -56,6 +58,7 @@ class Node:
             config.server_retry_timeout,
             resp3=resp3,
             password=config.datastore_password,
+            batch=self.batch,
         )
 
     def start(self) -> None:

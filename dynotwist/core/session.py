@@ -47,6 +47,24 @@ class ClientSession:
         self._password = password.encode() if password is not None else None
         self.authenticated = password is None
         self.closing = False
+        self._initial_consistency = (read_consistency, write_consistency)
+
+    def reset(self) -> None:
+        """RESET: back to a fresh connection's state (RESP2, no name, signed out)."""
+        self.resp3 = False
+        self.name = None
+        self.read_consistency, self.write_consistency = self._initial_consistency
+        self.authenticated = self._password is None
+
+    def describe(self) -> bytes:
+        """This client as a line of CLIENT INFO / CLIENT LIST."""
+        return b"id=%d name=%s db=0 resp=%d lib-name=%s lib-ver=%s" % (
+            self.client_id,
+            self.name or b"",
+            3 if self.resp3 else 2,
+            self.library.get(b"lib-name", b""),
+            self.library.get(b"lib-ver", b""),
+        )
 
     def check_password(self, given: bytes) -> bool:
         if self._password is None:
@@ -138,7 +156,7 @@ def _hello(session: ClientSession, args: List[bytes]) -> bytes:
 def _client(session: ClientSession, args: List[bytes]) -> bytes:
     sub = args[1].lower()
     if sub == b"setname":
-        if b" " in args[2] or b"\n" in args[2]:
+        if any(c <= 0x20 or c >= 0x7F for c in args[2]):
             return error_reply(
                 "ERR Client names cannot contain spaces, newlines or special characters."
             )
@@ -147,32 +165,32 @@ def _client(session: ClientSession, args: List[bytes]) -> bytes:
     if sub == b"getname":
         return bulk_reply(session.name, session.resp3)
     if sub == b"setinfo":
-        session.library[args[2].lower()] = args[3]
+        attribute = args[2].lower()
+        if attribute not in (b"lib-name", b"lib-ver"):
+            return error_reply(
+                "ERR Unrecognized option '%s'" % args[2].decode("latin-1")
+            )
+        session.library[attribute] = args[3]
         return OK
     if sub == b"id":
         return integer_reply(session.client_id)
-    return error_reply("ERR unknown subcommand '%s'. Try CLIENT HELP." % args[1].decode("latin-1"))
+    # INFO and LIST: the datastore connections are shared, so only this client is known
+    return _verbatim(session.describe() + b"\n", session.resp3)
+
+
+def _verbatim(text: bytes, resp3: bool) -> bytes:
+    if resp3:
+        return b"=%d\r\ntxt:%s\r\n" % (len(text) + 4, text)
+    return bulk_reply(text)
 
 
 def _command(session: ClientSession, args: List[bytes]) -> bytes:
-    if len(args) == 1:
-        return commands.command_list_reply(session.resp3)
-    sub = args[1].lower()
-    if sub == b"count":
-        return integer_reply(commands.command_count())
-    if sub == b"info":
-        replies = [array_header(len(args) - 2)]
-        for name in args[2:]:
-            spec = commands.lookup([name])
-            if spec is None or spec.route == commands.UNSUPPORTED:
-                replies.append(bulk_reply(None, session.resp3))
-            else:
-                replies.append(commands.command_info_reply(spec, session.resp3))
-        return b"".join(replies)
-    if sub == b"docs":
-        # no documentation is served; an empty map tells clients to go without hints
-        return map_header(0, session.resp3)
-    return error_reply("ERR unknown subcommand '%s'. Try COMMAND HELP." % args[1].decode("latin-1"))
+    return commands.command_reply(args, session.resp3)
+
+
+def _reset(session: ClientSession, args: List[bytes]) -> bytes:
+    session.reset()
+    return b"+RESET\r\n"
 
 
 def _conn_consistency(session: ClientSession, args: List[bytes]) -> bytes:
@@ -194,11 +212,12 @@ HANDLERS: Dict[str, Handler] = {
     "hello": _hello,
     "client": _client,
     "command": _command,
+    "reset": _reset,
     "dyno_config:conn_consistency": _conn_consistency,
 }
 
 # commands an unauthenticated client may send
-BEFORE_AUTH = frozenset(("auth", "hello", "quit"))
+BEFORE_AUTH = frozenset(("auth", "hello", "quit", "reset"))
 
 
 def answer(session: ClientSession, name: str, args: List[bytes]) -> bytes:

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.core import session as node_commands
 from dynotwist.logs import logger
+from dynotwist.net.batch import Batched
 from dynotwist.net.datastore import Slot
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
@@ -41,9 +42,20 @@ MAX_PENDING = 4096
 
 _NODE = commands.NODE
 _UNSUPPORTED = commands.UNSUPPORTED
+_FORWARDED = frozenset(
+    (
+        commands.SINGLE,
+        commands.MULTI_FRAGMENT,
+        commands.MULTI_COLOCATED,
+        commands.LOCAL_DATASTORE,
+        commands.LOCAL_RACK_OWNER,
+        commands.ALL_NODES,
+    )
+)
+_lookup = commands.lookup
 
 
-class RedisClientProtocol(Protocol):
+class RedisClientProtocol(Batched, Protocol):
     """One client connection speaking RESP2 or RESP3."""
 
     transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
@@ -53,6 +65,7 @@ class RedisClientProtocol(Protocol):
         self.parser = RequestParser(node.config.proto_max_bulk_len)
         self.waiting: Deque[Slot] = deque()
         self.session = node.new_session()
+        self._batch = node.batch
         self.lane = self.session.client_id
         self._send_blocked = False  # the transport's buffer is full
         self._too_many = False  # too many replies due
@@ -109,19 +122,39 @@ class RedisClientProtocol(Protocol):
             self.transport.pauseProducing()
 
     def _serve(self, requests: List[Request]) -> None:
+        session = self.session
+        waiting = self.waiting
+        pool = None
         for args, raw in requests:
-            if self.session.closing:
+            if session.closing:
                 return
-            self.handle(args, raw)
+            # the common case inline: a well-formed data command for the datastore
+            spec = _lookup(args)
+            if spec is not None and spec.route in _FORWARDED and session.authenticated:
+                arity = spec.arity
+                if len(args) == arity if arity >= 0 else len(args) >= -arity:
+                    slot = Slot(self)
+                    waiting.append(slot)
+                    if pool is None:
+                        pool = self.node.datastore(session.resp3)
+                    if raw is None:
+                        raw = encode_command(args)
+                    if not pool.send(raw, slot, self.lane):
+                        self.complete(slot, errors.DATASTORE_REFUSED)
+                    continue
+            self.handle(spec, args, raw)
+            pool = None  # HELLO may have changed the protocol version
 
-    def handle(self, args: List[bytes], raw: Optional[bytes]) -> None:
-        spec = commands.lookup(args)
+    def handle(
+        self, spec: Optional[commands.CommandSpec], args: List[bytes], raw: Optional[bytes]
+    ) -> None:
+        """Any request: answered here, refused with an error, or forwarded."""
         if spec is None:
-            self.answer(self._unknown(args))
+            self.answer(commands.unknown_command_error(args))
             return
         route = spec.route
         if not commands.arity_ok(spec, len(args)):
-            self.answer(errors.wrong_arity(spec.name))
+            self.answer(commands.arity_error(spec))
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
             self.answer(node_commands.NOAUTH)
         elif route == _NODE:
@@ -129,15 +162,9 @@ class RedisClientProtocol(Protocol):
             if self.session.closing:
                 self._close_when_answered()
         elif route == _UNSUPPORTED:
-            self.answer(errors.unsupported(spec.name, spec.reason or ""))
+            self.answer(commands.unsupported_error(spec, args))
         else:
             self.forward(spec, args, raw if raw is not None else encode_command(args))
-
-    @staticmethod
-    def _unknown(args: List[bytes]) -> bytes:
-        if commands.lookup(args[:1]) is not None:
-            return errors.unknown_subcommand(args)
-        return errors.unknown_command(args)
 
     def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
         """Send a request to where it is served (here: the local datastore)."""
@@ -150,7 +177,7 @@ class RedisClientProtocol(Protocol):
     def answer(self, reply: bytes) -> None:
         """A reply made here, in its place among the replies still due."""
         if not self.waiting:
-            self.transport.write(reply)
+            self._batch.write(self, reply)
             return
         slot = Slot(self)
         slot.reply = reply
@@ -164,24 +191,28 @@ class RedisClientProtocol(Protocol):
         if waiting[0] is not slot:
             slot.reply = reply
             return
-        write = self.transport.write
+        write = self._batch.write
         waiting.popleft()
-        write(reply)
-        while waiting and waiting[0].reply is not None:
-            write(waiting.popleft().reply)
+        write(self, reply)
+        while waiting:
+            ready = waiting[0].reply
+            if ready is None:
+                break
+            waiting.popleft()
+            write(self, ready)
         if self._too_many and len(waiting) < MAX_PENDING // 2:
             self._too_many = False
             if not self._send_blocked and not self.session.closing:
                 self.transport.resumeProducing()
         if self.session.closing and not waiting:
-            self.transport.loseConnection()
+            self._batch.close(self)
 
     def _close_when_answered(self) -> None:
         """Stop reading; hang up once every reply due has been written (QUIT, errors)."""
         self.session.closing = True
         self.transport.pauseProducing()
         if not self.waiting:
-            self.transport.loseConnection()
+            self._batch.close(self)
 
 
 class RedisClientFactory(Factory):

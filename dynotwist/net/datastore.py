@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.logs import logger
+from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
 
 log = logger(__name__)
@@ -61,7 +62,7 @@ class _Handshake:
                 self.connection.transport.loseConnection()
 
 
-class DatastoreProtocol(Protocol):
+class DatastoreProtocol(Batched, Protocol):
     """A pipelined connection to a datastore speaking RESP.
 
     Subclasses for other datastores override ``framer_class`` (how replies are
@@ -101,7 +102,7 @@ class DatastoreProtocol(Protocol):
     def send(self, raw: bytes, slot: Slot) -> None:
         slot.tick = self.pool.tick
         self.pending.append(slot)
-        self.transport.write(raw)
+        self.pool.batch.write(self, raw)
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -181,8 +182,10 @@ class DatastorePool:
         protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
         resp3: bool = False,
         password: Optional[str] = None,
+        batch: Optional[WriteBatch] = None,
     ) -> None:
         self.reactor = reactor
+        self.batch = batch if batch is not None else WriteBatch(reactor)
         self.address = address
         self.name = address.path or "%s:%d" % (address.host, address.port)
         self.size = size

@@ -204,7 +204,11 @@ class RequestParser:
                     raise ProtocolError("Protocol error: too big mbulk count string")
                 self._buf = buf[pos:]
                 return
-            count = _parse_length(buf[pos + 1 : nl])
+            field = buf[pos + 1 : nl]
+            if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
+                count = int(field)  # the common case, without a call
+            else:
+                count = _parse_length(field)
             if count > MAX_MULTIBULK or count == _BAD_LENGTH:
                 raise ProtocolError("Protocol error: invalid multibulk length")
             pos = nl + 2
@@ -221,7 +225,11 @@ class RequestParser:
                     if n - pos > MAX_INLINE:
                         raise ProtocolError("Protocol error: too big bulk count string")
                     break
-                size = _parse_length(buf[pos + 1 : nl])
+                field = buf[pos + 1 : nl]
+                if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
+                    size = int(field)
+                else:
+                    size = _parse_length(field)
                 if size < 0 or size > max_bulk:
                     raise ProtocolError("Protocol error: invalid bulk length")
                 end = nl + 2 + size
@@ -230,7 +238,7 @@ class RequestParser:
                     self._bulk_len = size
                     pos = nl + 2
                     break
-                if buf[end : end + 2] != CRLF:
+                if buf[end] != 0x0D or buf[end + 1] != 0x0A:
                     raise ProtocolError("Protocol error: bulk not terminated by CRLF")
                 args.append(buf[nl + 2 : end])
                 pos = end + 2

@@ -112,7 +112,7 @@ class ClientsTest(ProcessTestCase):
         ])
         out = self.cli(stdin=script).split("\n")
         self.assertEqual(out[:8], ["OK", "42", "42", "3", "a", "b", "c", out[7]])
-        self.assertTrue(out[7].startswith("ERR unsupported command 'multi'"), out[7])
+        self.assertTrue(out[7].startswith("ERR MULTI is not supported"), out[7])
         self.assertEqual(out[8:], ["", "ERR wrong number of arguments for 'get' command", "",
                                    "PONG", "two words", ""])
 

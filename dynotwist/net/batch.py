@@ -1,0 +1,65 @@
+"""One ``transport.write`` per connection per reactor iteration.
+
+A pipelined client sends many requests in one read, and one datastore read carries
+replies for many clients. Writing each request or reply on its own costs a Twisted
+``write`` call apiece (buffer bookkeeping, producer checks, reactor registration);
+here they are gathered and handed over together at the start of the next reactor
+iteration — which is when Twisted would have sent them anyway, so nothing waits
+longer than it would have.
+
+Every write of a protocol that uses the batch must go through it, or bytes would be
+reordered; closing goes through it too, so that a hang-up follows its last bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+
+class Batched:
+    """Mixed into a protocol whose writes go through a ``WriteBatch``."""
+
+    transport: Any
+    _out: Optional[List[bytes]] = None
+    _hang_up = False
+
+
+class WriteBatch:
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self._dirty: List[Batched] = []
+        self._call: Any = None
+
+    def write(self, protocol: Batched, data: bytes) -> None:
+        out = protocol._out
+        if out is None:
+            protocol._out = [data]
+            self._mark(protocol)
+        else:
+            out.append(data)
+
+    def close(self, protocol: Batched) -> None:
+        """Hang up once the bytes written so far are handed to the transport."""
+        protocol._hang_up = True
+        if protocol._out is None:
+            protocol._out = []
+            self._mark(protocol)
+
+    def _mark(self, protocol: Batched) -> None:
+        self._dirty.append(protocol)
+        if self._call is None:
+            self._call = self.reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        self._call = None
+        dirty, self._dirty = self._dirty, []
+        for protocol in dirty:
+            out = protocol._out
+            protocol._out = None
+            transport = protocol.transport
+            if transport is None:
+                continue
+            if out:
+                transport.writeSequence(out)
+            if protocol._hang_up:
+                transport.loseConnection()
