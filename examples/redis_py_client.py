@@ -28,7 +28,7 @@ def main() -> None:
 
     # pipelining: many requests in one round trip, replies in order
     with client.pipeline(transaction=False) as pipe:
-        for i in range(5):
+        for _ in range(5):
             pipe.incr("counter")
         print("pipelined incr:", pipe.execute())
 
