@@ -1,0 +1,203 @@
+"""Where a request goes: Dynomite's coordinator algorithm as pure planning.
+
+``Router.plan`` turns a parsed request and the client's consistency levels into a
+``Plan`` (the nodes to send it to and how their replies become the client's reply),
+a ``Fragmented`` plan (a multi-key command split by owner), or an error reply.
+Nothing here sends anything: ``dynotwist.net.dispatch`` carries plans out.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from dynotwist import errors
+from dynotwist.core import consistency as levels
+from dynotwist.core.hashkit import NO_TOKEN, HashFunction, hash_key
+from dynotwist.core.ring import Node, Topology
+from dynotwist.proto import commands
+from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
+from dynotwist.proto.resp import error_reply
+
+
+class Target(NamedTuple):
+    """One copy of a request: to ``node`` (the local node = its datastore)."""
+
+    node: Node
+    msg_type: int  # DMSG_REQ in the same DC, DMSG_REQ_FORWARD to a remote DC's rack
+    group: int  # the collector group its reply counts in; -1 = reply not used
+    alternates: Tuple[Node, ...] = ()  # tried in order if ``node`` has no connection
+
+
+class Plan(NamedTuple):
+    """How one request is served.
+
+    ``level`` DC_ONE: the reply of ``targets[0]`` is the client's, the others are
+    fire-and-forget. Otherwise a quorum collector over ``group_sizes`` decides, fed
+    the replies of the targets whose group is not -1.
+    """
+
+    targets: Tuple[Target, ...]
+    level: str
+    group_sizes: Tuple[int, ...] = ()
+    rewritten: Optional[List[bytes]] = None  # args to send instead of the client's
+
+
+class Fragmented(NamedTuple):
+    """A multi-key command split by owner; replies are coalesced in key order."""
+
+    command: str
+    fragments: Tuple[Tuple[List[bytes], Plan], ...]
+    positions: Tuple[Tuple[int, int], ...]  # per original key: (fragment, index in it)
+
+
+Routed = Union[Plan, Fragmented, bytes]
+
+_QUORUM_LEVELS = frozenset((levels.DC_QUORUM, levels.DC_SAFE_QUORUM, levels.DC_EACH_SAFE_QUORUM))
+_SAFE_READS = frozenset((levels.DC_SAFE_QUORUM, levels.DC_EACH_SAFE_QUORUM))
+_KEY_VALUE_FRAGMENTS = frozenset(("mset",))
+_SCRIPTS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
+
+EVAL_NEEDS_A_KEY = error_reply("ERR Dynomite EVAL/EVALSHA requires at least 1 key")
+
+
+def colocation_error(name: str) -> bytes:
+    return error_reply(
+        "ERR Dynomite: Keys of '%s' live on different nodes; give them one hash tag" % name
+    )
+
+
+class Router:
+    """Plans requests over a topology (one ring per rack, racks per DC)."""
+
+    def __init__(
+        self, topology: Topology, hash_fn: HashFunction, hash_tag: Optional[bytes] = None
+    ) -> None:
+        self.topology = topology
+        self.hash_fn = hash_fn
+        self.hash_tag = hash_tag or None
+        local = topology.local
+        self.local = local
+        self.local_dc = local.dc
+        self.local_rack = local.rack
+        self.local_racks = tuple(topology.racks_of(local.dc))
+        self.remote_dcs = tuple(dc for dc in topology.datacenters() if dc != local.dc)
+        self._local_only = Plan((Target(local, DMSG_REQ, 0),), levels.DC_ONE)
+
+    @property
+    def single_node(self) -> bool:
+        return len(self.topology.nodes) == 1
+
+    def token(self, key: bytes) -> int:
+        return hash_key(key, self.hash_fn, self.hash_tag)
+
+    def owner(self, key: bytes) -> Node:
+        """The key's owner in the local rack."""
+        return self.topology.owner(self.local_dc, self.local_rack, self.token(key))
+
+    # -- planning -------------------------------------------------------------------
+    def plan(
+        self, spec: commands.CommandSpec, args: List[bytes], read_level: str, write_level: str
+    ) -> Routed:
+        route = spec.route
+        if route == commands.LOCAL_DATASTORE:
+            return self._local_only
+        if route == commands.ALL_NODES:
+            return self._all_nodes()
+        try:
+            indexes = commands.key_indexes(spec, args)
+        except commands.KeySpecError as error:
+            return error.reply
+        if not indexes:
+            if spec.name in _SCRIPTS:
+                return EVAL_NEEDS_A_KEY
+            return self._local_only
+        level = write_level if spec.write else read_level
+        if route == commands.LOCAL_RACK_OWNER:
+            return Plan((Target(self.owner(args[indexes[0]]), DMSG_REQ, 0),), levels.DC_ONE)
+        if len(indexes) > 1:
+            owners = [self.owner(args[i]) for i in indexes]
+            first = owners[0]
+            if any(owner is not first for owner in owners):
+                if route == commands.MULTI_FRAGMENT:
+                    return self._fragment(spec, args, indexes, owners, level)
+                if spec.name in _SCRIPTS:
+                    return errors.SCRIPT_SPANS_NODES
+                return colocation_error(spec.name)
+        plan = self.replicas(self.token(args[indexes[0]]), spec.write, level)
+        if spec.name == "smembers" and plan.level in _SAFE_READS:
+            # replicas return set members in their own order: sort them to compare
+            return plan._replace(rewritten=[b"sort", args[1], b"ALPHA"])
+        return plan
+
+    def replicas(self, token: int, write: bool, level: str) -> Plan:
+        """The copies of a request for ``token`` at ``level`` (reference 2.3)."""
+        topology = self.topology
+        local_dc = self.local_dc
+        if token == NO_TOKEN:
+            return self._local_only
+        if not write and level == levels.DC_ONE:
+            owner = topology.owner(local_dc, self.local_rack, token)
+            return Plan((Target(owner, DMSG_REQ, 0),), level)
+        counted = level in _QUORUM_LEVELS
+        # the local rack first: under DC_ONE its reply is the client's
+        targets = [Target(topology.owner(local_dc, self.local_rack, token), DMSG_REQ, 0)]
+        for rack in self.local_racks:
+            if rack != self.local_rack:
+                owner = topology.owner(local_dc, rack, token)
+                targets.append(Target(owner, DMSG_REQ, 0 if counted else -1))
+        group_sizes = [len(targets)]
+        each = level == levels.DC_EACH_SAFE_QUORUM
+        for dc in self.remote_dcs:
+            racks = topology.racks_of(dc)
+            if each:
+                group = len(group_sizes)
+                group_sizes.append(len(racks))
+                for rack in racks:
+                    targets.append(Target(topology.owner(dc, rack, token), DMSG_REQ, group))
+            elif write:
+                chosen = topology.preselected_rack(dc) or racks[0]
+                others = tuple(topology.owner(dc, r, token) for r in racks if r != chosen)
+                owner = topology.owner(dc, chosen, token)
+                targets.append(Target(owner, DMSG_REQ_FORWARD, -1, others))
+        if not counted:
+            return Plan(tuple(targets), levels.DC_ONE)
+        return Plan(tuple(targets), level, tuple(group_sizes))
+
+    def local_dc_fanout(self, token: int) -> Plan:
+        """A write forwarded from another DC: every rack of this DC, DC_ONE (2.5)."""
+        plan = self.replicas(token, True, levels.DC_ONE)
+        return plan._replace(targets=tuple(t for t in plan.targets if t.msg_type == DMSG_REQ))
+
+    def _all_nodes(self) -> Plan:
+        targets = [Target(self.local, DMSG_REQ, 0)]
+        targets.extend(Target(peer, DMSG_REQ, -1) for peer in self.topology.peers)
+        return Plan(tuple(targets), levels.DC_ONE)
+
+    def _fragment(
+        self,
+        spec: commands.CommandSpec,
+        args: List[bytes],
+        indexes: Sequence[int],
+        owners: Sequence[Node],
+        level: str,
+    ) -> Fragmented:
+        name = spec.name
+        pairs = name in _KEY_VALUE_FRAGMENTS
+        groups: Dict[str, int] = {}
+        fragment_args: List[List[bytes]] = []
+        positions: List[Tuple[int, int]] = []
+        head = name.encode()
+        for i, owner in zip(indexes, owners):
+            index = groups.get(owner.name)
+            if index is None:
+                index = groups[owner.name] = len(fragment_args)
+                fragment_args.append([head])
+            part = fragment_args[index]
+            positions.append((index, (len(part) - 1) // (2 if pairs else 1)))
+            part.append(args[i])
+            if pairs:
+                part.append(args[i + 1])
+        fragments = tuple(
+            (part, self.replicas(self.token(part[1]), spec.write, level)) for part in fragment_args
+        )
+        return Fragmented(name, fragments, tuple(positions))
