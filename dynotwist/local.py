@@ -1,8 +1,15 @@
 """Local processes on loopback: datastores and dynotwist nodes, for trying things out.
 
 ``python -m dynotwist.local`` starts a redis-server on a free port, writes the config a
-single node needs and runs that node in the foreground; Ctrl-C stops both. The
-integration tests and benchmarks start their processes with the same classes.
+single node needs and runs that node in the foreground; Ctrl-C stops both.
+
+``python -m dynotwist.local cluster --dcs 2 --racks 2`` starts a whole cluster, in the
+spirit of Cassandra's ccm: one redis-server per node, every rack a full ring with the
+same evenly spaced tokens, every node listing the others as ``dyn_seeds``; it prints
+where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM.
+
+The integration tests and benchmarks start their processes with the same classes
+(``RedisServer``, ``Node``, ``Cluster``).
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
+from dynotwist.proto.resp import ReplyFramer, encode_command
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,7 +58,13 @@ def wait_for_port(
 
 
 class Process:
-    """A child process that is stopped by pid, and its log file."""
+    """A child process that is stopped by pid, and its log file.
+
+    ``start()`` is ``spawn()`` (start the program) then ``wait_ready()`` (block until it
+    serves); several processes start in parallel by spawning them all first.
+    ``new_session`` puts the child in its own session, so that a Ctrl-C in the terminal
+    reaches only the launcher, which then stops its children in order.
+    """
 
     def __init__(
         self,
@@ -61,9 +77,10 @@ class Process:
         self.log_path = log_path
         self.cwd = cwd
         self.env = env
+        self.new_session = False
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self) -> None:
+    def spawn(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.argv,
@@ -72,7 +89,15 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
                 env=self.env,
+                start_new_session=self.new_session,
             )
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """Block until the process serves (nothing to wait for here)."""
+
+    def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         process = self.process
@@ -122,9 +147,8 @@ class RedisServer(Process):
             argv += ["--requirepass", password]
         super().__init__(argv, os.path.join(workdir, "redis-%d.log" % self.port))
 
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        wait_for_port(self.port, timeout=timeout, process=self.process)
 
 
 class Node(Process):
@@ -134,6 +158,7 @@ class Node(Process):
         self, workdir: str, fields: Dict[str, object], name: str = "node", verbosity: int = 5
     ) -> None:
         self.fields = fields
+        self.name = name
         self.config_path = os.path.join(workdir, "%s.yml" % name)
         with open(self.config_path, "w") as f:
             f.write(render_config(fields))
@@ -142,11 +167,24 @@ class Node(Process):
 
     @property
     def client_port(self) -> int:
-        return int(str(self.fields["listen"]).rsplit(":", 1)[1])
+        return _port_of(self.fields["listen"])
 
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.client_port, process=self.process)
+    @property
+    def peer_port(self) -> Optional[int]:
+        listen = self.fields.get("dyn_listen")
+        return None if listen is None else _port_of(listen)
+
+    @property
+    def stats_port(self) -> Optional[int]:
+        listen = self.fields.get("stats_listen")
+        return None if listen is None else _port_of(listen)
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        wait_for_port(self.client_port, timeout=timeout, process=self.process)
+
+
+def _port_of(address: object) -> int:
+    return int(str(address).rsplit(":", 1)[1])
 
 
 def twistd_argv(*options: str) -> List[str]:
@@ -177,7 +215,7 @@ def render_config(fields: Dict[str, object], pool: str = "dyn_o_mite") -> str:
     for key, value in fields.items():
         if isinstance(value, (list, tuple)):
             lines.append("  %s:" % key)
-            lines.extend("  - %s" % item for item in value)
+            lines.extend("  - %s" % _scalar(item) for item in value)
         elif isinstance(value, bool):
             lines.append("  %s: %s" % (key, "true" if value else "false"))
         else:
@@ -187,7 +225,25 @@ def render_config(fields: Dict[str, object], pool: str = "dyn_o_mite") -> str:
 
 def _scalar(value: object) -> str:
     text = str(value)
-    return "'%s'" % text if isinstance(value, str) and ("," in text or text.isdigit()) else text
+    if not isinstance(value, str):
+        return text
+    if not text or text.isdigit() or text != text.strip() or _needs_quotes(text):
+        return "'%s'" % text.replace("'", "''")
+    return text
+
+
+# characters that make a plain YAML scalar something else when they start it
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+
+
+def _needs_quotes(text: str) -> bool:
+    return (
+        text[0] in _INDICATORS
+        or "," in text
+        or ": " in text
+        or " #" in text
+        or text.endswith(":")
+    )
 
 
 def single_node_fields(
@@ -216,10 +272,489 @@ def _package(program: str) -> str:
     return {"redis-server": "redis-server", "memcached": "memcached"}.get(program, program)
 
 
+# -- a local cluster ------------------------------------------------------------------------
+MAX_TOKEN = 4294967295
+CONSISTENCY_LEVELS = ("DC_ONE", "DC_QUORUM", "DC_SAFE_QUORUM", "DC_EACH_SAFE_QUORUM")
+
+
+def even_tokens(count: int) -> List[str]:
+    """One rack's tokens as Dynomite's generate_yamls.py spaces them: ``4294967295 // n * i``."""
+    return [str(MAX_TOKEN // count * i) for i in range(count)]
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> List[int]:
+    """``count`` distinct TCP ports nobody listens on right now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def stop_all(processes: Iterable[Process], timeout: float = 10.0) -> None:
+    """SIGTERM to every running process at once, then wait; SIGKILL the slow ones."""
+    signalled = []
+    for process in processes:
+        if process.process is not None and process.running:
+            process.process.send_signal(signal.SIGTERM)
+            signalled.append(process.process)
+    deadline = time.monotonic() + timeout
+    for child in signalled:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class ClusterNode:
+    """One node of a ``Cluster``: where it sits, where it listens, its two processes.
+
+    ``node`` is its ``twistd -n dynomite`` process (a ``Node``), ``redis`` the
+    redis-server behind it; ``tokens`` is the ``tokens:`` text of its config.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dc: str,
+        rack: str,
+        tokens: str,
+        client_port: int,
+        peer_port: int,
+        stats_port: int,
+        redis: RedisServer,
+        host: str = LOOPBACK,
+    ) -> None:
+        self.name = name
+        self.dc = dc
+        self.rack = rack
+        self.tokens = tokens
+        self.client_port = client_port
+        self.peer_port = peer_port
+        self.stats_port = stats_port
+        self.redis = redis
+        self.host = host
+        self.node: Node  # set by Cluster once every node's seed is known
+
+    @property
+    def seed(self) -> str:
+        """This node as another node's ``dyn_seeds`` entry: ``host:port:rack:dc:tokens``."""
+        return "%s:%d:%s:%s:%s" % (self.host, self.peer_port, self.rack, self.dc, self.tokens)
+
+    @property
+    def token_values(self) -> Tuple[int, ...]:
+        return tuple(int(t) for t in self.tokens.split(","))
+
+    @property
+    def redis_port(self) -> int:
+        return self.redis.port
+
+    @property
+    def config_path(self) -> str:
+        return self.node.config_path
+
+    @property
+    def log_path(self) -> str:
+        return self.node.log_path
+
+    def __repr__(self) -> str:
+        return "<ClusterNode %s %s/%s tokens %s client %d peer %d redis %d>" % (
+            self.name, self.dc, self.rack, self.tokens, self.client_port, self.peer_port,
+            self.redis.port,
+        )
+
+
+class Cluster:
+    """A cluster of dynotwist nodes on loopback, each in front of its own redis-server.
+
+    ``dcs`` datacenters (``dc1``...) of ``racks`` racks (``rack1``...) of
+    ``nodes_per_rack`` nodes. Every rack is a full ring with the same tokens (``tokens``,
+    one string per node of a rack; evenly spaced by default); every node lists every
+    other node in ``dyn_seeds``; ``secure_server_option: none``. ``extra_fields`` adds or
+    overrides YAML keys of every node (``hash_tag``, ``timeout``, ``read_consistency``...).
+    Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
+    processes, ``stop()`` stops them by pid. The directory is left in place.
+    """
+
+    def __init__(
+        self,
+        workdir: str,
+        dcs: int,
+        racks: int,
+        nodes_per_rack: int = 1,
+        extra_fields: Optional[Dict[str, object]] = None,
+        tokens: Optional[Sequence[str]] = None,
+        verbosity: int = 5,
+        host: str = LOOPBACK,
+        detach: bool = False,
+    ) -> None:
+        if min(dcs, racks, nodes_per_rack) < 1:
+            raise ValueError("a cluster needs at least one DC, one rack and one node per rack")
+        rack_tokens = list(tokens) if tokens is not None else even_tokens(nodes_per_rack)
+        if len(rack_tokens) != nodes_per_rack:
+            raise ValueError(
+                "%d token strings for %d nodes per rack" % (len(rack_tokens), nodes_per_rack)
+            )
+        self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.dcs = dcs
+        self.racks = racks
+        self.nodes_per_rack = nodes_per_rack
+        self.extra_fields: Dict[str, object] = dict(extra_fields or {})
+        self.host = host
+        ports = iter(free_ports(4 * dcs * racks * nodes_per_rack, host))
+        self.nodes: List[ClusterNode] = []
+        for d in range(1, dcs + 1):
+            for r in range(1, racks + 1):
+                for i, token in enumerate(rack_tokens, 1):
+                    name = "dc%d-rack%d" % (d, r)
+                    if nodes_per_rack > 1:
+                        name += "-%d" % i
+                    redis = RedisServer(workdir, port=next(ports))
+                    self.nodes.append(ClusterNode(
+                        name, "dc%d" % d, "rack%d" % r, token,
+                        next(ports), next(ports), next(ports), redis, host,
+                    ))
+        for member in self.nodes:
+            member.node = Node(workdir, self.fields_for(member), member.name, verbosity)
+            member.node.new_session = member.redis.new_session = detach
+        self.hash_fn = get_hash(str(self.extra_fields.get("hash", "murmur")))
+        tag = self.extra_fields.get("hash_tag")
+        self.hash_tag = str(tag).encode("latin-1") if tag else None
+
+    def fields_for(self, member: ClusterNode) -> Dict[str, object]:
+        """The YAML keys of ``member``'s config."""
+        host = member.host
+        fields: Dict[str, object] = {
+            "datacenter": member.dc,
+            "rack": member.rack,
+            "listen": "%s:%d" % (host, member.client_port),
+            "dyn_listen": "%s:%d" % (host, member.peer_port),
+            "stats_listen": "%s:%d" % (host, member.stats_port),
+            "servers": ["%s:%d:1" % (LOOPBACK, member.redis.port)],
+            "tokens": member.tokens,
+            "data_store": 0,
+            "secure_server_option": "none",
+            "dyn_seeds": [other.seed for other in self.nodes if other is not member],
+        }
+        fields.update(self.extra_fields)
+        return fields
+
+    # -- topology -----------------------------------------------------------------------
+    def dc_names(self) -> List[str]:
+        return sorted({m.dc for m in self.nodes})
+
+    def rack_names(self, dc: str) -> List[str]:
+        return sorted({m.rack for m in self.nodes if m.dc == dc})
+
+    def rack_nodes(self, dc: str, rack: str) -> List[ClusterNode]:
+        return [m for m in self.nodes if m.dc == dc and m.rack == rack]
+
+    def node_named(self, name: str) -> ClusterNode:
+        for member in self.nodes:
+            if member.name == name:
+                return member
+        raise KeyError(name)
+
+    def token(self, key: bytes) -> int:
+        """The key's token (``NO_TOKEN`` when there is nothing to hash)."""
+        return hash_key(key, self.hash_fn, self.hash_tag)
+
+    def owner(
+        self, key: bytes, dc: str, rack: str, coordinator: Optional[ClusterNode] = None
+    ) -> ClusterNode:
+        """The node of ``dc``/``rack`` that owns ``key``: the smallest token >= the key's
+        token, wrapping to the lowest; an empty hashed part stays on ``coordinator``."""
+        token = self.token(key)
+        if token == NO_TOKEN:
+            if coordinator is None:
+                raise ValueError("%r has nothing to hash: its owner is the coordinator" % key)
+            return coordinator
+        ring = sorted((t, i, m) for i, m in enumerate(self.rack_nodes(dc, rack))
+                      for t in m.token_values)
+        for t, _, member in ring:
+            if token <= t:
+                return member
+        return ring[0][2]
+
+    def replicas(self, key: bytes) -> List[ClusterNode]:
+        """The owner of ``key`` in every rack of every DC."""
+        return [self.owner(key, dc, rack) for dc in self.dc_names() for rack in self.rack_names(dc)]
+
+    def key_owned_by(self, member: ClusterNode, prefix: str = "key", start: int = 0) -> str:
+        """The first ``prefix:N`` (N >= start) that ``member`` owns in its rack."""
+        for n in range(start, start + 1000000):
+            key = "%s:%d" % (prefix, n)
+            if self.owner(key.encode(), member.dc, member.rack) is member:
+                return key
+        raise ValueError("no key of the form %s:N is owned by %s" % (prefix, member.name))
+
+    # -- processes ----------------------------------------------------------------------
+    def processes(self) -> List[Process]:
+        return [p for m in self.nodes for p in (m.node, m.redis)]
+
+    def start(self, timeout: float = 30.0, connected: bool = True) -> None:
+        """Start every redis-server, then every node (in parallel), and wait until they
+        serve; with ``connected``, also until every node reaches every other node."""
+        try:
+            for member in self.nodes:
+                member.redis.spawn()
+            for member in self.nodes:
+                self._wait(member, member.redis, timeout)
+            for member in self.nodes:
+                member.node.spawn()
+            for member in self.nodes:
+                self._wait_node(member, timeout)
+            if connected:
+                self.wait_connected(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the nodes, then the redis-servers, by pid."""
+        stop_all([m.node for m in self.nodes])
+        stop_all([m.redis for m in self.nodes])
+
+    def kill(self, member: ClusterNode, sig: int = signal.SIGKILL) -> None:
+        """Stop ``member``'s node process with ``sig`` (its redis-server keeps running)."""
+        member.node.stop(sig)
+
+    def restart(self, member: ClusterNode, timeout: float = 30.0) -> None:
+        """Start ``member``'s node again, same config and ports (stopping it if it runs)."""
+        member.node.stop()
+        if not member.redis.running:
+            member.redis.spawn()
+            self._wait(member, member.redis, timeout)
+        member.node.spawn()
+        self._wait_node(member, timeout)
+
+    def _wait_node(self, member: ClusterNode, timeout: float) -> None:
+        self._wait(member, member.node, timeout)
+        try:
+            wait_for_port(member.peer_port, member.host, timeout, member.node.process)
+        except RuntimeError as error:
+            raise RuntimeError(
+                "%s: %s\n--- %s:\n%s"
+                % (member.name, error, member.log_path, log_tail(member.log_path))
+            ) from None
+
+    @staticmethod
+    def _wait(member: ClusterNode, process: Process, timeout: float) -> None:
+        try:
+            process.wait_ready(timeout)
+        except RuntimeError as error:
+            raise RuntimeError(
+                "%s: %s\n--- %s:\n%s"
+                % (member.name, error, process.log_path, log_tail(process.log_path))
+            ) from None
+
+    def wait_connected(self, timeout: float = 30.0) -> None:
+        """Block until every node reaches every other node.
+
+        Through each node, at DC_EACH_SAFE_QUORUM, ``EXISTS`` of one key per token range
+        of its rack: every owner of that range in every rack of every DC must answer.
+        Nothing is written. RuntimeError after ``timeout`` seconds, with the last replies.
+        """
+        probes = self._probe_keys()
+        deadline = time.monotonic() + timeout
+        pending = list(self.nodes)
+        last: Dict[str, str] = {}
+        while pending:
+            still = []
+            for member in pending:
+                ok, detail = self._probe(member, probes[(member.dc, member.rack)])
+                if not ok:
+                    still.append(member)
+                    last[member.name] = detail
+            pending = still
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                lines = [
+                    "  %s (client port %d, log %s): %s"
+                    % (m.name, m.client_port, m.log_path, last[m.name])
+                    for m in pending
+                ]
+                raise RuntimeError(
+                    "nodes not connected to all their peers after %.0f s:\n%s"
+                    % (timeout, "\n".join(lines))
+                )
+            time.sleep(0.1)
+
+    def _probe_keys(self) -> Dict[Tuple[str, str], List[bytes]]:
+        keys: Dict[Tuple[str, str], List[bytes]] = {}
+        for dc in self.dc_names():
+            for rack in self.rack_names(dc):
+                keys[(dc, rack)] = [
+                    self.key_owned_by(m, "dynotwist-probe").encode()
+                    for m in self.rack_nodes(dc, rack)
+                ]
+        return keys
+
+    def _probe(self, member: ClusterNode, keys: List[bytes]) -> Tuple[bool, str]:
+        try:
+            with BlockingClient(member.client_port, member.host, timeout=5.0) as client:
+                reply = client.call(b"DYNO_CONFIG:CONN_CONSISTENCY", b"DC_EACH_SAFE_QUORUM")
+                if reply != b"+OK\r\n":
+                    return False, "DYNO_CONFIG:CONN_CONSISTENCY answered %r" % reply
+                for key in keys:
+                    reply = client.call(b"EXISTS", key)
+                    if reply[:1] != b":":
+                        return False, "EXISTS %s answered %r" % (key.decode(), reply)
+        except OSError as error:
+            return False, "%s: %s" % (type(error).__name__, error)
+        return True, ""
+
+    # -- showing ------------------------------------------------------------------------
+    def table(self) -> str:
+        """Where each node listens, one line per node."""
+        header = ("node", "dc", "rack", "tokens", "client", "peer", "stats", "redis",
+                  "config", "log")
+        rows = [header] + [
+            (m.name, m.dc, m.rack, m.tokens, str(m.client_port), str(m.peer_port),
+             str(m.stats_port), str(m.redis.port), m.config_path, m.log_path)
+            for m in self.nodes
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows
+        )
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class BlockingClient:
+    """A minimal blocking RESP client: each reply as its raw bytes."""
+
+    def __init__(self, port: int, host: str = LOOPBACK, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.framer = ReplyFramer()
+        self.replies: List[bytes] = []
+
+    def call(self, *args: bytes) -> bytes:
+        self.sock.sendall(encode_command(list(args)))
+        while not self.replies:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionResetError("the server closed the connection")
+            self.replies.extend(self.framer.feed(data))
+        return self.replies.pop(0)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> BlockingClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def log_tail(path: str, lines: int = 30) -> str:
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError as error:
+        return "(no log: %s)" % error
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def cluster_main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dynotwist.local cluster",
+        description="Run a local cluster: one redis-server and one dynotwist node per "
+        "node, on loopback ports chosen free; Ctrl-C (or SIGTERM) stops everything.",
+    )
+    parser.add_argument("--dcs", type=int, default=1, help="datacenters (default 1)")
+    parser.add_argument("--racks", type=int, default=3, help="racks per DC (default 3)")
+    parser.add_argument(
+        "--nodes-per-rack", type=int, default=1, help="nodes per rack (default 1)"
+    )
+    parser.add_argument("--hash-tag", help="hash_tag of every node, e.g. '{}'")
+    parser.add_argument("--read-consistency", type=str.upper, choices=CONSISTENCY_LEVELS)
+    parser.add_argument("--write-consistency", type=str.upper, choices=CONSISTENCY_LEVELS)
+    parser.add_argument(
+        "--workdir", help="where configs, logs and redis files go, kept afterwards "
+        "(default: a temporary directory, removed afterwards)"
+    )
+    parser.add_argument("-v", "--verbosity", type=int, default=6, help="log level 0-11 (default 6)")
+    args = parser.parse_args(argv)
+
+    extra: Dict[str, object] = {}
+    if args.hash_tag:
+        extra["hash_tag"] = args.hash_tag
+    if args.read_consistency:
+        extra["read_consistency"] = args.read_consistency
+    if args.write_consistency:
+        extra["write_consistency"] = args.write_consistency
+    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(
+        prefix="dynotwist-cluster-"
+    )
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    cluster: Optional[Cluster] = None
+    try:
+        cluster = Cluster(
+            workdir, args.dcs, args.racks, args.nodes_per_rack, extra,
+            verbosity=args.verbosity, detach=True,
+        )
+        cluster.start()
+        first = cluster.nodes[0]
+        print(cluster.table())
+        print()
+        print("every node reaches every other node; files in %s" % workdir)
+        print("try: redis-cli -p %d set greeting hello" % first.client_port)
+        print("     redis-cli -p %d get greeting    (%s's redis-server, directly)"
+              % (cluster.nodes[-1].redis.port, cluster.nodes[-1].name))
+        print("Ctrl-C stops everything.")
+        sys.stdout.flush()
+        reported = set()
+        while True:
+            for process in cluster.processes():
+                if process.process is not None and not process.running and process not in reported:
+                    reported.add(process)
+                    print("%s exited with status %s (log: %s)"
+                          % (" ".join(process.argv[-4:]), process.process.returncode,
+                             process.log_path))
+                    sys.stdout.flush()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping")
+        return 0
+    except RuntimeError as error:
+        sys.stderr.write("dynotwist.local: %s\n" % error)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if cluster is not None:
+            cluster.stop()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["cluster"]:
+        return cluster_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m dynotwist.local",
         description="Run one dynotwist node in front of a fresh local redis-server.",
+        epilog="A local cluster: python -m dynotwist.local cluster --help",
     )
     parser.add_argument("--port", type=int, default=8102, help="client port (default 8102)")
     parser.add_argument("--peer-port", type=int, default=8101, help="peer port (default 8101)")
