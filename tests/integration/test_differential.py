@@ -13,6 +13,8 @@ Four runs: RESP2 and RESP3 (after ``HELLO 3`` on both connections; that reply is
 node's own and is not compared), each one command at a time and pipelined in batches
 of 1..50 commands written in one send. Each run uses its own key prefix, since the
 node refuses FLUSHALL. Set DYNOTWIST_DIFF_SEED to replay another sequence.
+
+``CommandGenerator`` and ``compare_sequence`` are reused by test_cluster.py.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import hashlib
 import os
 import random
 from collections import Counter
-from typing import Any, Callable, Dict, List, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
+
+from twisted.trial import unittest
 
 from dynotwist.local import Node, RedisServer
 from tests.integration.support import (
@@ -91,7 +95,7 @@ class CommandGenerator:
         self.keys: Dict[str, List[str]] = {c: [] for c in CLASSES}
         for i in range(KEYS_PER_RUN):
             cls = CLASSES[i % len(CLASSES)]
-            self.keys[cls].append("%s:%s:%d" % (prefix, cls, i))
+            self.keys[cls].append(self.key_name(cls, i))
         self.all_keys = [k for c in CLASSES for k in self.keys[c]]
         self.plain_keys = [k for c in CLASSES if c != HLL for k in self.keys[c]]
         self.stream_ms = 1000
@@ -106,6 +110,10 @@ class CommandGenerator:
         ):
             self.families.append((weight, family))
         self.total_weight = sum(w for w, _ in self.families)
+
+    def key_name(self, cls: str, index: int) -> str:
+        """The name of the run's key number ``index``, of class ``cls``."""
+        return "%s:%s:%d" % (self.prefix, cls, index)
 
     # -- picking --------------------------------------------------------------------
     def pick(self, seq: Sequence[T]) -> T:
@@ -667,6 +675,73 @@ def show(data: bytes, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "... (%d bytes)" % len(data)
 
 
+def compare_sequence(
+    test: unittest.TestCase,
+    node_port: int,
+    ref_port: int,
+    generator: CommandGenerator,
+    label: str,
+    batches: random.Random,
+    resp3: bool,
+    pipelined: bool,
+    count: int = COMMANDS_PER_RUN,
+    covered: Optional[FrozenSet[str]] = None,
+) -> None:
+    """Send the generator's preamble and ``count`` commands to the node and to the
+    reference, one at a time or pipelined in batches of 1..MAX_BATCH (sizes drawn from
+    ``batches``). Fail ``test`` if replies differ (``label`` says how to replay the
+    run), then if a name of ``covered`` (default COVERED) never succeeded."""
+    node = RespClient(node_port)
+    ref = RespClient(ref_port)
+    try:
+        if resp3:
+            for client in (node, ref):
+                reply = client.call("HELLO", "3")
+                test.assertEqual(reply[:1], b"%", "HELLO 3 on port %d: %r"
+                                 % (client.port, reply[:200]))
+        commands = generator.preamble()
+        commands += [generator.next_command() for _ in range(count)]
+        node_replies: List[bytes] = []
+        ref_replies: List[bytes] = []
+        i = 0
+        while i < len(commands):
+            size = batches.randint(1, MAX_BATCH) if pipelined else 1
+            batch = [args for args, _ in commands[i : i + size]]
+            node_replies += node.pipeline(batch)
+            ref_replies += ref.pipeline(batch)
+            i += size
+    finally:
+        node.close()
+        ref.close()
+    mismatches = []
+    sent: Counter = Counter()
+    succeeded: Counter = Counter()
+    for index, ((args, kind), got, want) in enumerate(
+        zip(commands, node_replies, ref_replies)
+    ):
+        name = args[0].upper().decode("latin-1")
+        sent[name] += 1
+        if want[:1] not in (b"-", b"!"):
+            succeeded[name] += 1
+        if not same(kind, got, want):
+            mismatches.append((index, args, got, want))
+    if mismatches:
+        lines = ["%d of %d replies differ (%s); by command: %s; the first ones:"
+                 % (len(mismatches), len(commands), label,
+                    ", ".join("%s x%d" % item for item in Counter(
+                        args[0].upper().decode("latin-1") for _, args, _, _ in mismatches
+                    ).most_common()))]
+        for index, args, got, want in mismatches[:12]:
+            lines.append("#%d %s\n    node:  %s\n    redis: %s"
+                         % (index, show(b" ".join(args), 200), show(got), show(want)))
+        test.fail("\n".join(lines))
+    # the sequence exercised what it claims to: each command worked at least once
+    never = sorted(name for name in (COVERED if covered is None else covered)
+                   if succeeded[name] == 0)
+    test.assertEqual(never, [], "commands that never succeeded on the reference "
+                                "(sent: %s)" % {n: sent[n] for n in never})
+
+
 class DifferentialTest(ProcessTestCase):
     """The node and a reference redis-server answer the same commands identically."""
 
@@ -682,59 +757,9 @@ class DifferentialTest(ProcessTestCase):
     def run_sequence(self, mode: str, resp3: bool, pipelined: bool) -> None:
         seed = SEED + sum(mode.encode())
         generator = CommandGenerator(seed, "%s-%d" % (mode, seed))
-        batches = random.Random(seed + 1)
-        node = RespClient(self.node.client_port)
-        ref = RespClient(self.reference.port)
-        try:
-            if resp3:
-                for client in (node, ref):
-                    reply = client.call("HELLO", "3")
-                    self.assertEqual(reply[:1], b"%", "HELLO 3 on port %d: %r"
-                                     % (client.port, reply[:200]))
-            commands = generator.preamble()
-            commands += [generator.next_command() for _ in range(COMMANDS_PER_RUN)]
-            node_replies: List[bytes] = []
-            ref_replies: List[bytes] = []
-            i = 0
-            while i < len(commands):
-                size = batches.randint(1, MAX_BATCH) if pipelined else 1
-                batch = [args for args, _ in commands[i : i + size]]
-                node_replies += node.pipeline(batch)
-                ref_replies += ref.pipeline(batch)
-                i += size
-        finally:
-            node.close()
-            ref.close()
-        mismatches = []
-        sent: Counter = Counter()
-        succeeded: Counter = Counter()
-        for index, ((args, kind), got, want) in enumerate(
-            zip(commands, node_replies, ref_replies)
-        ):
-            name = args[0].upper().decode("latin-1")
-            sent[name] += 1
-            if want[:1] not in (b"-", b"!"):
-                succeeded[name] += 1
-            if not same(kind, got, want):
-                mismatches.append((index, args, got, want))
-        if mismatches:
-            lines = ["%d of %d replies differ (mode %s, seed %d, DYNOTWIST_DIFF_SEED=%d);"
-                     " by command: %s; the first ones:"
-                     % (len(mismatches), len(commands), mode, seed, SEED,
-                        ", ".join("%s x%d" % item for item in Counter(
-                            args[0].upper().decode("latin-1") for _, args, _, _ in mismatches
-                        ).most_common()))]
-            for index, args, got, want in mismatches[:12]:
-                lines.append("#%d %s\n    node:  %s\n    redis: %s"
-                             % (index, show(b" ".join(args), 200), show(got), show(want)))
-            self.fail("\n".join(lines))
-        self.check_coverage(sent, succeeded)
-
-    def check_coverage(self, sent: Counter, succeeded: Counter) -> None:
-        """The sequence exercised what it claims to: each command worked at least once."""
-        never = sorted(name for name in COVERED if succeeded[name] == 0)
-        self.assertEqual(never, [], "commands that never succeeded on the reference "
-                                    "(sent: %s)" % {n: sent[n] for n in never})
+        compare_sequence(self, self.node.client_port, self.reference.port, generator,
+                         "mode %s, seed %d, DYNOTWIST_DIFF_SEED=%d" % (mode, seed, SEED),
+                         random.Random(seed + 1), resp3, pipelined)
 
     def test_resp2_one_at_a_time(self) -> None:
         self.run_sequence("resp2-seq", resp3=False, pipelined=False)
