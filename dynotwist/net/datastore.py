@@ -9,12 +9,16 @@ period and each sent slot records the tick; a periodic check fails the slots tha
 too old. A timed-out request gets Dynomite's error at once and its late reply is
 dropped when it comes; a connection whose oldest request has waited twice the timeout
 is presumed dead and is closed, failing the rest.
+
+The machinery shared with the peer pools (``net.peer``) lives in :class:`PooledProtocol`
+and :class:`BackendPool`: fixed connection slots, reconnect back-off, timeout ticks,
+expiry and failure of pending requests.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, Generic, List, Optional, TypeVar
 
 from twisted.internet import endpoints
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -43,6 +47,60 @@ class Slot:
         self.tick = 0
 
 
+class PooledProtocol(Batched, Protocol):
+    """One connection of a :class:`BackendPool`: its requests awaiting replies.
+
+    ``pending`` holds the slots in the order their requests were written. Subclasses
+    write requests and match replies; this class fails what is pending when the
+    connection is lost or its requests time out.
+    """
+
+    transport: Any  # a TCP or UNIX transport
+    error_reply = errors.DATASTORE_REFUSED
+    # set by BackendPool.reset(): the pool no longer counts this connection
+    replaced = False
+
+    def __init__(self, pool: Any, slot_index: int = 0) -> None:
+        self.pool = pool
+        self.slot_index = slot_index  # which of the pool's connections this is
+        self.pending: Deque[Slot] = deque()
+
+    def connectionMade(self) -> None:
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+            self.transport.setTcpKeepAlive(True)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.fail_pending()
+        self.pool.connection_lost(self)
+
+    def fail_pending(self) -> None:
+        pending, self.pending = self.pending, deque()
+        for slot in pending:
+            owner = slot.owner
+            if owner is not None:
+                slot.owner = None
+                owner.complete(slot, self.error_reply)
+
+    def expire(self, oldest_allowed: int, dead_before: int) -> None:
+        """Fail requests sent before tick ``oldest_allowed``; drop the connection if
+        the oldest was sent before ``dead_before``."""
+        pending = self.pending
+        if not pending or pending[0].tick >= oldest_allowed:
+            return
+        if pending[0].tick < dead_before:
+            self.pool.log_stalled(self)
+            self.transport.abortConnection()
+            return
+        for slot in pending:
+            if slot.tick >= oldest_allowed:
+                break
+            owner = slot.owner
+            if owner is not None:
+                slot.owner = None
+                owner.complete(slot, self.error_reply)
+
+
 class _Handshake:
     """Owner of the replies to a connection's opening commands (AUTH, HELLO)."""
 
@@ -62,21 +120,19 @@ class _Handshake:
                 self.connection.transport.loseConnection()
 
 
-class DatastoreProtocol(Batched, Protocol):
+class DatastoreProtocol(PooledProtocol):
     """A pipelined connection to a datastore speaking RESP.
 
     Subclasses for other datastores override ``framer_class`` (how replies are
     delimited) and ``opening_commands`` (what to send once connected).
     """
 
-    transport: Any  # a TCP or UNIX transport
+    pool: DatastorePool
     framer_class: Callable[[], Any] = ReplyFramer
     error_reply = errors.DATASTORE_REFUSED
 
     def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
-        self.pool = pool
-        self.slot_index = slot_index  # which of the pool's connections this is
-        self.pending: Deque[Slot] = deque()
+        super().__init__(pool, slot_index)
         self.framer = self.framer_class()
 
     def opening_commands(self) -> List[List[bytes]]:
@@ -93,9 +149,7 @@ class DatastoreProtocol(Batched, Protocol):
         return commands
 
     def connectionMade(self) -> None:
-        if ITCPTransport.providedBy(self.transport):
-            self.transport.setTcpNoDelay(True)
-            self.transport.setTcpKeepAlive(True)
+        super().connectionMade()
         for args in self.opening_commands():
             self.send(encode_command(args), Slot(_Handshake(self, args[0])))
 
@@ -124,53 +178,33 @@ class DatastoreProtocol(Batched, Protocol):
             if owner is not None:
                 owner.complete(slot, reply)
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.fail_pending()
-        self.pool.connection_lost(self)
 
-    def fail_pending(self) -> None:
-        pending, self.pending = self.pending, deque()
-        for slot in pending:
-            owner = slot.owner
-            if owner is not None:
-                slot.owner = None
-                owner.complete(slot, self.error_reply)
-
-    def expire(self, oldest_allowed: int, dead_before: int) -> None:
-        """Fail requests sent before tick ``oldest_allowed``; drop the connection if
-        the oldest was sent before ``dead_before``."""
-        pending = self.pending
-        if not pending or pending[0].tick >= oldest_allowed:
-            return
-        if pending[0].tick < dead_before:
-            log.warn("datastore {address} stopped answering; reconnecting", address=self.pool.name)
-            self.transport.abortConnection()
-            return
-        for slot in pending:
-            if slot.tick >= oldest_allowed:
-                break
-            owner = slot.owner
-            if owner is not None:
-                slot.owner = None
-                owner.complete(slot, self.error_reply)
-
-
-class _DatastoreFactory(Factory):
+class _PoolFactory(Factory):
     noisy = False
 
-    def __init__(self, pool: DatastorePool, index: int) -> None:
+    def __init__(self, pool: BackendPool[Any], index: int) -> None:
         self.pool = pool
         self.index = index
 
-    def buildProtocol(self, addr: Any) -> DatastoreProtocol:
+    def buildProtocol(self, addr: Any) -> PooledProtocol:
         return self.pool.protocol_class(self.pool, self.index)
 
 
-class DatastorePool:
-    """``size`` connections to one datastore, reconnecting with back-off."""
+P = TypeVar("P", bound=PooledProtocol)
+
+
+class BackendPool(Generic[P]):
+    """``size`` connections to one backend, reconnecting with back-off.
+
+    Connection ``i`` of the pool is built by ``protocol_class(pool, i)``. When it is
+    lost (or cannot be made) it is retried after a delay starting at 1 s and doubling
+    up to ``retry_cap_ms``; a successful connect resets the delay. A clock-driven tick
+    expires old requests (see :meth:`PooledProtocol.expire`).
+    """
 
     # checks per timeout period: a request times out within 1/TICKS of its timeout
     TICKS = 20
+    kind = "backend"  # for log lines
 
     def __init__(
         self,
@@ -179,9 +213,7 @@ class DatastorePool:
         size: int,
         timeout_ms: int,
         retry_cap_ms: int,
-        protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
-        resp3: bool = False,
-        password: Optional[str] = None,
+        protocol_class: Callable[[Any, int], P],
         batch: Optional[WriteBatch] = None,
     ) -> None:
         self.reactor = reactor
@@ -192,26 +224,44 @@ class DatastorePool:
         self.timeout_ms = timeout_ms
         self.retry_cap = retry_cap_ms / 1000.0
         self.protocol_class = protocol_class
-        self.resp3 = resp3
-        self.password = password
         self.timeout_factor = 1
         self.tick = 0
         self._tick_interval = 1.0
-        self.ready: List[DatastoreProtocol] = []
-        # requests that arrived while the first connection attempt was under way
-        self._waiting: Deque[Any] = deque()
+        self.ready: List[P] = []
         self._connecting = 0
         self._delay = [1.0] * size
         self._retry_calls: List[Any] = [None] * size
         self._started = False
-        self._connect_on_first_use = False
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
 
+    # -- log lines, overridden per kind of backend ---------------------------------
+    def log_connected(self, protocol: P) -> None:
+        log.info("connected to {kind} {address}", kind=self.kind, address=self.name)
+
+    def log_connect_failed(self, reason: Failure) -> None:
+        log.warn(
+            "cannot connect to {kind} {address}: {reason}",
+            kind=self.kind,
+            address=self.name,
+            reason=reason.getErrorMessage(),
+        )
+
+    def log_lost(self, protocol: P) -> None:
+        log.warn("lost connection to {kind} {address}", kind=self.kind, address=self.name)
+
+    def log_retry(self, index: int, delay: float) -> None:
+        pass
+
+    def log_stalled(self, protocol: P) -> None:
+        log.warn(
+            "{kind} {address} stopped answering; reconnecting", kind=self.kind, address=self.name
+        )
+
     # -- life cycle -----------------------------------------------------------------
     def start(self, connect_now: bool = True) -> None:
-        """Start the timeout checks; connect every slot now or on first use."""
+        """Start the timeout checks; connect every slot now (or leave it to a subclass)."""
         if self._started:
             return
         self._started = True
@@ -220,8 +270,6 @@ class DatastorePool:
         self._ticker.start(self._tick_interval, now=False)
         if connect_now:
             self._connect_all()
-        else:
-            self._connect_on_first_use = True
 
     def _connect_all(self) -> None:
         for index in range(self.size):
@@ -236,6 +284,26 @@ class DatastorePool:
                 call.cancel()
         for connection in list(self.ready):
             connection.transport.loseConnection()
+
+    def reset(self) -> None:
+        """Drop every connection and connect again now, with the back-off reset.
+
+        Requests pending on a dropped connection get its error reply at once.
+        """
+        if self._stopping or not self._started:
+            return
+        for index in range(self.size):
+            self._delay[index] = 1.0
+        for connection in list(self.ready):
+            connection.replaced = True
+            self.ready.remove(connection)
+            connection.fail_pending()
+            connection.transport.abortConnection()
+            self._connect(connection.slot_index)
+        for index, call in enumerate(self._retry_calls):
+            if call is not None and call.active():
+                call.cancel()
+                self._connect(index)
 
     def _endpoint(self) -> Any:
         address = self.address
@@ -255,34 +323,36 @@ class DatastorePool:
     def _connect(self, index: int) -> None:
         self._retry_calls[index] = None
         self._connecting += 1
-        d = self._endpoint().connect(_DatastoreFactory(self, index))
+        d = self._endpoint().connect(_PoolFactory(self, index))
         d.addCallbacks(self._connected, self._failed, errbackArgs=(index,))
 
-    def _connected(self, protocol: DatastoreProtocol) -> None:
+    def _connected(self, protocol: P) -> None:
         self._connecting -= 1
         self._delay[protocol.slot_index] = 1.0
         self.ready.append(protocol)
-        log.info("connected to datastore {address}", address=self.name)
-        waiting, self._waiting = self._waiting, deque()
-        for raw, slot in waiting:
-            protocol.send(raw, slot)
+        self.log_connected(protocol)
+        self.after_connect(protocol)
+
+    def after_connect(self, protocol: P) -> None:
+        """A connection came up (hook)."""
 
     def _failed(self, reason: Failure, index: int) -> None:
         self._connecting -= 1
-        log.warn(
-            "cannot connect to datastore {address}: {reason}",
-            address=self.name,
-            reason=reason.getErrorMessage(),
-        )
+        self.log_connect_failed(reason)
         if not self._connecting:
-            self._fail_waiting()
+            self.after_attempts_failed()
         self._schedule_retry(index)
 
-    def connection_lost(self, protocol: DatastoreProtocol) -> None:
+    def after_attempts_failed(self) -> None:
+        """A connection attempt failed and none is under way (hook)."""
+
+    def connection_lost(self, protocol: P) -> None:
+        if protocol.replaced:
+            return  # reset() has already replaced it
         if protocol in self.ready:
             self.ready.remove(protocol)
             if not self._stopping:
-                log.warn("lost connection to datastore {address}", address=self.name)
+                self.log_lost(protocol)
         self._schedule_retry(protocol.slot_index)
 
     def _schedule_retry(self, index: int) -> None:
@@ -290,7 +360,61 @@ class DatastorePool:
             return
         delay = self._delay[index]
         self._delay[index] = min(delay * 2, max(self.retry_cap, 1.0))
+        self.log_retry(index, delay)
         self._retry_calls[index] = self.reactor.callLater(delay, self._connect, index)
+
+    def _check_timeouts(self) -> None:
+        # from the clock, not a count of calls: a busy reactor skips calls
+        self.tick = int(self.reactor.seconds() / self._tick_interval)
+        allowed = self.TICKS * self.timeout_factor
+        oldest_allowed = self.tick - allowed
+        for connection in list(self.ready):
+            connection.expire(oldest_allowed, oldest_allowed - allowed)
+        self.expire_waiting(oldest_allowed)
+
+    def expire_waiting(self, oldest_allowed: int) -> None:
+        """Fail requests held by the pool itself that were queued before the tick (hook)."""
+
+
+class DatastorePool(BackendPool[DatastoreProtocol]):
+    """``size`` connections to one datastore, reconnecting with back-off."""
+
+    kind = "datastore"
+
+    def __init__(
+        self,
+        reactor: Any,
+        address: Address,
+        size: int,
+        timeout_ms: int,
+        retry_cap_ms: int,
+        protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
+        resp3: bool = False,
+        password: Optional[str] = None,
+        batch: Optional[WriteBatch] = None,
+    ) -> None:
+        super().__init__(reactor, address, size, timeout_ms, retry_cap_ms, protocol_class, batch)
+        self.resp3 = resp3
+        self.password = password
+        # requests that arrived while the first connection attempt was under way
+        self._waiting: Deque[Any] = deque()
+        self._connect_on_first_use = False
+
+    def start(self, connect_now: bool = True) -> None:
+        """Start the timeout checks; connect every slot now or on first use."""
+        if self._started:
+            return
+        super().start(connect_now)
+        if not connect_now:
+            self._connect_on_first_use = True
+
+    def after_connect(self, protocol: DatastoreProtocol) -> None:
+        waiting, self._waiting = self._waiting, deque()
+        for raw, slot in waiting:
+            protocol.send(raw, slot)
+
+    def after_attempts_failed(self) -> None:
+        self._fail_waiting()
 
     def _fail_waiting(self) -> None:
         waiting, self._waiting = self._waiting, deque()
@@ -314,13 +438,7 @@ class DatastorePool:
             return True
         return False
 
-    def _check_timeouts(self) -> None:
-        # from the clock, not a count of calls: a busy reactor skips calls
-        self.tick = int(self.reactor.seconds() / self._tick_interval)
-        allowed = self.TICKS * self.timeout_factor
-        oldest_allowed = self.tick - allowed
-        for connection in list(self.ready):
-            connection.expire(oldest_allowed, oldest_allowed - allowed)
+    def expire_waiting(self, oldest_allowed: int) -> None:
         while self._waiting and self._waiting[0][1].tick < oldest_allowed:
             _, slot = self._waiting.popleft()
             if slot.owner is not None:

@@ -1,0 +1,466 @@
+"""Peer links: the dnode protocol between nodes (reference sections 2.5, 4, 9).
+
+Client side: a :class:`PeerPool` holds ``local_peer_connections`` (same DC) or
+``remote_peer_connections`` (other DC) pipelined :class:`PeerProtocol` connections to
+one peer's ``dyn_listen``. A request is framed with a message id from the node-wide
+counter; the peer answers on the same connection, in order, with that id. Replies are
+matched FIFO with Dynomite's rules: the head's id -> its reply; a smaller id -> a late
+reply, dropped; a larger id -> the skipped requests failed as mismatches.
+
+Server side: :class:`DnodeServerProtocol` serves requests arriving on ``dyn_listen``:
+``DMSG_REQ`` goes to the local datastore, ``DMSG_REQ_FORWARD`` to every rack of this
+node's DC through the node. Replies go back strictly in request order, each framed
+with its request's id.
+
+No Deferred and no timer per request: slots in FIFOs, ticks for timeouts (see
+``net.datastore``), and for cross-DC links a per-connection message budget refilled
+once a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import Any, Deque, Iterator, List, Optional, Tuple
+from typing import Protocol as Interface
+
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
+
+from dynotwist import errors
+from dynotwist.config import Address
+from dynotwist.core import ring
+from dynotwist.logs import logger
+from dynotwist.net.batch import Batched, WriteBatch
+from dynotwist.net.datastore import BackendPool, PooledProtocol, Slot
+from dynotwist.proto.dnode import (
+    DMSG_REQ,
+    DMSG_REQ_FORWARD,
+    DMSG_RES,
+    FLAG_ENCRYPTED,
+    FLAG_RESP3,
+    DnodeError,
+    DnodeParser,
+    Frame,
+)
+
+__all__ = [
+    "MAX_PENDING",
+    "PEER_RETRY_CAP_MS",
+    "DnodeServerFactory",
+    "DnodeServerProtocol",
+    "PeerPool",
+    "PeerProtocol",
+    "ServingNode",
+]
+
+log = logger(__name__)
+
+#: Dynomite retries peers after 1 s, doubling up to 10 s
+PEER_RETRY_CAP_MS = 10000
+
+#: requests a peer connection may have unanswered before we stop reading from it
+MAX_PENDING = 4096
+
+# Headers as one %-format each: "   $2014$ id type flags version same_dc *1 d *len\r\n".
+# encode_header() validates its fields; here they are known good (flags 0 or 4,
+# same_dc 0 or 1, or echoed from a parsed one-digit field).
+_REQUEST = b"   $2014$ %d %d %d 1 %d *1 d *%d\r\n%b"
+_RESPONSE = b"   $2014$ %d 5 %d 1 %d *1 d *%d\r\n%b"
+
+
+# -- client side --------------------------------------------------------------------
+
+
+class PeerProtocol(PooledProtocol):
+    """A pipelined connection to another node's ``dyn_listen``.
+
+    ``pending`` (slots) and ``ids`` (their message ids) are parallel FIFOs. On a
+    cross-DC link, ``budget`` counts the frames this connection may still write in
+    the current second; frames over it wait in ``held`` until the pool refills it.
+    """
+
+    pool: PeerPool
+    error_reply = errors.PEER_REFUSED
+
+    def __init__(self, pool: PeerPool, slot_index: int = 0) -> None:
+        super().__init__(pool, slot_index)
+        self.ids: Deque[int] = deque()
+        self.parser = DnodeParser()
+        self.budget: Optional[int] = pool.msg_rate  # None: no rate limit
+        self.held: Deque[bytes] = deque()
+
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool) -> None:
+        pool = self.pool
+        msg_id = next(pool.msg_ids)
+        slot.tick = pool.tick
+        self.pending.append(slot)
+        self.ids.append(msg_id)
+        frame = _REQUEST % (
+            msg_id,
+            msg_type,
+            FLAG_RESP3 if resp3 else 0,
+            pool.same_dc_digit,
+            len(payload),
+            payload,
+        )
+        budget = self.budget
+        if budget is None:
+            pool.batch.write(self, frame)
+        elif budget > 0 and not self.held:
+            self.budget = budget - 1
+            pool.batch.write(self, frame)
+        else:
+            self.held.append(frame)
+
+    def refill(self, rate: int) -> None:
+        """A new second: ``rate`` frames may be written; held ones go first."""
+        held = self.held
+        write = self.pool.batch.write
+        budget = rate
+        while held and budget > 0:
+            write(self, held.popleft())
+            budget -= 1
+        self.budget = budget
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            frames = self.parser.feed(data)
+        except DnodeError as error:
+            self._match(error.frames)
+            log.error("peer {peer} sent garbage: {error}", peer=self.pool.name, error=error)
+            self.transport.abortConnection()
+            return
+        self._match(frames)
+
+    def _match(self, frames: List[Frame]) -> None:
+        pending = self.pending
+        ids = self.ids
+        for frame in frames:
+            if frame[1] != DMSG_RES:
+                continue  # nothing else is expected on a link we opened
+            msg_id = frame[0]
+            while ids:
+                head = ids[0]
+                if head == msg_id:
+                    ids.popleft()
+                    slot = pending.popleft()
+                    owner = slot.owner
+                    if owner is not None:
+                        owner.complete(slot, frame[5])
+                    break
+                if msg_id < head:
+                    self.pool.late_replies += 1  # its request was already failed
+                    break
+                # the peer skipped the head: Dynomite fails it and matches on
+                ids.popleft()
+                slot = pending.popleft()
+                self.pool.mismatches += 1
+                owner = slot.owner
+                if owner is not None:
+                    slot.owner = None
+                    owner.complete(slot, errors.PEER_REFUSED)
+            else:
+                self.pool.late_replies += 1
+
+    def fail_pending(self) -> None:
+        self.ids.clear()
+        self.held.clear()
+        super().fail_pending()
+
+
+class PeerPool(BackendPool[PeerProtocol]):
+    """``size`` connections to one peer.
+
+    ``timeout_ms`` is the whole peer timeout as the caller computes it (Dynomite:
+    ``timeout`` + 200 ms in the same DC, + 5000 ms across DCs). ``msg_ids`` is the
+    node-wide message id counter. ``msg_rate`` (``conn_msg_rate``) limits the frames
+    per second of each connection to a peer in another DC; 0 or less means no limit.
+    Requests are never queued while the peer is down: :meth:`send` returns False.
+    """
+
+    kind = "peer"
+
+    def __init__(
+        self,
+        reactor: Any,
+        peer: ring.Node,
+        size: int,
+        timeout_ms: int,
+        same_dc: bool,
+        msg_ids: Iterator[int],
+        batch: Optional[WriteBatch] = None,
+        msg_rate: int = 50000,
+        retry_cap_ms: int = PEER_RETRY_CAP_MS,
+    ) -> None:
+        super().__init__(
+            reactor,
+            Address(peer.host, peer.port),
+            size,
+            timeout_ms,
+            retry_cap_ms,
+            PeerProtocol,
+            batch,
+        )
+        self.peer = peer
+        self.same_dc = same_dc
+        self.same_dc_digit = 1 if same_dc else 0
+        self.msg_ids = msg_ids
+        self.msg_rate: Optional[int] = None if same_dc or msg_rate <= 0 else msg_rate
+        #: replies whose id was past the head of the queue: requests failed (Dynomite's
+        #: peer_mismatch_requests)
+        self.mismatches = 0
+        #: replies dropped because their request had been failed already
+        self.late_replies = 0
+        self._connect_on_first_use = False
+        self._refiller: Optional[LoopingCall] = None
+        if self.msg_rate is not None:
+            self._refiller = LoopingCall(self._refill)
+            self._refiller.clock = reactor
+
+    @property
+    def is_up(self) -> bool:
+        """True while at least one connection to the peer is up."""
+        return bool(self.ready)
+
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
+        """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection.
+
+        False if no connection is up: the caller answers ``errors.PEER_NOT_CONNECTED``.
+        """
+        ready = self.ready
+        if not ready:
+            if self._connect_on_first_use:  # preconnect: false
+                self._connect_on_first_use = False
+                self._connect_all()
+            return False
+        ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
+        return True
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self, connect_now: bool = True) -> None:
+        """Start ticking; connect now (``preconnect``) or at the first request.
+
+        Without ``preconnect`` the first request finds the peer not connected (it
+        is not queued) and starts the connections.
+        """
+        if self._started:
+            return
+        super().start(connect_now)
+        self._connect_on_first_use = not connect_now
+        if self._refiller is not None:
+            self._refiller.start(1.0, now=False)
+
+    def stop(self) -> None:
+        if self._refiller is not None and self._refiller.running:
+            self._refiller.stop()
+        super().stop()
+
+    def _refill(self) -> None:
+        rate = self.msg_rate
+        if rate is None:
+            return
+        for connection in list(self.ready):
+            connection.refill(rate)
+
+    # -- log lines: connection life cycle at info ----------------------------------
+    def _describe(self) -> str:
+        peer = self.peer
+        return "%s (%s/%s, %s:%d)" % (peer.name, peer.dc, peer.rack, peer.host, peer.port)
+
+    def log_connected(self, protocol: PeerProtocol) -> None:
+        log.info(
+            "connected to peer {peer} (connection {index})",
+            peer=self._describe(),
+            index=protocol.slot_index,
+        )
+
+    def log_connect_failed(self, reason: Failure) -> None:
+        log.info(
+            "cannot connect to peer {peer}: {reason}",
+            peer=self._describe(),
+            reason=reason.getErrorMessage(),
+        )
+
+    def log_lost(self, protocol: PeerProtocol) -> None:
+        log.info(
+            "lost connection {index} to peer {peer}",
+            peer=self._describe(),
+            index=protocol.slot_index,
+        )
+
+    def log_retry(self, index: int, delay: float) -> None:
+        log.info(
+            "reconnecting to peer {peer} (connection {index}) in {delay:g} s",
+            peer=self._describe(),
+            index=index,
+            delay=delay,
+        )
+
+    def log_stalled(self, protocol: PeerProtocol) -> None:
+        log.warn("peer {peer} stopped answering; reconnecting", peer=self._describe())
+
+
+# -- server side --------------------------------------------------------------------
+
+_lanes = itertools.count(1)
+
+
+class ServingNode(Interface):
+    """What the ``dyn_listen`` side needs of the node."""
+
+    batch: WriteBatch
+
+    def datastore(self, resp3: bool) -> Any:
+        """The local datastore's pool: ``send(raw, slot, lane) -> bool``."""
+
+    def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
+        """Send to every rack of this DC; complete ``slot`` with the local rack's reply.
+
+        False if that cannot be done (answered ``errors.PEER_NOT_CONNECTED``).
+        """
+
+
+class DnodeServerProtocol(Batched, Protocol):
+    """A connection from another node on ``dyn_listen``.
+
+    ``node`` provides ``batch`` (a WriteBatch), ``datastore(resp3)`` (a pool with
+    ``send(raw, slot, lane) -> bool``) and ``forward_to_local_dc(payload, resp3, slot,
+    lane) -> bool``. ``waiting`` holds a slot per request in arrival order and
+    ``headers`` its ``(msg_id, flags, same_dc)`` for the response frame.
+    """
+
+    transport: Any
+
+    def __init__(self, node: ServingNode) -> None:
+        self.node = node
+        self.parser = DnodeParser()
+        self.waiting: Deque[Slot] = deque()
+        self.headers: Deque[Tuple[int, int, int]] = deque()
+        self.lane = next(_lanes)
+        self._batch = node.batch
+        self._send_blocked = False  # the transport's buffer is full
+        self._too_many = False  # too many replies due
+        self._closed = False
+
+    # -- connection life cycle ------------------------------------------------------
+    def connectionMade(self) -> None:
+        if ITCPTransport.providedBy(self.transport):
+            self.transport.setTcpNoDelay(True)
+            self.transport.setTcpKeepAlive(True)
+        self.transport.registerProducer(self, True)
+        log.info("peer {peer} connected", peer=self._peer())
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._closed = True
+        for slot in self.waiting:
+            slot.owner = None
+        self.waiting.clear()
+        self.headers.clear()
+        self.transport.unregisterProducer()
+        log.info("peer {peer} disconnected", peer=self._peer())
+
+    def _peer(self) -> str:
+        peer = self.transport.getPeer()
+        host = getattr(peer, "host", None)
+        return "%s:%s" % (host, peer.port) if host is not None else str(peer)
+
+    # -- producer interface: the transport pauses us when its buffer fills ----------
+    def pauseProducing(self) -> None:
+        self._send_blocked = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._send_blocked = False
+        if not self._too_many and not self._closed:
+            self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._closed = True
+
+    # -- requests -------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            frames = self.parser.feed(data)
+        except DnodeError as error:
+            self._serve(error.frames)
+            log.error("peer {peer} sent garbage: {error}", peer=self._peer(), error=error)
+            self.transport.abortConnection()
+            return
+        self._serve(frames)
+        if len(self.waiting) > MAX_PENDING and not self._too_many:
+            self._too_many = True
+            self.transport.pauseProducing()
+
+    def _serve(self, frames: List[Frame]) -> None:
+        node = self.node
+        waiting = self.waiting
+        headers = self.headers
+        lane = self.lane
+        for frame in frames:
+            msg_type = frame[1]
+            if msg_type != DMSG_REQ and msg_type != DMSG_REQ_FORWARD:
+                continue  # responses, gossip, crypto handshakes: no reply
+            flags = frame[2]
+            if flags & FLAG_ENCRYPTED:
+                log.error(
+                    "peer {peer} sends encrypted dnode frames, which dynotwist does not"
+                    " speak (use secure_server_option: none, or TLS); closing",
+                    peer=self._peer(),
+                )
+                self._closed = True
+                self.transport.abortConnection()
+                return
+            resp3 = flags & FLAG_RESP3
+            slot = Slot(self)
+            waiting.append(slot)
+            headers.append((frame[0], resp3, frame[4]))
+            if msg_type == DMSG_REQ:
+                # the coordinator owns the decision: no token ownership check here
+                if not node.datastore(bool(resp3)).send(frame[5], slot, lane):
+                    self.complete(slot, errors.DATASTORE_REFUSED)
+            elif not node.forward_to_local_dc(frame[5], bool(resp3), slot, lane):
+                self.complete(slot, errors.PEER_NOT_CONNECTED)
+
+    # -- replies --------------------------------------------------------------------
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        """The reply for ``slot``: written now if it is the oldest due, else kept."""
+        waiting = self.waiting
+        if not waiting:
+            return
+        if waiting[0] is not slot:
+            slot.reply = reply
+            return
+        write = self._batch.write
+        headers = self.headers
+        waiting.popleft()
+        msg_id, flags, same_dc = headers.popleft()
+        write(self, _RESPONSE % (msg_id, flags, same_dc, len(reply), reply))
+        while waiting:
+            ready = waiting[0].reply
+            if ready is None:
+                break
+            waiting.popleft()
+            msg_id, flags, same_dc = headers.popleft()
+            write(self, _RESPONSE % (msg_id, flags, same_dc, len(ready), ready))
+        if self._too_many and len(waiting) < MAX_PENDING // 2:
+            self._too_many = False
+            if not self._send_blocked and not self._closed:
+                self.transport.resumeProducing()
+
+
+class DnodeServerFactory(Factory):
+    """The ``dyn_listen`` listener's factory."""
+
+    protocol = DnodeServerProtocol
+    noisy = False
+
+    def __init__(self, node: ServingNode) -> None:
+        self.node = node
+
+    def buildProtocol(self, addr: object) -> DnodeServerProtocol:
+        return self.protocol(self.node)
