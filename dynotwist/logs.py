@@ -22,6 +22,8 @@ from zope.interface import implementer
 
 DEFAULT_VERBOSITY = 5
 MAX_VERBOSITY = 11
+# from this verbosity on, every request is logged (the hot path checks it once per read)
+TRACE_REQUESTS = 7
 
 _RANK = {
     LogLevel.critical: 2,

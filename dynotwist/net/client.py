@@ -21,7 +21,8 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.core import session as node_commands
-from dynotwist.logs import logger
+from dynotwist.core.router import Fragmented
+from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.batch import Batched
 from dynotwist.net.datastore import Slot
 from dynotwist.proto import commands
@@ -66,6 +67,7 @@ class RedisClientProtocol(Batched, Protocol):
         self.waiting: Deque[Slot] = deque()
         self.session = node.new_session()
         self._batch = node.batch
+        self._single_node = node.router.single_node
         self.lane = self.session.client_id
         self._send_blocked = False  # the transport's buffer is full
         self._too_many = False  # too many replies due
@@ -125,12 +127,25 @@ class RedisClientProtocol(Batched, Protocol):
         session = self.session
         waiting = self.waiting
         pool = None
+        trace = verbosity.verbosity >= TRACE_REQUESTS
         for args, raw in requests:
             if session.closing:
                 return
+            if trace:
+                log.debug(
+                    "client {client} request {command} ({count} args)",
+                    client=session.client_id,
+                    command=args[0].decode("latin-1"),
+                    count=len(args) - 1,
+                )
             # the common case inline: a well-formed data command for the datastore
             spec = _lookup(args)
-            if spec is not None and spec.route in _FORWARDED and session.authenticated:
+            if (
+                spec is not None
+                and spec.route in _FORWARDED
+                and session.authenticated
+                and self._single_node
+            ):
                 arity = spec.arity
                 if len(args) == arity if arity >= 0 else len(args) >= -arity:
                     slot = Slot(self)
@@ -167,11 +182,18 @@ class RedisClientProtocol(Batched, Protocol):
             self.forward(spec, args, raw if raw is not None else encode_command(args))
 
     def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
-        """Send a request to where it is served (here: the local datastore)."""
+        """Send a request where the router says, at this connection's consistency."""
         slot = Slot(self)
         self.waiting.append(slot)
-        if not self.node.datastore(self.session.resp3).send(raw, slot, self.lane):
-            self.complete(slot, errors.DATASTORE_REFUSED)
+        node = self.node
+        session = self.session
+        routed = node.router.plan(spec, args, session.read_consistency, session.write_consistency)
+        if isinstance(routed, bytes):
+            self.complete(slot, routed)
+        elif isinstance(routed, Fragmented):
+            node.dispatcher.execute_fragmented(routed, slot, session.resp3, self.lane)
+        else:
+            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane)
 
     # -- replies --------------------------------------------------------------------
     def answer(self, reply: bytes) -> None:

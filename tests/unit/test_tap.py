@@ -1,0 +1,109 @@
+"""``twistd dynomite`` options: --config, --test-conf, --version, verbosity."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+from twisted.trial import unittest
+
+from dynotwist import __version__
+from dynotwist.logs import verbosity
+from dynotwist.tap import Options, makeService
+
+GOOD = """\
+dyn_o_mite:
+  listen: 127.0.0.1:8102
+  dyn_listen: 127.0.0.1:8101
+  servers:
+  - 127.0.0.1:22122:1
+  tokens: '0'
+"""
+
+
+class OptionsTests(unittest.TestCase):
+    def write(self, text: str) -> str:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def parse(self, *argv: str):
+        out, err = io.StringIO(), io.StringIO()
+        options = Options()
+        code = None
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                options.parseOptions(list(argv))
+            except SystemExit as exit:
+                code = exit.code
+        return options, code, out.getvalue(), err.getvalue()
+
+    def test_test_conf_valid(self) -> None:
+        path = self.write(GOOD)
+        _, code, out, _ = self.parse("-t", "-c", path)
+        self.assertEqual(code, 0)
+        self.assertEqual(out, "dynomite: configuration file '%s' syntax is valid\n" % path)
+
+    def test_test_conf_invalid_names_the_key(self) -> None:
+        path = self.write(GOOD + "  bogus: 1\n")
+        _, code, _, err = self.parse("--test-conf", "--config", path)
+        self.assertEqual(code, 1)
+        self.assertIn('conf: directive "bogus" is unknown', err)
+        self.assertIn("dynomite: configuration file '%s' syntax is invalid" % path, err)
+        self.assertNotIn("Traceback", err)
+
+    def test_missing_file(self) -> None:
+        _, code, _, err = self.parse("-c", "/nonexistent/dynomite.yml")
+        self.assertEqual(code, 1)
+        self.assertIn("/nonexistent/dynomite.yml", err)
+
+    def test_version(self) -> None:
+        _, code, out, _ = self.parse("--version")
+        self.assertEqual((code, out), (0, "dynotwist-%s\n" % __version__))
+
+    def test_verbosity_sets_the_filter(self) -> None:
+        self.addCleanup(verbosity.set, verbosity.verbosity)
+        options, code, _, _ = self.parse("-c", self.write(GOOD), "-v", "7")
+        self.assertIsNone(code)
+        service = makeService(options)
+        self.assertEqual(verbosity.verbosity, 7)
+        self.assertEqual(service.config.listen.port, 8102)
+
+    def test_verbosity_out_of_range(self) -> None:
+        from twisted.python.usage import UsageError
+
+        with self.assertRaises(UsageError):
+            Options().parseOptions(["-c", self.write(GOOD), "-v", "12"])
+
+
+class TwistdTests(unittest.TestCase):
+    """The plugin as an operator meets it: through twistd."""
+
+    def twistd(self, *argv: str) -> subprocess.CompletedProcess:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return subprocess.run(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *argv],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=60,
+        )
+
+    def test_help_lists_the_plugin_options(self) -> None:
+        result = self.twistd("dynomite", "--help")
+        self.assertEqual(result.returncode, 0)
+        for option in ("--config", "--test-conf", "--verbosity", "--version"):
+            self.assertIn(option, result.stdout)
+
+    def test_bad_config_exits_1_without_traceback(self) -> None:
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(GOOD.replace("tokens: '0'", "tokens: 'x'"))
+        result = self.twistd("-n", "dynomite", "-c", path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn('conf: directive "tokens"', result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
