@@ -11,11 +11,19 @@ from twisted.internet import error as netError
 
 from dynotwist import __version__
 from dynotwist.config import Address, Config
+from dynotwist.core.hashkit import NO_TOKEN, get_hash
+from dynotwist.core.ring import Node as RingNode
+from dynotwist.core.ring import Topology
+from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
 from dynotwist.logs import logger, notice
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.client import RedisClientFactory
-from dynotwist.net.datastore import DatastorePool
+from dynotwist.net.datastore import DatastorePool, Slot
+from dynotwist.net.dispatch import Dispatcher
+from dynotwist.net.peer import DnodeServerFactory, PeerPool
+from dynotwist.proto import commands
+from dynotwist.proto.resp import ProtocolError, RequestParser
 
 log = logger(__name__)
 
@@ -31,6 +39,17 @@ class Node:
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
+        self.topology = topology_from_config(config)
+        self.router = Router(
+            self.topology,
+            get_hash(config.hash),
+            config.hash_tag.encode("latin-1") if config.hash_tag else None,
+        )
+        self.dispatcher = Dispatcher(self)
+        self._msg_ids = itertools.count(1)
+        self.peers: Dict[str, PeerPool] = {
+            peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
+        }
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -61,13 +80,72 @@ class Node:
             batch=self.batch,
         )
 
+    def _make_peer_pool(self, peer: RingNode) -> PeerPool:
+        config = self.config
+        same_dc = peer.dc == self.topology.local_dc
+        return PeerPool(
+            self.reactor,
+            peer,
+            config.local_peer_connections if same_dc else config.remote_peer_connections,
+            config.timeout + (200 if same_dc else 5000),
+            same_dc,
+            self._msg_ids,
+            self.batch,
+            msg_rate=config.conn_msg_rate,
+        )
+
+    def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
+        """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
+        try:
+            requests = RequestParser().feed(payload)
+        except ProtocolError:
+            return False
+        if len(requests) != 1:
+            return False
+        args = requests[0][0]
+        spec = commands.lookup(args)
+        if spec is None:
+            return False
+        try:
+            keys = commands.keys(spec, args)
+        except commands.KeySpecError:
+            return False
+        token = self.router.token(keys[0]) if keys else NO_TOKEN
+        self.dispatcher.execute(self.router.local_dc_fanout(token), payload, slot, resp3, lane)
+        return True
+
     def start(self) -> None:
         # RESP2 clients are the common case: their pool connects at startup
         self.datastore(False)
+        for pool in self.peers.values():
+            pool.start(connect_now=self.config.preconnect)
 
     def stop(self) -> None:
         for pool in self._pools.values():
             pool.stop()
+        for peer in self.peers.values():
+            peer.stop()
+
+
+def topology_from_config(config: Config) -> Topology:
+    """This node and its ``dyn_seeds`` as a ring topology; names are host:port."""
+    listen = config.dyn_listen
+    local = RingNode(
+        "%s:%d" % (listen.host, listen.port),
+        listen.host,
+        listen.port,
+        config.datacenter,
+        config.rack,
+        config.tokens,
+        is_local=True,
+    )
+    peers = [
+        RingNode(
+            "%s:%d" % (seed.host, seed.port), seed.host, seed.port, seed.dc, seed.rack, seed.tokens
+        )
+        for seed in config.dyn_seeds
+    ]
+    return Topology(local, peers)
 
 
 def _listen(reactor: Any, address: Address, factory: Any, backlog: int) -> Any:
@@ -95,10 +173,16 @@ class DynomiteService(service.Service):
             self._ports.append(
                 _listen(self.reactor, config.listen, RedisClientFactory(self.node), config.backlog)
             )
+            self._ports.append(
+                _listen(
+                    self.reactor, config.dyn_listen, DnodeServerFactory(self.node), config.backlog
+                )
+            )
         except netError.CannotListenError as failure:
             # an operator error, not a crash: say what and exit, without a traceback
             sys.stderr.write(
-                "dynomite: cannot listen on %s: %s\n" % (_show(config.listen), failure.socketError)
+                "dynomite: cannot listen on %s:%s: %s\n"
+                % (failure.interface, failure.port, failure.socketError)
             )
             raise SystemExit(1) from None
         super().privilegedStartService()

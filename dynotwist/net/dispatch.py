@@ -1,0 +1,125 @@
+"""Carries out the router's plans: sends each copy, turns replies into one reply.
+
+A plan's copies go to the local datastore or to peers. Under DC_ONE the first
+copy's reply is the client's and the rest are fire-and-forget; under the quorum
+levels a collector decides. A fragmented multi-key command runs each fragment as
+its own plan and coalesces their replies in key order.
+
+Everything reports back through the slot protocol: an owner's
+``complete(slot, reply)``. Collectors and joins are owners too, so they compose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional
+
+from dynotwist import errors
+from dynotwist.core import consistency as levels
+from dynotwist.core.coalesce import coalesce
+from dynotwist.core.consistency import QuorumCollector
+from dynotwist.core.router import Fragmented, Plan, Target
+from dynotwist.net.datastore import Slot
+from dynotwist.proto.resp import encode_command
+
+if TYPE_CHECKING:
+    from dynotwist.service import Node
+
+
+def _fail(slot: Slot, reply: bytes) -> None:
+    owner = slot.owner
+    if owner is not None:
+        slot.owner = None
+        owner.complete(slot, reply)
+
+
+class _GroupOwner:
+    """Feeds one DC group's replies to a collector; the decision completes ``slot``."""
+
+    __slots__ = ("collector", "group", "slot")
+
+    def __init__(self, collector: QuorumCollector, group: int, slot: Slot) -> None:
+        self.collector = collector
+        self.group = group
+        self.slot = slot
+
+    def complete(self, _: Slot, reply: bytes) -> None:
+        decided = self.collector.add(self.group, reply)
+        if decided is not None:
+            _fail(self.slot, decided)
+
+
+class _Join:
+    """Waits for every fragment's reply, then coalesces them into ``slot``."""
+
+    def __init__(self, routed: Fragmented, slot: Slot) -> None:
+        self.routed = routed
+        self.slot = slot
+        self.replies: List[Optional[bytes]] = [None] * len(routed.fragments)
+        self.missing = len(routed.fragments)
+
+    def part(self, index: int) -> _Part:
+        return _Part(self, index)
+
+    def arrived(self, index: int, reply: bytes) -> None:
+        if self.replies[index] is None:
+            self.replies[index] = reply
+            self.missing -= 1
+        if not self.missing:
+            replies = [r for r in self.replies if r is not None]
+            _fail(self.slot, coalesce(self.routed.command, replies, self.routed.positions))
+
+
+class _Part:
+    __slots__ = ("index", "join")
+
+    def __init__(self, join: _Join, index: int) -> None:
+        self.join = join
+        self.index = index
+
+    def complete(self, _: Slot, reply: bytes) -> None:
+        self.join.arrived(self.index, reply)
+
+
+class Dispatcher:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def execute(
+        self, plan: Plan, raw: bytes, slot: Slot, resp3: bool, lane: int, multi_key: bool = False
+    ) -> None:
+        if plan.rewritten is not None:
+            raw = encode_command(plan.rewritten)
+        targets = plan.targets
+        if plan.level == levels.DC_ONE:
+            self.send(targets[0], raw, slot, resp3, lane)
+            for target in targets[1:]:
+                self.send(target, raw, Slot(None), resp3, lane)
+            return
+        collector = QuorumCollector(plan.level, plan.group_sizes, multi_key=multi_key)
+        owners = [_GroupOwner(collector, g, slot) for g in range(len(plan.group_sizes))]
+        for target in targets:
+            group = target.group
+            copy = Slot(owners[group] if group >= 0 else None)
+            self.send(target, raw, copy, resp3, lane)
+
+    def execute_fragmented(self, routed: Fragmented, slot: Slot, resp3: bool, lane: int) -> None:
+        join = _Join(routed, slot)
+        for index, (args, plan) in enumerate(routed.fragments):
+            part = Slot(join.part(index))
+            self.execute(plan, encode_command(args), part, resp3, lane, multi_key=True)
+
+    def send(self, target: Target, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
+        """One copy to one node; a copy that cannot leave gets Dynomite's error."""
+        node = self.node
+        peer = target.node
+        if peer.is_local:
+            if not node.datastore(resp3).send(raw, slot, lane):
+                _fail(slot, errors.DATASTORE_REFUSED)
+            return
+        peers = node.peers
+        if peers[peer.name].send(raw, slot, target.msg_type, resp3, lane):
+            return
+        for alternate in target.alternates:
+            if peers[alternate.name].send(raw, slot, target.msg_type, resp3, lane):
+                return
+        _fail(slot, errors.PEER_NOT_CONNECTED)
