@@ -8,6 +8,7 @@ Nothing here sends anything: ``dynotwist.net.dispatch`` carries plans out.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from dynotwist import errors
@@ -82,6 +83,8 @@ class Router:
         self.local_racks = tuple(topology.racks_of(local.dc))
         self.remote_dcs = tuple(dc for dc in topology.datacenters() if dc != local.dc)
         self._local_only = Plan((Target(local, DMSG_REQ, 0),), levels.DC_ONE)
+        self._bounds = sorted({token for node in topology.nodes for token in node.tokens})
+        self._plans: Dict[Tuple[int, bool, str], Plan] = {}
 
     @property
     def single_node(self) -> bool:
@@ -130,11 +133,25 @@ class Router:
         return plan
 
     def replicas(self, token: int, write: bool, level: str) -> Plan:
-        """The copies of a request for ``token`` at ``level`` (reference 2.3)."""
-        topology = self.topology
-        local_dc = self.local_dc
+        """The copies of a request for ``token`` at ``level`` (reference 2.3).
+
+        Between two consecutive tokens of the whole cluster every rack's owner is the
+        same, so plans are computed once per such interval and reused.
+        """
         if token == NO_TOKEN:
             return self._local_only
+        interval = bisect_left(self._bounds, token)
+        if interval == len(self._bounds):
+            interval = 0  # past the highest token: every ring wraps to its first
+        key = (interval, write, level)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._replicas(token, write, level)
+        return plan
+
+    def _replicas(self, token: int, write: bool, level: str) -> Plan:
+        topology = self.topology
+        local_dc = self.local_dc
         if not write and level == levels.DC_ONE:
             owner = topology.owner(local_dc, self.local_rack, token)
             return Plan((Target(owner, DMSG_REQ, 0),), level)

@@ -199,3 +199,24 @@ class MultiKeyTests(unittest.TestCase):
     def test_bad_numkeys_is_the_commands_error(self) -> None:
         reply = plan(self.router, b"EVAL", b"return 1", b"x")
         self.assertTrue(reply.startswith(b"-ERR"))
+
+
+class PlanCacheTests(unittest.TestCase):
+    def test_cached_plans_equal_fresh_ones_even_with_unequal_rack_layouts(self) -> None:
+        import random
+
+        rng = random.Random(7)
+        nodes = [node("l", "dc1", "rack1", (100, 3000000000), local=True)]
+        for rack, tokens in (("rack2", (5, 2000000000, 4000000000)), ("rack3", (1234567,))):
+            nodes.extend(node("%s-%d" % (rack, t), "dc1", rack, (t,)) for t in tokens)
+        nodes.append(node("r", "dc2", "rack1", (77,)))
+        router = Router(Topology(nodes[0], nodes[1:]), get_hash("murmur"))
+        edges = [0, 4, 5, 6, 99, 100, 101, 1234567, 3000000000, 4000000000, 4294967295]
+        for token in edges + [rng.randrange(2**32) for _ in range(300)]:
+            for write in (False, True):
+                for level in (ONE, QUORUM, EACH):
+                    self.assertEqual(
+                        router.replicas(token, write, level),
+                        router._replicas(token, write, level),
+                        (token, write, level),
+                    )
