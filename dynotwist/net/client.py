@@ -29,9 +29,9 @@ from dynotwist.proto import commands
 from dynotwist.proto.resp import (
     ProtocolError,
     Request,
-    RequestParser,
     encode_command,
     error_reply,
+    request_parser_class,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ _FORWARDED = frozenset(
     )
 )
 _lookup = commands.lookup
+_RequestParser = request_parser_class()
 
 
 class RedisClientProtocol(Batched, Protocol):
@@ -63,7 +64,7 @@ class RedisClientProtocol(Batched, Protocol):
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.parser = RequestParser(node.config.proto_max_bulk_len)
+        self.parser = _RequestParser(node.config.proto_max_bulk_len)
         self.waiting: Deque[Slot] = deque()
         self.session = node.new_session()
         self._batch = node.batch

@@ -15,6 +15,7 @@ never rescanned from its start: the work done is linear in the bytes fed.
 
 from __future__ import annotations
 
+import os
 from typing import List, Optional, Tuple
 
 CRLF = b"\r\n"
@@ -145,6 +146,19 @@ def _expected_dollar(byte: int) -> ProtocolError:
     return ProtocolError(f"Protocol error: expected '$', got '{shown}'")
 
 
+def request_parser_class() -> type:
+    """The fastest request parser available: hiredis's if installed (and not turned
+    off with DYNOTWIST_PURE_PYTHON=1), else the pure-Python one."""
+    if os.environ.get("DYNOTWIST_PURE_PYTHON") != "1":
+        try:
+            from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
+        except ImportError:
+            pass
+        else:
+            return AcceleratedRequestParser
+    return RequestParser
+
+
 class RequestParser:
     """Incremental parser of client requests (multibulk and inline)."""
 
@@ -232,14 +246,12 @@ class RequestParser:
                     size = _parse_length(field)
                 if size < 0 or size > max_bulk:
                     raise ProtocolError("Protocol error: invalid bulk length")
-                end = nl + 2 + size
+                end = nl + 2 + size  # then two bytes skipped unread, as Redis does
                 if end + 2 > n:
                     # the body is not all here: keep its header's state, not its bytes
                     self._bulk_len = size
                     pos = nl + 2
                     break
-                if buf[end] != 0x0D or buf[end + 1] != 0x0A:
-                    raise ProtocolError("Protocol error: bulk not terminated by CRLF")
                 args.append(buf[nl + 2 : end])
                 pos = end + 2
                 count -= 1
@@ -288,9 +300,7 @@ class RequestParser:
         return data[need:]
 
     def _end_bulk(self, body_crlf: bytes) -> None:
-        if body_crlf[-2:] != CRLF:
-            self._failed = "Protocol error: bulk not terminated by CRLF"
-            raise ProtocolError(self._failed)
+        # like Redis, the two bytes after a body are skipped unread (meant to be CRLF)
         assert self._args is not None
         self._args.append(body_crlf[:-2])
         self._bulk_len = -1
