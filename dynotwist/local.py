@@ -556,61 +556,92 @@ class Cluster:
             ) from None
 
     def wait_connected(self, timeout: float = 30.0) -> None:
-        """Block until every node reaches every other node.
+        """Block until a write through any node reaches every replica.
 
-        Through each node, at DC_EACH_SAFE_QUORUM, ``EXISTS`` of one key per token range
-        of its rack: every owner of that range in every rack of every DC must answer.
-        Nothing is written. RuntimeError after ``timeout`` seconds, with the last replies.
+        Through each node, a ``SET`` of one probe key per token range of its rack, at
+        DC_ONE: the copies to the other racks and DCs are dropped while a peer is not
+        connected, so each probe is repeated until every replica's redis-server holds
+        it. The probe keys are then deleted from every redis-server directly.
+        RuntimeError after ``timeout`` seconds, naming what was missing.
         """
-        probes = self._probe_keys()
+        probes = {
+            member.name: [
+                self.key_owned_by(owner, "dynotwist-probe:%s" % member.name).encode()
+                for owner in self.rack_nodes(member.dc, member.rack)
+            ]
+            for member in self.nodes
+        }
         deadline = time.monotonic() + timeout
         pending = list(self.nodes)
-        last: Dict[str, str] = {}
-        while pending:
-            still = []
-            for member in pending:
-                ok, detail = self._probe(member, probes[(member.dc, member.rack)])
-                if not ok:
-                    still.append(member)
-                    last[member.name] = detail
-            pending = still
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                lines = [
-                    "  %s (client port %d, log %s): %s"
-                    % (m.name, m.client_port, m.log_path, last[m.name])
-                    for m in pending
-                ]
-                raise RuntimeError(
-                    "nodes not connected to all their peers after %.0f s:\n%s"
-                    % (timeout, "\n".join(lines))
-                )
-            time.sleep(0.1)
-
-    def _probe_keys(self) -> Dict[Tuple[str, str], List[bytes]]:
-        keys: Dict[Tuple[str, str], List[bytes]] = {}
-        for dc in self.dc_names():
-            for rack in self.rack_names(dc):
-                keys[(dc, rack)] = [
-                    self.key_owned_by(m, "dynotwist-probe").encode()
-                    for m in self.rack_nodes(dc, rack)
-                ]
-        return keys
-
-    def _probe(self, member: ClusterNode, keys: List[bytes]) -> Tuple[bool, str]:
+        missing: Dict[str, str] = {}
+        attempt = 0
         try:
-            with BlockingClient(member.client_port, member.host, timeout=5.0) as client:
-                reply = client.call(b"DYNO_CONFIG:CONN_CONSISTENCY", b"DC_EACH_SAFE_QUORUM")
-                if reply != b"+OK\r\n":
-                    return False, "DYNO_CONFIG:CONN_CONSISTENCY answered %r" % reply
+            while True:
+                attempt += 1
+                value = b"%d" % attempt
+                written = []
+                for member in pending:
+                    missing[member.name] = self._write_probes(member, probes[member.name], value)
+                    if not missing[member.name]:
+                        written.append(member)
+                settle = time.monotonic() + 1.0
+                while written:
+                    for member in written:
+                        missing[member.name] = self._check_probes(probes[member.name], value)
+                    written = [m for m in written if missing[m.name]]
+                    if time.monotonic() > settle:
+                        break
+                    time.sleep(0.02)
+                pending = [m for m in pending if missing[m.name]]
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    lines = [
+                        "  through %s (client port %d, log %s): %s"
+                        % (m.name, m.client_port, m.log_path, missing[m.name])
+                        for m in pending
+                    ]
+                    raise RuntimeError(
+                        "writes do not reach every replica after %.0f s:\n%s"
+                        % (timeout, "\n".join(lines))
+                    )
+        finally:
+            self._delete_probes([key for keys in probes.values() for key in keys])
+
+    def _write_probes(self, member: ClusterNode, keys: List[bytes], value: bytes) -> str:
+        """SET each probe key through ``member``; what went wrong, or ''."""
+        try:
+            with BlockingClient(member.client_port, member.host) as client:
                 for key in keys:
-                    reply = client.call(b"EXISTS", key)
-                    if reply[:1] != b":":
-                        return False, "EXISTS %s answered %r" % (key.decode(), reply)
+                    reply = client.call(b"SET", key, value)
+                    if reply != b"+OK\r\n":
+                        return "SET %s answered %r" % (key.decode(), reply)
         except OSError as error:
-            return False, "%s: %s" % (type(error).__name__, error)
-        return True, ""
+            return "%s: %s" % (type(error).__name__, error)
+        return ""
+
+    def _check_probes(self, keys: List[bytes], value: bytes) -> str:
+        """Which replicas miss which probe key ('' when none)."""
+        expected = b"$%d\r\n%s\r\n" % (len(value), value)
+        absent = []
+        for key in keys:
+            for replica in self.replicas(key):
+                try:
+                    with BlockingClient(replica.redis.port) as client:
+                        if client.call(b"GET", key) != expected:
+                            absent.append("%s not on %s" % (key.decode(), replica.name))
+                except OSError as error:
+                    absent.append("%s: redis-server: %s" % (replica.name, error))
+        return ", ".join(absent)
+
+    def _delete_probes(self, keys: List[bytes]) -> None:
+        for member in self.nodes:
+            if member.redis.running:
+                try:
+                    with BlockingClient(member.redis.port) as client:
+                        client.call(b"DEL", *keys)
+                except OSError:
+                    pass
 
     # -- showing ------------------------------------------------------------------------
     def table(self) -> str:
@@ -717,7 +748,7 @@ def cluster_main(argv: List[str]) -> int:
         first = cluster.nodes[0]
         print(cluster.table())
         print()
-        print("every node reaches every other node; files in %s" % workdir)
+        print("a write through any node reaches every replica; files in %s" % workdir)
         print("try: redis-cli -p %d set greeting hello" % first.client_port)
         print("     redis-cli -p %d get greeting    (%s's redis-server, directly)"
               % (cluster.nodes[-1].redis.port, cluster.nodes[-1].name))

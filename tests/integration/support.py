@@ -3,11 +3,12 @@
 - ``RespClient``: a blocking socket client that sends raw RESP and returns each reply
   as its exact bytes (framed with the node's own ``ReplyFramer``).
 - ``parse_reply``: RESP2/RESP3 bytes to Python values, for assertions on structure.
-- ``ProcessTestCase``: a trial TestCase whose processes (redis-server, dynotwist nodes)
-  are started before the first test of the class and stopped, by pid, after its last
-  test, whatever happens. Trial does not call ``setUpClass``/``tearDownClass``, so the
-  class fixture is built here from ``setUp`` and cleanups; processes left running
-  (a run of a single test, an interrupted run) are stopped when the interpreter exits.
+- ``ProcessTestCase``: a trial TestCase whose processes (redis-server, dynotwist nodes,
+  whole local clusters) are started before the first test of the class and stopped,
+  by pid, after its last test, whatever happens. Trial does not call
+  ``setUpClass``/``tearDownClass``, so the class fixture is built here from ``setUp``
+  and cleanups; processes left running (a run of a single test, an interrupted run)
+  are stopped when the interpreter exits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from twisted.trial import unittest
 
 from dynotwist.local import (
     LOOPBACK,
+    Cluster,
     Node,
     Process,
     RedisServer,
@@ -270,6 +272,19 @@ class Processes:
                    log_tail(node.log_path))
             ) from None
         return node
+
+    def cluster(self, dcs: int, racks: int, nodes_per_rack: int = 1, **options: Any) -> Cluster:
+        """A running ``Cluster`` (``options``: extra_fields, tokens, ...), in a directory
+        of its own; its processes are stopped with the others."""
+        workdir = tempfile.mkdtemp(prefix="cluster-", dir=self.workdir)
+        cluster = Cluster(workdir, dcs, racks, nodes_per_rack, **options)
+        for member in cluster.nodes:
+            self._track(member.redis)
+        for member in cluster.nodes:
+            self._track(member.node)
+        self.add_cleanup(cluster.stop)  # all nodes at once, then all redis-servers
+        cluster.start()
+        return cluster
 
     def add_cleanup(self, function: Callable[[], object]) -> None:
         """Call ``function`` when the processes are stopped (before stopping them)."""
