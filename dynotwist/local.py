@@ -645,12 +645,13 @@ class Cluster:
 
     # -- showing ------------------------------------------------------------------------
     def table(self) -> str:
-        """Where each node listens, one line per node."""
+        """Where each node listens, one line per node; pids: node/redis-server."""
         header = ("node", "dc", "rack", "tokens", "client", "peer", "stats", "redis",
-                  "config", "log")
+                  "pids", "config", "log")
         rows = [header] + [
             (m.name, m.dc, m.rack, m.tokens, str(m.client_port), str(m.peer_port),
-             str(m.stats_port), str(m.redis.port), m.config_path, m.log_path)
+             str(m.stats_port), str(m.redis.port), "%s/%s" % (_pid(m.node), _pid(m.redis)),
+             m.config_path, m.log_path)
             for m in self.nodes
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -664,6 +665,10 @@ class Cluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _pid(process: Process) -> str:
+    return str(process.pid) if process.running else "-"
 
 
 class BlockingClient:

@@ -21,8 +21,13 @@ a test instead of blocking it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import signal
+import subprocess
+import sys
+import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from twisted.trial import unittest
@@ -360,6 +365,15 @@ class FailuresTest(ClusterTestCase):
     dcs, racks, nodes_per_rack = 1, 3, 2
     extra_fields = {"timeout": 1000, "server_retry_timeout": 1000}
 
+    def setUp(self) -> None:
+        super().setUp()
+        # each test starts with every node up, whatever an earlier test left
+        down = [m for m in self.cluster.nodes if not m.node.running]
+        for member in down:
+            self.cluster.restart(member)
+        if down:
+            self.cluster.wait_connected(RECOVERY_WAIT)
+
     def member(self, name: str) -> ClusterNode:
         return self.cluster.node_named(name)
 
@@ -413,12 +427,18 @@ class FailuresTest(ClusterTestCase):
             for key in (victim_key, neighbour_key):
                 self.assertEqual(call_through(member, "GET", key), bulk(b"before"),
                                  "GET %s through %s" % (key, member.name))
+        # DC_ONE writes through the other racks: the local rack's reply is the client's
+        self.assertEqual(call_through(self.member("dc1-rack3-1"), "SET", neighbour_key, "during"),
+                         b"+OK\r\n")
+        self.assertEqual(call_through(self.member("dc1-rack3-1"), "GET", neighbour_key),
+                         bulk(b"during"))
         # DC_ONE, owner in the coordinator's rack is the dead peer: an error, at once
         for args in (("GET", victim_key), ("SET", victim_key, "lost")):
             self.assertEqual(call_through(neighbour, *args), PEER_NOT_CONNECTED,
                              "%s through %s" % (args, neighbour.name))
-        # ... its own keys are still served
-        self.assertEqual(call_through(neighbour, "GET", neighbour_key), bulk(b"before"))
+        # ... its own keys are still served (the write above reached it)
+        self.wait_replicated(neighbour_key, b"during", [neighbour])
+        self.assertEqual(call_through(neighbour, "GET", neighbour_key), bulk(b"during"))
         # DC_QUORUM: 2 of 3 racks answer
         for coordinator in (self.member("dc1-rack1-1"), self.member("dc1-rack3-2")):
             with RespClient(coordinator.client_port) as client:
@@ -440,26 +460,154 @@ class FailuresTest(ClusterTestCase):
                          consistency="DC_SAFE_QUORUM"),
             bulk(b"one"))
 
+        # a key whose safe quorum needs the victim: rack1 and rack3 disagree
+        rack1_node = self.member("dc1-rack1-1")
+        needs = self.owned_key(victim.name, "needs-victim")
+        self.diverge(needs, {"rack1": b"a", "rack2": b"a", "rack3": b"b"})
+        self.assertEqual(call_through(rack1_node, "GET", needs, consistency="DC_SAFE_QUORUM"),
+                         NO_QUORUM)
+
         cluster.restart(victim)
 
-        # the nodes reconnect to it by themselves: nobody else is restarted
+        # the other nodes reconnect to it by themselves: nobody else is restarted
+        writers = [m for m in cluster.nodes if m is not victim]
+        written = {m.name: self.owned_key(victim.name, "to-victim-%s" % m.name) for m in writers}
         last: Dict[str, bytes] = {}
+        sent: Dict[str, bytes] = {}  # per writer, the value of its last SET
+        arrived = set()
+        values = itertools.count(1)
 
         def served() -> bool:
-            last["neighbour DC_ONE"] = call_through(neighbour, "GET", victim_key)
-            last["rack1 DC_SAFE_QUORUM"] = call_through(
-                self.member("dc1-rack1-1"), "EXISTS", victim_key, consistency="DC_SAFE_QUORUM")
-            return (last["neighbour DC_ONE"][:1] == b"$"
-                    and last["rack1 DC_SAFE_QUORUM"][:1] == b":")
+            # DC_ONE through its rack: the victim owns the key there
+            last["GET through %s" % neighbour.name] = call_through(neighbour, "GET", victim_key)
+            # rack1 and rack3 disagree: only the victim's reply makes a safe quorum
+            last["SAFE_QUORUM GET through %s" % rack1_node.name] = call_through(
+                rack1_node, "GET", needs, consistency="DC_SAFE_QUORUM")
+            # a write through every other node reaches the victim's redis-server
+            for member in writers:
+                key = written[member.name]
+                if member.name in arrived:
+                    continue
+                if member.name in sent and direct_get(victim, key) == bulk(sent[member.name]):
+                    arrived.add(member.name)
+                    continue
+                sent[member.name] = b"v%d" % next(values)
+                last["SET through %s" % member.name] = call_through(
+                    member, "SET", key, sent[member.name])
+            return (last["GET through %s" % neighbour.name][:1] == b"$"
+                    and last["SAFE_QUORUM GET through %s" % rack1_node.name] == bulk(b"a")
+                    and len(arrived) == len(writers))
 
         try:
             wait_until(served, RECOVERY_WAIT, interval=0.2,
                        message="requests that need the restarted node served")
         except AssertionError as error:
-            raise AssertionError("%s; last replies: %r" % (error, last)) from None
-        # writes reach it again, through a node of another rack
+            raise AssertionError("%s; last replies: %r; copies arrived from %s"
+                                 % (error, last, sorted(arrived))) from None
         self.assertEqual(call_through(self.member("dc1-rack3-1"), "SET", victim_key, "after"),
                          b"+OK\r\n")
         self.wait_replicated(victim_key, b"after")
         self.assertEqual(call_through(neighbour, "GET", victim_key), bulk(b"after"))
-        cluster.wait_connected(RECOVERY_WAIT)
+
+
+# -- the command line ---------------------------------------------------------------------
+LAUNCH_WAIT = 60.0  # seconds: bound on the launcher's start and on its shutdown
+
+
+class CommandLineTest(unittest.TestCase):
+    """``python -m dynotwist.local cluster``: the table it prints, the cluster it runs,
+    everything stopped on Ctrl-C (SIGINT) or SIGTERM."""
+
+    def launch(self, *options: str) -> Tuple[subprocess.Popen, List[Dict[str, str]], str]:
+        workdir = os.path.abspath(self.mktemp())
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=root)
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "dynotwist.local", "cluster", "--workdir", workdir,
+             "-v", "5", *options],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=root,
+        )
+        self.addCleanup(self.reap, launcher)
+        lines: List[str] = []
+        reader = threading.Thread(target=self.read_until_ready, args=(launcher, lines),
+                                  daemon=True)
+        reader.start()
+        reader.join(LAUNCH_WAIT)
+        output = "".join(lines)
+        self.assertIn("Ctrl-C stops everything.", output, "the launcher's output:\n" + output)
+        table = output.split("\n\n", 1)[0].splitlines()
+        header = table[0].split()
+        rows = [dict(zip(header, line.split())) for line in table[1:]]
+        self.pids = [int(pid) for row in rows for pid in row["pids"].split("/")]
+        return launcher, rows, output
+
+    @staticmethod
+    def read_until_ready(launcher: subprocess.Popen, lines: List[str]) -> None:
+        assert launcher.stdout is not None
+        for raw in launcher.stdout:
+            lines.append(raw.decode("utf-8", "replace"))
+            if raw.startswith(b"Ctrl-C"):
+                return
+
+    def reap(self, launcher: subprocess.Popen) -> None:
+        """Whatever a failed test left: the launcher, then its children, by pid."""
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        for pid in getattr(self, "pids", []):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if launcher.stdout is not None:
+            launcher.stdout.close()
+
+    def check_stops(self, launcher: subprocess.Popen, sig: int) -> None:
+        launcher.send_signal(sig)
+        self.assertEqual(launcher.wait(LAUNCH_WAIT), 0)
+        wait_until(lambda: not any(alive(pid) for pid in self.pids), LAUNCH_WAIT,
+                   message="every node and redis-server stopped")
+
+    def test_two_racks_ctrl_c(self) -> None:
+        launcher, rows, _ = self.launch("--racks", "2", "--hash-tag", "{}")
+        self.assertEqual([(r["node"], r["dc"], r["rack"], r["tokens"]) for r in rows],
+                         [("dc1-rack1", "dc1", "rack1", "0"), ("dc1-rack2", "dc1", "rack2", "0")])
+        for row in rows:
+            config = load_config(row["config"])
+            self.assertEqual((config.listen.port, config.dyn_listen.port, config.stats_listen.port,
+                              config.servers[0].address.port, config.hash_tag),
+                             (int(row["client"]), int(row["peer"]), int(row["stats"]),
+                              int(row["redis"]), "{}"))
+            self.assertTrue(os.path.exists(row["log"]), row["log"])
+        with RespClient(int(rows[0]["client"])) as client:
+            self.assertEqual(client.call("SET", "{t}:a", "1"), b"+OK\r\n")
+            self.assertEqual(client.call("RENAME", "{t}:a", "{t}:b"), b"+OK\r\n")
+
+        def landed() -> bool:
+            with RespClient(int(rows[1]["redis"])) as client:
+                return client.call("GET", "{t}:b") == bulk(b"1")
+
+        wait_until(landed, REPLICATION_WAIT, message="the write in rack2's redis-server")
+        self.check_stops(launcher, signal.SIGINT)
+
+    def test_two_dcs_sigterm(self) -> None:
+        launcher, rows, _ = self.launch("--dcs", "2", "--racks", "2", "--nodes-per-rack", "2",
+                                        "--read-consistency", "dc_quorum")
+        self.assertEqual(len(rows), 8)
+        self.assertEqual(sorted({(r["dc"], r["rack"]) for r in rows}),
+                         [("dc1", "rack1"), ("dc1", "rack2"), ("dc2", "rack1"), ("dc2", "rack2")])
+        self.assertEqual(sorted({r["tokens"] for r in rows}), ["0", "2147483647"])
+        self.assertEqual({load_config(r["config"]).read_consistency for r in rows}, {"DC_QUORUM"})
+        self.check_stops(launcher, signal.SIGTERM)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) has stopped serving
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
