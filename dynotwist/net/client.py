@@ -1,30 +1,22 @@
 """The client port: RESP connections from applications.
 
 Each connection parses its requests, answers the ones the node handles itself and
-forwards the rest; replies go back strictly in request order. A reply that arrives
-while earlier ones are still due waits in its slot; the common case, a reply for the
-oldest request, is written at once.
-
-Flow control: the connection stops reading from a client whose replies pile up,
-either in the kernel (the transport's buffer is full: it pauses us as its producer)
-or here (more than ``MAX_PENDING`` requests unanswered), and resumes when they drain.
+forwards the rest; replies go back strictly in request order, with flow control
+(``dynotwist.net.ordered``).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-from twisted.internet.interfaces import ITCPTransport
-from twisted.internet.protocol import Factory, Protocol, connectionDone
-from twisted.python.failure import Failure
+from twisted.internet.protocol import Factory
 
 from dynotwist import errors
 from dynotwist.core import session as node_commands
 from dynotwist.core.router import Fragmented
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
-from dynotwist.net.batch import Batched
 from dynotwist.net.datastore import Slot
+from dynotwist.net.ordered import OrderedConnection
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
     ProtocolError,
@@ -38,8 +30,6 @@ if TYPE_CHECKING:
     from dynotwist.service import Node
 
 log = logger(__name__)
-
-MAX_PENDING = 4096
 
 _NODE = commands.NODE
 _UNSUPPORTED = commands.UNSUPPORTED
@@ -57,72 +47,31 @@ _lookup = commands.lookup
 _RequestParser = request_parser_class()
 
 
-class RedisClientProtocol(Batched, Protocol):
+class RedisClientProtocol(OrderedConnection):
     """One client connection speaking RESP2 or RESP3."""
 
-    transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
-
     def __init__(self, node: Node) -> None:
+        super().__init__(node.batch)
         self.node = node
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
-        self.waiting: Deque[Slot] = deque()
         self.session = node.new_session()
-        self._batch = node.batch
         self._single_node = node.router.single_node
         self.lane = self.session.client_id
-        self._send_blocked = False  # the transport's buffer is full
-        self._too_many = False  # too many replies due
-        self._closed = False
-
-    # -- connection life cycle ------------------------------------------------------
-    def connectionMade(self) -> None:
-        if ITCPTransport.providedBy(self.transport):
-            self.transport.setTcpNoDelay(True)
-        self.transport.registerProducer(self, True)
-        log.info("client {peer} connected", peer=self._peer())
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._closed = True
-        for slot in self.waiting:
-            slot.owner = None
-        self.waiting.clear()
-        self.transport.unregisterProducer()
-        log.info("client {peer} disconnected", peer=self._peer())
-
-    def _peer(self) -> str:
-        peer = self.transport.getPeer()
-        host = getattr(peer, "host", None)
-        return "%s:%s" % (host, peer.port) if host is not None else str(peer.name or "unix")
-
-    # -- producer interface: the transport pauses us when its buffer fills ----------
-    def pauseProducing(self) -> None:
-        self._send_blocked = True
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        self._send_blocked = False
-        if not self._too_many and not self.session.closing:
-            self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:
-        self._closed = True
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
-        if self.session.closing:
+        if self.closing:
             return
         try:
             requests = self.parser.feed(data)
         except ProtocolError as error:
             self._serve(error.requests)
-            if not self.session.closing:
+            if not self.closing:
                 self.answer(error_reply("ERR " + str(error)))
-                self._close_when_answered()
+                self.close_when_answered()
             return
         self._serve(requests)
-        if len(self.waiting) > MAX_PENDING and not self._too_many:
-            self._too_many = True
-            self.transport.pauseProducing()
+        self.check_backlog()
 
     def _serve(self, requests: List[Request]) -> None:
         session = self.session
@@ -130,7 +79,7 @@ class RedisClientProtocol(Batched, Protocol):
         pool = None
         trace = verbosity.verbosity >= TRACE_REQUESTS
         for args, raw in requests:
-            if session.closing:
+            if self.closing:
                 return
             if trace:
                 log.debug(
@@ -176,7 +125,7 @@ class RedisClientProtocol(Batched, Protocol):
         elif route == _NODE:
             self.answer(node_commands.answer(self.session, spec.name, args))
             if self.session.closing:
-                self._close_when_answered()
+                self.close_when_answered()
         elif route == _UNSUPPORTED:
             self.answer(commands.unsupported_error(spec, args))
         else:
@@ -195,47 +144,6 @@ class RedisClientProtocol(Batched, Protocol):
             node.dispatcher.execute_fragmented(routed, slot, session.resp3, self.lane)
         else:
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane)
-
-    # -- replies --------------------------------------------------------------------
-    def answer(self, reply: bytes) -> None:
-        """A reply made here, in its place among the replies still due."""
-        if not self.waiting:
-            self._batch.write(self, reply)
-            return
-        slot = Slot(self)
-        slot.reply = reply
-        self.waiting.append(slot)
-
-    def complete(self, slot: Slot, reply: bytes) -> None:
-        """A reply from a datastore (or an error in its place) for ``slot``."""
-        waiting = self.waiting
-        if not waiting:
-            return
-        if waiting[0] is not slot:
-            slot.reply = reply
-            return
-        write = self._batch.write
-        waiting.popleft()
-        write(self, reply)
-        while waiting:
-            ready = waiting[0].reply
-            if ready is None:
-                break
-            waiting.popleft()
-            write(self, ready)
-        if self._too_many and len(waiting) < MAX_PENDING // 2:
-            self._too_many = False
-            if not self._send_blocked and not self.session.closing:
-                self.transport.resumeProducing()
-        if self.session.closing and not waiting:
-            self._batch.close(self)
-
-    def _close_when_answered(self) -> None:
-        """Stop reading; hang up once every reply due has been written (QUIT, errors)."""
-        self.session.closing = True
-        self.transport.pauseProducing()
-        if not self.waiting:
-            self._batch.close(self)
 
 
 class RedisClientFactory(Factory):

@@ -25,7 +25,7 @@ from typing import Any, Deque, Iterator, List, Optional, Tuple
 from typing import Protocol as Interface
 
 from twisted.internet.interfaces import ITCPTransport
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
@@ -33,8 +33,9 @@ from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
 from dynotwist.logs import logger
-from dynotwist.net.batch import Batched, WriteBatch
+from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import BackendPool, PooledProtocol, Slot
+from dynotwist.net.ordered import OrderedConnection
 from dynotwist.proto.dnode import (
     DMSG_REQ,
     DMSG_REQ_FORWARD,
@@ -47,7 +48,6 @@ from dynotwist.proto.dnode import (
 )
 
 __all__ = [
-    "MAX_PENDING",
     "PEER_RETRY_CAP_MS",
     "DnodeServerFactory",
     "DnodeServerProtocol",
@@ -60,9 +60,6 @@ log = logger(__name__)
 
 #: Dynomite retries peers after 1 s, doubling up to 10 s
 PEER_RETRY_CAP_MS = 10000
-
-#: requests a peer connection may have unanswered before we stop reading from it
-MAX_PENDING = 4096
 
 # Headers as one %-format each: "   $2014$ id type flags version same_dc *1 d *len\r\n".
 # encode_header() validates its fields; here they are known good (flags 0 or 4,
@@ -323,7 +320,7 @@ class ServingNode(Interface):
         """
 
 
-class DnodeServerProtocol(Batched, Protocol):
+class DnodeServerProtocol(OrderedConnection):
     """A connection from another node on ``dyn_listen``.
 
     ``node`` provides ``batch`` (a WriteBatch), ``datastore(resp3)`` (a pool with
@@ -332,69 +329,41 @@ class DnodeServerProtocol(Batched, Protocol):
     ``headers`` its ``(msg_id, flags, same_dc)`` for the response frame.
     """
 
-    transport: Any
+    kind = "peer"
 
     def __init__(self, node: ServingNode) -> None:
+        super().__init__(node.batch)
         self.node = node
         self.parser = DnodeParser()
-        self.waiting: Deque[Slot] = deque()
         self.headers: Deque[Tuple[int, int, int]] = deque()
         self.lane = next(_lanes)
-        self._batch = node.batch
-        self._send_blocked = False  # the transport's buffer is full
-        self._too_many = False  # too many replies due
-        self._closed = False
 
-    # -- connection life cycle ------------------------------------------------------
     def connectionMade(self) -> None:
+        super().connectionMade()
         if ITCPTransport.providedBy(self.transport):
-            self.transport.setTcpNoDelay(True)
             self.transport.setTcpKeepAlive(True)
-        self.transport.registerProducer(self, True)
-        log.info("peer {peer} connected", peer=self._peer())
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._closed = True
-        for slot in self.waiting:
-            slot.owner = None
-        self.waiting.clear()
+        super().connectionLost(reason)
         self.headers.clear()
-        self.transport.unregisterProducer()
-        log.info("peer {peer} disconnected", peer=self._peer())
 
-    def _peer(self) -> str:
-        peer = self.transport.getPeer()
-        host = getattr(peer, "host", None)
-        return "%s:%s" % (host, peer.port) if host is not None else str(peer)
-
-    # -- producer interface: the transport pauses us when its buffer fills ----------
-    def pauseProducing(self) -> None:
-        self._send_blocked = True
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        self._send_blocked = False
-        if not self._too_many and not self._closed:
-            self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:
-        self._closed = True
+    def frame(self, reply: bytes) -> bytes:
+        msg_id, flags, same_dc = self.headers.popleft()
+        return _RESPONSE % (msg_id, flags, same_dc, len(reply), reply)
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
-        if self._closed:
+        if self.closing:
             return
         try:
             frames = self.parser.feed(data)
         except DnodeError as error:
             self._serve(error.frames)
-            log.error("peer {peer} sent garbage: {error}", peer=self._peer(), error=error)
+            log.error("peer {peer} sent garbage: {error}", peer=self.describe_peer(), error=error)
             self.transport.abortConnection()
             return
         self._serve(frames)
-        if len(self.waiting) > MAX_PENDING and not self._too_many:
-            self._too_many = True
-            self.transport.pauseProducing()
+        self.check_backlog()
 
     def _serve(self, frames: List[Frame]) -> None:
         node = self.node
@@ -410,9 +379,9 @@ class DnodeServerProtocol(Batched, Protocol):
                 log.error(
                     "peer {peer} sends encrypted dnode frames, which dynotwist does not"
                     " speak (use secure_server_option: none, or TLS); closing",
-                    peer=self._peer(),
+                    peer=self.describe_peer(),
                 )
-                self._closed = True
+                self.closing = True
                 self.transport.abortConnection()
                 return
             resp3 = flags & FLAG_RESP3
@@ -425,32 +394,6 @@ class DnodeServerProtocol(Batched, Protocol):
                     self.complete(slot, errors.DATASTORE_REFUSED)
             elif not node.forward_to_local_dc(frame[5], bool(resp3), slot, lane):
                 self.complete(slot, errors.PEER_NOT_CONNECTED)
-
-    # -- replies --------------------------------------------------------------------
-    def complete(self, slot: Slot, reply: bytes) -> None:
-        """The reply for ``slot``: written now if it is the oldest due, else kept."""
-        waiting = self.waiting
-        if not waiting:
-            return
-        if waiting[0] is not slot:
-            slot.reply = reply
-            return
-        write = self._batch.write
-        headers = self.headers
-        waiting.popleft()
-        msg_id, flags, same_dc = headers.popleft()
-        write(self, _RESPONSE % (msg_id, flags, same_dc, len(reply), reply))
-        while waiting:
-            ready = waiting[0].reply
-            if ready is None:
-                break
-            waiting.popleft()
-            msg_id, flags, same_dc = headers.popleft()
-            write(self, _RESPONSE % (msg_id, flags, same_dc, len(ready), ready))
-        if self._too_many and len(waiting) < MAX_PENDING // 2:
-            self._too_many = False
-            if not self._send_blocked and not self._closed:
-                self.transport.resumeProducing()
 
 
 class DnodeServerFactory(Factory):

@@ -7,8 +7,9 @@ from twisted.trial import unittest
 
 from dynotwist import errors
 from dynotwist.config import parse_config
-from dynotwist.net.client import MAX_PENDING, RedisClientProtocol
+from dynotwist.net.client import RedisClientProtocol
 from dynotwist.net.datastore import DatastorePool
+from dynotwist.net.ordered import MAX_PENDING
 from dynotwist.proto.resp import encode_command
 from dynotwist.service import Node
 

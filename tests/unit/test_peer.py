@@ -19,8 +19,8 @@ from dynotwist.core import ring
 from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import Slot
+from dynotwist.net.ordered import MAX_PENDING
 from dynotwist.net.peer import (
-    MAX_PENDING,
     DnodeServerFactory,
     DnodeServerProtocol,
     PeerPool,
