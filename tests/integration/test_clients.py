@@ -41,7 +41,6 @@ MALFORMED = [
     b"*x\r\n",  # multibulk count not a number
     b"*1\r\n+PING\r\n",  # '$' expected
     b"*2\r\n$3\r\nGET\r\n$-5\r\n",  # negative bulk length
-    b"*1\r\n$4\r\nPINGxx\r\n",  # bulk not terminated by CRLF
     b'SET k "unbalanced\r\n',  # inline command with unbalanced quotes
 ]
 

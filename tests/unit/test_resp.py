@@ -17,7 +17,7 @@ import subprocess
 import time
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
@@ -45,9 +45,7 @@ MiB = 1024 * KiB
 # accepts for proto-max-bulk-len), and so do the parsers compared with them.
 MAX_BULK = 1 * MiB
 
-HYPOTHESIS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+HYPOTHESIS = settings(max_examples=150)  # on top of the suite's profile (tests/__init__.py)
 
 
 # -- helpers ----------------------------------------------------------------------------
