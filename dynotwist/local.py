@@ -417,6 +417,7 @@ class Cluster:
                     if nodes_per_rack > 1:
                         name += "-%d" % i
                     redis = RedisServer(workdir, port=next(ports))
+                    redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
                     self.nodes.append(ClusterNode(
                         name, "dc%d" % d, "rack%d" % r, token,
                         next(ports), next(ports), next(ports), redis, host,
@@ -448,10 +449,10 @@ class Cluster:
 
     # -- topology -----------------------------------------------------------------------
     def dc_names(self) -> List[str]:
-        return sorted({m.dc for m in self.nodes})
+        return list(dict.fromkeys(m.dc for m in self.nodes))
 
     def rack_names(self, dc: str) -> List[str]:
-        return sorted({m.rack for m in self.nodes if m.dc == dc})
+        return list(dict.fromkeys(m.rack for m in self.nodes if m.dc == dc))
 
     def rack_nodes(self, dc: str, rack: str) -> List[ClusterNode]:
         return [m for m in self.nodes if m.dc == dc and m.rack == rack]
