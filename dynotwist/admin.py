@@ -1,0 +1,295 @@
+"""The admin and stats HTTP app on ``stats_listen``: Dynomite's REST paths, and /metrics.
+
+Every path of reference 6.2 answers with Dynomite's body, byte for byte, and its
+content type (``application/json; charset=utf-8``, even for the text bodies). What
+differs on purpose:
+
+- proper HTTP through twisted.web: CRLF headers, keep-alive allowed, real status
+  codes (Dynomite's ``LF``-only headers with trailing spaces and its extra 200 after a
+  400 are not reproduced);
+- an unknown path is a 404 and a bad value a 400, each with a one-line reason
+  (Dynomite answers ``OK\\r\\n`` to both and does nothing);
+- ``/`` serves /info (undefined in Dynomite);
+- ``/set_consistency/<read|write>/dc_each_safe_quorum`` is accepted (Dynomite's
+  admin parser only knows the three other levels);
+- ``/set_timeout_factor/<n>`` and ``/setloglevel/<n>`` refuse a non-number (400) and
+  clamp a number to 1..10 and 0..11 as Dynomite does;
+- ``/peer/<verb>/all`` applies the verb to every peer (Dynomite resets every peer
+  whatever the verb);
+- only GET (and HEAD) are served; other methods get 405;
+- ``/metrics``: the same numbers in the Prometheus text format.
+
+The app holds no state of its own: it reads and sets the node's through a
+:class:`NodeView`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, List, Mapping, Optional, Tuple
+from typing import Protocol as Interface
+
+from klein import Klein
+from twisted.python.failure import Failure
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from dynotwist.core import consistency, states
+from dynotwist.core.ring import Topology
+from dynotwist.core.stats import (
+    PROMETHEUS_CONTENT_TYPE,
+    ClusterMember,
+    Snapshot,
+    render_cluster_describe,
+    render_info,
+    render_prometheus,
+)
+
+__all__ = ["HELP", "AdminApp", "NodeView", "cluster_members"]
+
+JSON = "application/json; charset=utf-8"  # Dynomite's, for every body
+TEXT = "text/plain; charset=utf-8"  # dynotwist's own 4xx replies
+
+OK = b"OK\r\n"
+
+#: /help's body, exactly as Dynomite writes it
+HELP = (
+    b"/info\n/help\n/ping\n/cluster_describe\n/setloglevel/<0-11>\n/loglevelup\n"
+    b"/logleveldown\n/historeset\n/get_consistency\n"
+    b"/set_consistency/<read|write>/<dc_one|dc_quorum|dc_safe_quorum>\n"
+    b"/get_timeout_factor\n/set_timeout_factor/<1-10>\n/peer/<up|down|reset>\n"
+    b"/state/<get_state|standby|writes_only|normal|resuming>\n\n"
+)
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
+
+MIN_TIMEOUT_FACTOR = 1
+MAX_TIMEOUT_FACTOR = 10
+
+
+class NodeView(Interface):
+    """What the admin app needs of the node (the node provides it; tests fake it)."""
+
+    topology: Topology
+    config: Any  # dynotwist.config.Config: env (aws or network) for /cluster_describe
+    read_consistency: str  # "DC_ONE" ...: the default copied into new client sessions
+    write_consistency: str
+    timeout_factor: int  # 1..10: request timeouts are multiplied by it
+    state: str  # a dynotwist.core.states name
+    read_repairs: bool
+    verbosity: int  # the current log level, 0..11
+
+    def stats_snapshot(self) -> Snapshot: ...
+
+    def set_verbosity(self, level: int) -> int:
+        """Set the log level (clamped to 0..11); returns the level set."""
+        ...
+
+    def reset_histograms(self) -> None: ...
+
+    def peer_up(self, name: str) -> bool:
+        """Mark peer *name* (or every peer: ``"all"``) up; False if there is no such peer."""
+        ...
+
+    def peer_down(self, name: str) -> bool: ...
+
+    def peer_reset(self, name: str) -> bool:
+        """Drop and reconnect the connections to peer *name* (or ``"all"``)."""
+        ...
+
+
+def _public_address(config: Any, environ: Mapping[str, str]) -> Tuple[Optional[str], ...]:
+    """The local node's public IP and host name from the environment (reference 5.5)."""
+    if getattr(config, "env", "aws") == "aws":
+        return environ.get("EC2_PUBLIC_IPV4"), environ.get("EC2_PUBLIC_HOSTNAME")
+    return environ.get("PUBLIC_IPV4"), environ.get("PUBLIC_HOSTNAME")
+
+
+def cluster_members(
+    topology: Topology, config: Any, environ: Optional[Mapping[str, str]] = None
+) -> List[ClusterMember]:
+    """/cluster_describe's nodes: the local node first, then the peers (``dyn_seeds``)."""
+    public_ip, public_host = _public_address(config, os.environ if environ is None else environ)
+    members = []
+    for node in topology.nodes:
+        name = host = node.host
+        if node.is_local:
+            name = public_ip or name
+            host = public_host or host
+        members.append(ClusterMember(node.dc, node.rack, name, host, node.port, node.tokens[0]))
+    return members
+
+
+def _reply(request: Any, body: bytes, content_type: str = JSON, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", content_type.encode("ascii"))
+    request.setHeader(b"content-length", b"%d" % len(body))
+    return body
+
+
+def _refuse(request: Any, reason: str, code: int = 400) -> bytes:
+    return _reply(request, reason.encode("utf-8", "replace") + b"\n", TEXT, code)
+
+
+def _integer(text: str) -> Optional[int]:
+    return int(text) if _INTEGER.match(text) else None
+
+
+class AdminApp:
+    """Dynomite's admin REST API over a :class:`NodeView`; ``resource()`` serves it."""
+
+    app = Klein()
+
+    def __init__(self, node: NodeView, environ: Optional[Mapping[str, str]] = None) -> None:
+        self.node = node
+        self.environ = environ
+
+    def resource(self) -> Any:
+        """The twisted.web resource to put on ``stats_listen``."""
+        return self.app.resource()
+
+    # -- stats
+
+    @app.route("/", methods=["GET"])
+    @app.route("/info", methods=["GET"])
+    def info(self, request: Any) -> bytes:
+        return _reply(request, render_info(self.node.stats_snapshot()))
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request: Any) -> bytes:
+        text = render_prometheus(self.node.stats_snapshot())
+        return _reply(request, text.encode("utf-8"), PROMETHEUS_CONTENT_TYPE)
+
+    @app.route("/historeset", methods=["GET"])
+    def historeset(self, request: Any) -> bytes:
+        self.node.reset_histograms()
+        return _reply(request, OK)
+
+    @app.route("/ping", methods=["GET"])
+    def ping(self, request: Any) -> bytes:
+        return _reply(request, OK)
+
+    @app.route("/help", methods=["GET"])
+    def help(self, request: Any) -> bytes:
+        return _reply(request, HELP)
+
+    @app.route("/cluster_describe", methods=["GET"])
+    def cluster_describe(self, request: Any) -> bytes:
+        members = cluster_members(self.node.topology, self.node.config, self.environ)
+        return _reply(request, render_cluster_describe(members))
+
+    # -- consistency and timeouts
+
+    @app.route("/get_consistency", methods=["GET"])
+    def get_consistency(self, request: Any) -> bytes:
+        body = "Read Consistency: %s\r\nWrite Consistency: %s\r\n" % (
+            self.node.read_consistency,
+            self.node.write_consistency,
+        )
+        return _reply(request, body.encode("ascii"))
+
+    @app.route("/set_consistency/<op>/<level>", methods=["GET"])
+    def set_consistency(self, request: Any, op: str, level: str) -> bytes:
+        if op not in ("read", "write"):
+            return _refuse(request, "unknown consistency operation %r: read or write" % op)
+        chosen = consistency.parse_level(level.encode("utf-8", "replace"))
+        if chosen is None:
+            return _refuse(
+                request,
+                "unknown consistency level %r: one of %s"
+                % (level, ", ".join(name.lower() for name in consistency.LEVELS)),
+            )
+        if op == "read":
+            self.node.read_consistency = chosen
+        else:
+            self.node.write_consistency = chosen
+        return _reply(request, OK)
+
+    @app.route("/get_timeout_factor", methods=["GET"])
+    def get_timeout_factor(self, request: Any) -> bytes:
+        return _reply(request, b"Timeout factor: %d\n" % self.node.timeout_factor)
+
+    @app.route("/set_timeout_factor/<value>", methods=["GET"])
+    def set_timeout_factor(self, request: Any, value: str) -> bytes:
+        factor = _integer(value)
+        if factor is None:
+            return _refuse(request, "timeout factor %r is not a number (1 to 10)" % value)
+        self.node.timeout_factor = max(MIN_TIMEOUT_FACTOR, min(MAX_TIMEOUT_FACTOR, factor))
+        return _reply(request, OK)
+
+    # -- logging
+
+    @app.route("/setloglevel/<value>", methods=["GET"])
+    def setloglevel(self, request: Any, value: str) -> bytes:
+        level = _integer(value)
+        if level is None:
+            return _refuse(request, "log level %r is not a number (0 to 11)" % value)
+        self.node.set_verbosity(level)
+        return _reply(request, OK)
+
+    @app.route("/loglevelup", methods=["GET"])
+    def loglevelup(self, request: Any) -> bytes:
+        self.node.set_verbosity(self.node.verbosity + 1)
+        return _reply(request, OK)
+
+    @app.route("/logleveldown", methods=["GET"])
+    def logleveldown(self, request: Any) -> bytes:
+        self.node.set_verbosity(self.node.verbosity - 1)
+        return _reply(request, OK)
+
+    # -- node state, peers, read repairs
+
+    @app.route("/state/<name>", methods=["GET"])
+    def state(self, request: Any, name: str) -> bytes:
+        if name == "get_state":
+            return _reply(request, b"State: %s\n" % self.node.state.encode("ascii"))
+        chosen = states.from_admin(name)
+        if chosen is None:
+            return _refuse(
+                request,
+                "unknown state %r: get_state, %s" % (name, ", ".join(states.ADMIN_STATES)),
+            )
+        self.node.state = chosen
+        return _reply(request, OK)
+
+    @app.route("/peer/<verb>/<name>", methods=["GET"])
+    def peer(self, request: Any, verb: str, name: str) -> bytes:
+        if verb == "up":
+            done = self.node.peer_up(name)
+        elif verb == "down":
+            done = self.node.peer_down(name)
+        elif verb == "reset":
+            done = self.node.peer_reset(name)
+        else:
+            return _refuse(request, "unknown peer operation %r: up, down or reset" % verb)
+        if not done:
+            return _refuse(request, "no peer named %r" % name)
+        return _reply(request, OK)
+
+    @app.route("/peer/<verb>", methods=["GET"])
+    def peer_without_name(self, request: Any, verb: str) -> bytes:
+        return _refuse(request, "missing peer name: /peer/%s/<name|all>" % verb)
+
+    @app.route("/read_repairs/<action>", methods=["GET"])
+    def read_repairs(self, request: Any, action: str) -> bytes:
+        if action == "enable":
+            self.node.read_repairs = True
+        elif action == "disable":
+            self.node.read_repairs = False
+        else:
+            return _refuse(request, "unknown read repairs action %r: enable or disable" % action)
+        flag = b"ENABLED" if self.node.read_repairs else b"DISABLED"
+        return _reply(request, b"Read Repairs: %s\r\n" % flag)
+
+    # -- errors
+
+    @app.handle_errors(NotFound)
+    def not_found(self, request: Any, failure: Failure) -> bytes:
+        path = request.path.decode("utf-8", "replace")
+        return _refuse(request, "unknown path %s: see /help" % path, 404)
+
+    @app.handle_errors(MethodNotAllowed)
+    def not_allowed(self, request: Any, failure: Failure) -> bytes:
+        request.setHeader(b"allow", b"GET, HEAD")
+        method = request.method.decode("ascii", "replace")
+        return _refuse(request, "method %s not allowed: use GET" % method, 405)

@@ -1,0 +1,88 @@
+"""The node's own state and what it lets through (reference 6.5). Pure logic.
+
+An operator sets the state through the admin port (``/state/<name>``); the check is
+made where a request reaches the **local datastore**, whether it came from a client or
+from a peer. A refused request is answered with :data:`dynotwist.errors.STATE_FORBIDS`
+(``-ERR Dynomite: Dynomite's current state does not allow this request``) and the
+connection is kept.
+
+=============  =========  ========  ====================================================
+state          reads      writes    notes
+=============  =========  ========  ====================================================
+NORMAL         served     served
+STANDBY        refused    refused   Dynomite: gossip also stops
+WRITES_ONLY    refused    served    Dynomite queues the writes and never sends them
+                                    (they time out); dynotwist sends them
+RESUMING       refused    served    Dynomite: writes accepted and flushed (the drain)
+INIT, JOINING  refused    served    Dynomite queues every request without sending it
+                                    until NORMAL; dynotwist holds nothing, so it treats
+                                    them as WRITES_ONLY
+other          refused    refused   LEAVING, DOWN, RESET, UNKNOWN name peer (gossip)
+                                    states; a node never serves in them
+=============  =========  ========  ====================================================
+
+The hot path should not call :func:`allows` with a string per request: keep the two
+booleans of :func:`permissions` on the node, recomputed when the state is set.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+__all__ = [
+    "ADMIN_STATES",
+    "DOWN",
+    "INIT",
+    "JOINING",
+    "LEAVING",
+    "NAMES",
+    "NORMAL",
+    "RESET",
+    "RESUMING",
+    "STANDBY",
+    "UNKNOWN",
+    "WRITES_ONLY",
+    "allows",
+    "from_admin",
+    "permissions",
+]
+
+# Dynomite's dyn_state_t names, as /state/get_state prints them ("State: NORMAL\n")
+INIT = "INIT"
+STANDBY = "STANDBY"
+WRITES_ONLY = "WRITES_ONLY"
+RESUMING = "RESUMING"
+NORMAL = "NORMAL"
+LEAVING = "LEAVING"
+JOINING = "JOINING"
+DOWN = "DOWN"
+RESET = "RESET"
+UNKNOWN = "UNKNOWN"
+
+NAMES = (INIT, STANDBY, WRITES_ONLY, RESUMING, NORMAL, LEAVING, JOINING, DOWN, RESET, UNKNOWN)
+
+#: the states an operator may set: ``/state/<key>`` -> state
+ADMIN_STATES: Dict[str, str] = {
+    "standby": STANDBY,
+    "writes_only": WRITES_ONLY,
+    "resuming": RESUMING,
+    "normal": NORMAL,
+}
+
+_READS = frozenset((NORMAL,))
+_WRITES = frozenset((NORMAL, WRITES_ONLY, RESUMING, INIT, JOINING))
+
+
+def allows(state: str, is_write: bool) -> bool:
+    """Whether a read (``is_write`` false) or a write may reach the local datastore."""
+    return state in (_WRITES if is_write else _READS)
+
+
+def permissions(state: str) -> Tuple[bool, bool]:
+    """``(reads allowed, writes allowed)`` in *state*: cache these on the node."""
+    return state in _READS, state in _WRITES
+
+
+def from_admin(segment: str) -> Optional[str]:
+    """The state ``/state/<segment>`` sets (exact, lower case as Dynomite), or None."""
+    return ADMIN_STATES.get(segment)

@@ -1,0 +1,633 @@
+"""Stats: Dynomite's histogram, the /info layout byte for byte, Prometheus text, ``-D``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+from twisted.trial import unittest
+
+from dynotwist.core import stats
+from dynotwist.core.stats import (
+    BUCKET_BOUNDS,
+    BUCKETS,
+    METRICS,
+    ClusterMember,
+    Histogram,
+    HistogramSnapshot,
+    Snapshot,
+    Stats,
+    describe,
+    render_cluster_describe,
+    render_info,
+    render_prometheus,
+)
+
+SAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "vectors", "rest-samples")
+
+
+def load_sample(name: str) -> Tuple[bytes, bytes]:
+    """(header block, body) of a raw Dynomite response; checks its Content-Length."""
+    with open(os.path.join(SAMPLES, name), "rb") as f:
+        raw = f.read()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = re.search(rb"Content-Length: (\d+)", head)
+    assert length is not None and int(length.group(1)) == len(body), name
+    return head, body
+
+
+# /info's top level: key -> (histogram, statistic)
+_HISTOGRAM_KEYS = {
+    "latency_max": ("latency", "max"),
+    "latency_999th": ("latency", "p999"),
+    "latency_99th": ("latency", "p99"),
+    "latency_95th": ("latency", "p95"),
+    "latency_mean": ("latency", "mean"),
+    "payload_size_max": ("payload_size", "max"),
+    "payload_size_999th": ("payload_size", "p999"),
+    "payload_size_99th": ("payload_size", "p99"),
+    "payload_size_95th": ("payload_size", "p95"),
+    "payload_size_mean": ("payload_size", "mean"),
+    "average_cross_region_rtt": ("cross_region_rtt", "mean"),
+    "99_cross_region_rtt": ("cross_region_rtt", "p99"),
+    "average_cross_zone_latency": ("cross_zone_rtt", "mean"),
+    "99_cross_zone_latency": ("cross_zone_rtt", "p99"),
+    "average_server_latency": ("server_rtt", "mean"),
+    "99_server_latency": ("server_rtt", "p99"),
+    "average_cross_region_queue_wait": ("cross_region_queue_wait", "mean"),
+    "99_cross_region_queue_wait": ("cross_region_queue_wait", "p99"),
+    "average_cross_zone_queue_wait": ("cross_zone_queue_wait", "mean"),
+    "99_cross_zone_queue_wait": ("cross_zone_queue_wait", "p99"),
+    "average_server_queue_wait": ("server_queue_wait", "mean"),
+    "99_server_queue_wait": ("server_queue_wait", "p99"),
+    "client_out_queue_99": ("client_out_queue_depth", "p99"),
+    "server_in_queue_99": ("server_in_queue_depth", "p99"),
+    "server_out_queue_99": ("server_out_queue_depth", "p99"),
+    "dnode_client_out_queue_99": ("dnode_client_out_queue_depth", "p99"),
+    "peer_in_queue_99": ("peer_in_queue_depth", "p99"),
+    "peer_out_queue_99": ("peer_out_queue_depth", "p99"),
+    "remote_peer_out_queue_99": ("remote_peer_out_queue_depth", "p99"),
+    "remote_peer_in_queue_99": ("remote_peer_in_queue_depth", "p99"),
+}
+
+
+def snapshot_from_info(body: bytes) -> Snapshot:
+    """The snapshot a node would hold to answer *body* (a Dynomite /info JSON).
+
+    The samples' histograms are empty (percentiles 1, means 0: Dynomite's empty
+    histogram) but for their maximum, which is all a snapshot needs to carry.
+    """
+    info = json.loads(body)
+    histograms: Dict[str, HistogramSnapshot] = {}
+    for key, (name, statistic) in _HISTOGRAM_KEYS.items():
+        value = info.pop(key)
+        if statistic == "max":
+            histograms[name] = HistogramSnapshot(max=value)
+        else:
+            assert value == (0 if statistic == "mean" else 1), (key, value)
+    pool_name = next(k for k, v in info.items() if isinstance(v, dict))
+    pool = info.pop(pool_name)
+    server_name = next(k for k, v in pool.items() if isinstance(v, dict))
+    server = pool.pop(server_name)
+    node = {k: info.pop(k) for k in ("alloc_msgs", "free_msgs", "alloc_mbufs", "free_mbufs")}
+    node["dyn_memory"] = info.pop("dyn_memory")
+    snapshot = Snapshot(
+        pool_name=pool_name,
+        server_name=server_name,
+        source=info.pop("source"),
+        version=info.pop("version"),
+        dc=info.pop("dc"),
+        rack=info.pop("rack"),
+        uptime=info.pop("uptime"),
+        timestamp=info.pop("timestamp"),
+        node=node,
+        pool=pool,
+        server=server,
+        histograms=histograms,
+        service=info.pop("service"),
+    )
+    assert not info, info
+    return snapshot
+
+
+def _names(scope: str) -> List[str]:
+    return [m.name for m in stats.metrics_of(scope)]
+
+
+# -- a strict parser of the Prometheus text format 0.0.4 ------------------------------
+
+_METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_SAMPLE = re.compile(r"(%s)(?:\{(.*)\})? (\S+)\Z" % _METRIC_NAME)
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|\Z)')
+_HELP = re.compile(r"# HELP (%s) (.*)\Z" % _METRIC_NAME)
+_TYPE = re.compile(r"# TYPE (%s) (counter|gauge|histogram|summary|untyped)\Z" % _METRIC_NAME)
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value)
+
+
+def _parse_labels(text: Optional[str]) -> Dict[str, str]:
+    labels: Dict[str, str] = {}
+    if not text:
+        return labels
+    pos = 0
+    while pos < len(text):
+        match = _LABEL.match(text, pos)
+        if match is None:
+            raise ValueError("bad labels: %r" % text)
+        name, value = match.group(1), _unescape(match.group(2))
+        if name in labels:
+            raise ValueError("label %s twice" % name)
+        labels[name] = value
+        pos = match.end()
+        if match.group(3) == "" and pos != len(text):
+            raise ValueError("bad labels: %r" % text)
+    return labels
+
+
+def parse_prometheus(text: str) -> Dict[str, dict]:
+    """family -> {"type", "help", "samples": [(name, labels, value)]}; raises on any slip."""
+    if not text.endswith("\n"):
+        raise ValueError("the text must end with a newline")
+    families: Dict[str, dict] = {}
+    current: Optional[str] = None
+    for line in text[:-1].split("\n"):
+        if not line:
+            raise ValueError("blank line")
+        if line.startswith("# HELP "):
+            match = _HELP.match(line)
+            if match is None:
+                raise ValueError("bad HELP: %r" % line)
+            name = match.group(1)
+            if name in families:
+                raise ValueError("family %s declared twice" % name)
+            families[name] = {"help": match.group(2), "type": None, "samples": []}
+            current = name
+            continue
+        if line.startswith("# TYPE "):
+            match = _TYPE.match(line)
+            if match is None or match.group(1) != current:
+                raise ValueError("TYPE without its HELP: %r" % line)
+            family = families[current]
+            if family["type"] is not None or family["samples"]:
+                raise ValueError("TYPE twice or after samples: %r" % line)
+            family["type"] = match.group(2)
+            continue
+        if line.startswith("#"):
+            raise ValueError("unexpected comment: %r" % line)
+        match = _SAMPLE.match(line)
+        if match is None or current is None:
+            raise ValueError("bad sample: %r" % line)
+        name = match.group(1)
+        family = families[current]
+        kind = family["type"]
+        allowed = {current}
+        if kind == "histogram":
+            allowed = {current + "_bucket", current + "_sum", current + "_count"}
+        if name not in allowed:
+            raise ValueError("sample %s outside its family %s" % (name, current))
+        if kind == "counter" and not current.endswith("_total"):
+            raise ValueError("counter %s without _total" % current)
+        value = float(match.group(3))  # accepts +Inf, NaN
+        family["samples"].append((name, _parse_labels(match.group(2)), value))
+    for name, family in families.items():
+        if family["type"] == "histogram":
+            _check_histogram(name, family["samples"])
+    return families
+
+
+def _check_histogram(name: str, samples: list) -> None:
+    series: Dict[tuple, dict] = {}
+    for sample_name, labels, value in samples:
+        le = labels.get("le")
+        key = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+        entry = series.setdefault(key, {"buckets": [], "sum": None, "count": None})
+        if sample_name.endswith("_bucket"):
+            if le is None:
+                raise ValueError("bucket without le in %s" % name)
+            entry["buckets"].append((float(le), value))
+        elif sample_name.endswith("_sum"):
+            entry["sum"] = value
+        else:
+            entry["count"] = value
+    for key, entry in series.items():
+        buckets = entry["buckets"]
+        if not buckets or buckets[-1][0] != math.inf:
+            raise ValueError("%s%r: no +Inf bucket" % (name, key))
+        bounds = [b for b, _ in buckets]
+        counts = [c for _, c in buckets]
+        if bounds != sorted(set(bounds)) or counts != sorted(counts):
+            raise ValueError("%s%r: buckets not cumulative" % (name, key))
+        if entry["count"] != counts[-1] or entry["sum"] is None:
+            raise ValueError("%s%r: _count differs from +Inf or no _sum" % (name, key))
+
+
+# -- tests -----------------------------------------------------------------------------
+
+
+class BucketTests(unittest.TestCase):
+    def test_bounds(self) -> None:
+        self.assertEqual(len(BUCKET_BOUNDS), 94)
+        self.assertEqual(
+            BUCKET_BOUNDS[:16], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 19, 22, 26)
+        )
+        # next = floor(prev * 1.2), + 1 when that is prev, computed here in integers
+        bounds = [1]
+        while len(bounds) < 94:
+            nxt = bounds[-1] * 12 // 10
+            bounds.append(nxt + 1 if nxt == bounds[-1] else nxt)
+        self.assertEqual(BUCKET_BOUNDS, tuple(bounds))
+        self.assertEqual(BUCKET_BOUNDS[-1], 36157192)
+        self.assertEqual(BUCKETS, 93)
+
+    def index_of(self, value: int) -> int:
+        histogram = Histogram()
+        histogram.record(value)
+        return next(i for i, n in enumerate(histogram.buckets) if n)
+
+    def test_bucket_of_a_value(self) -> None:
+        # bucket i holds bounds[i] .. bounds[i + 1] - 1; below 1 goes to bucket 0
+        cases = {0: 0, 1: 0, 2: 1, 9: 8, 10: 9, 11: 9, 12: 10, 13: 10, 14: 11, 88: 22, 104: 22}
+        for value, index in cases.items():
+            self.assertEqual(self.index_of(value), index, value)
+        # from bounds[92] on, everything lands in bucket 92 (Dynomite's search never
+        # reaches bucket 93)
+        self.assertEqual(self.index_of(BUCKET_BOUNDS[92] - 1), 91)
+        self.assertEqual(self.index_of(BUCKET_BOUNDS[92]), 92)
+        self.assertEqual(self.index_of(BUCKET_BOUNDS[93]), 92)
+        self.assertEqual(self.index_of(10**12), 92)
+
+
+class HistogramTests(unittest.TestCase):
+    def test_empty(self) -> None:
+        # Dynomite's empty histogram: percentiles give the first bound, mean 0
+        self.assertEqual(
+            Histogram().summary(), {"mean": 0, "p50": 1, "p95": 1, "p99": 1, "p999": 1, "max": 0}
+        )
+
+    def test_hand_computed(self) -> None:
+        histogram = Histogram()
+        for value in (0, 5, 5, 13, 100):
+            histogram.record(value)
+        # buckets: 0 -> [1], 5 -> [5] twice, 13 -> [12], 100 -> [88]; n = 5
+        # p95: floor(5 * .95) = 4 -> cumulative 1, 3, 4 at bound 12; p99, p999 likewise
+        # p50: floor(2.5) = 2 -> bound 5; mean: ceil((1 + 5 + 5 + 12 + 88) / 5) = 23
+        self.assertEqual(
+            histogram.summary(),
+            {"mean": 23, "p50": 5, "p95": 12, "p99": 12, "p999": 12, "max": 100},
+        )
+        self.assertEqual(histogram.count, 5)
+        self.assertEqual(histogram.sum, 123)
+
+    def test_one_value(self) -> None:
+        # floor(1 * .95) = 0: reached before the value's bucket, as in Dynomite
+        histogram = Histogram()
+        histogram.record(7)
+        self.assertEqual(histogram.summary()["p95"], 1)
+        self.assertEqual(histogram.summary()["mean"], 7)
+        self.assertEqual(histogram.summary()["max"], 7)
+
+    def test_hundred_values(self) -> None:
+        histogram = Histogram()
+        for value in range(1, 101):
+            histogram.record(value)
+        # bucket [88] holds 88..100 (13 values), [74] holds 74..87: cumulative 87 there
+        # p95 = floor(95) -> 88; p99 = 99 -> 88; p999 = floor(99.9) = 99 -> 88
+        # p50: [44] holds 44..51, cumulative 51 >= 50 -> 44
+        summary = histogram.summary()
+        self.assertEqual(
+            (summary["p50"], summary["p95"], summary["p99"], summary["p999"]), (44, 88, 88, 88)
+        )
+        expected_mean = math.ceil(
+            sum(BUCKET_BOUNDS[i] * n for i, n in enumerate(histogram.buckets)) / 100
+        )
+        self.assertEqual(summary["mean"], expected_mean)
+
+    def test_reset(self) -> None:
+        histogram = Histogram()
+        histogram.record(1000)
+        histogram.reset()
+        self.assertEqual(histogram.snapshot(), HistogramSnapshot())
+        self.assertEqual(histogram.summary()["max"], 0)
+
+    def test_snapshot_is_a_copy(self) -> None:
+        histogram = Histogram()
+        histogram.record(3)
+        snapshot = histogram.snapshot()
+        histogram.record(3)
+        self.assertEqual(snapshot.count, 1)
+
+    def test_cumulative_buckets(self) -> None:
+        histogram = Histogram()
+        for value in (0, 1, 2, 11, 10**9):
+            histogram.record(value)
+        buckets = dict(histogram.snapshot().cumulative())
+        self.assertEqual(buckets["1"], 2)  # 0 and 1
+        self.assertEqual(buckets["2"], 3)
+        self.assertEqual(buckets["11"], 4)  # bucket [10] holds 10 and 11
+        self.assertEqual(buckets["+Inf"], 5)
+        self.assertEqual(len(buckets), BUCKETS)
+
+    def test_snapshot_size_is_checked(self) -> None:
+        self.assertRaises(ValueError, HistogramSnapshot, [0, 1])
+
+
+class TableTests(unittest.TestCase):
+    def test_names_are_unique_per_scope(self) -> None:
+        for scope in (stats.NODE, stats.POOL, stats.SERVER, stats.PEER):
+            names = _names(scope)
+            self.assertEqual(len(names), len(set(names)), scope)
+        exported = [m.exported for m in METRICS]
+        self.assertEqual(len(exported), len(set(exported)))
+
+    def test_order_matches_dynomite(self) -> None:
+        _, body = load_sample("info_final.http")
+        info = json.loads(body)
+        pool = info["dyn_o_mite"]
+        server = pool["127.0.0.61:30900"]
+        self.assertEqual(_names(stats.POOL), [k for k in pool if k != "127.0.0.61:30900"])
+        self.assertEqual(_names(stats.SERVER), list(server))
+
+    def test_kinds(self) -> None:
+        kinds = {m.name: m.kind for m in METRICS if m.scope in (stats.POOL, stats.SERVER)}
+        self.assertEqual(kinds["client_eof"], stats.COUNTER)
+        self.assertEqual(kinds["client_connections"], stats.GAUGE)
+        self.assertEqual(kinds["peer_ejected_at"], stats.TIMESTAMP)
+        self.assertEqual(kinds["server_ejected_at"], stats.TIMESTAMP)
+        self.assertEqual(kinds["in_queue"], stats.GAUGE)
+
+    def test_stats_attributes_are_the_table(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        for metric in METRICS:
+            if metric.scope in (stats.PEER,) or metric.name == "uptime":
+                continue
+            value = getattr(s, metric.name)
+            if metric.kind == stats.HISTOGRAM:
+                self.assertIsInstance(value, Histogram)
+            else:
+                self.assertEqual(value, 0)
+        link = s.peer("p1", "dc1", "rack2")
+        for metric in stats.metrics_of(stats.PEER):
+            self.assertIsNotNone(getattr(link, metric.name))
+        with self.assertRaises(AttributeError):
+            s.client_typo = 1  # type: ignore[attr-defined]
+
+
+class InfoTests(unittest.TestCase):
+    def test_info_final_byte_for_byte(self) -> None:
+        _, body = load_sample("info_final.http")
+        self.assertEqual(render_info(snapshot_from_info(body)), body)
+
+    def test_info_at_start_byte_for_byte(self) -> None:
+        _, body = load_sample("info.http")
+        self.assertEqual(render_info(snapshot_from_info(body)), body)
+
+    def live(self) -> Stats:
+        s = Stats("dyn_o_mite", "127.0.0.61:30900", "dc1", "rack1", started=1000.0, source="vm")
+        s.client_read_requests += 6
+        s.client_write_requests += 3
+        s.redis_req_get += 3
+        s.server_ejected_at = 1795814817613
+        s.latency.record(40)
+        s.latency.record(48)
+        s.payload_size.record(30)
+        s.read_gauge("client_connections", lambda: 2)
+        s.read_gauge("dyn_memory", lambda: 15572)
+        return s
+
+    def test_live_stats_have_dynomites_layout(self) -> None:
+        _, sample = load_sample("info_final.http")
+        expected = json.loads(sample)
+        body = render_info(self.live().snapshot(1045.0))
+        info = json.loads(body)
+        self.assertEqual(list(info), list(expected))
+        self.assertEqual(list(info["dyn_o_mite"]), list(expected["dyn_o_mite"]))
+        self.assertEqual(
+            list(info["dyn_o_mite"]["127.0.0.61:30900"]),
+            list(expected["dyn_o_mite"]["127.0.0.61:30900"]),
+        )
+        # the same line structure: a newline after every number, none after strings
+        self.assertEqual(body.count(b"\n"), sample.count(b"\n"))
+        self.assertTrue(body.endswith(b"\n}}}\n"))
+
+    def test_live_values(self) -> None:
+        info = json.loads(render_info(self.live().snapshot(1045.0)))
+        self.assertEqual(info["uptime"], 45)
+        self.assertEqual(info["timestamp"], 1045)
+        self.assertEqual(info["version"], stats.__version__)
+        self.assertEqual(info["latency_max"], 48)
+        self.assertEqual(info["latency_95th"], 37)  # floor(2 * .95) = 1 -> [37] holds 40
+        self.assertEqual(info["latency_mean"], 41)  # ceil((37 + 44) / 2)
+        self.assertEqual(info["payload_size_max"], 30)
+        self.assertEqual(info["dyn_memory"], 15572)
+        pool = info["dyn_o_mite"]
+        self.assertEqual(pool["client_read_requests"], 6)
+        self.assertEqual(pool["client_connections"], 2)
+        self.assertEqual(pool["127.0.0.61:30900"]["redis_req_get"], 3)
+        self.assertEqual(pool["127.0.0.61:30900"]["server_ejected_at"], 1795814817613)
+
+    def test_gauges_are_read_when_asked(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        level = [3]
+        s.read_gauge("in_queue", lambda: level[0])
+        self.assertEqual(s.snapshot(1.0).server["in_queue"], 3)
+        level[0] = 5
+        self.assertEqual(s.snapshot(2.0).server["in_queue"], 5)
+        s.client_connections += 1  # a gauge kept by hand
+        self.assertEqual(s.snapshot(3.0).pool["client_connections"], 1)
+        self.assertRaises(ValueError, s.read_gauge, "client_eof", lambda: 0)  # a counter
+        self.assertRaises(ValueError, s.read_gauge, "nonsense", lambda: 0)
+        link = s.peer("p1", "dc1", "rack1")
+        link.read_gauge("connections", lambda: 2)
+        self.assertEqual(s.snapshot(4.0).peers[0].values["connections"], 2)
+        self.assertRaises(ValueError, link.read_gauge, "requests", lambda: 0)
+
+    def test_dyn_memory_defaults_to_max_rss(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        self.assertEqual(s.snapshot(1.0).node["dyn_memory"], stats.max_rss_kb())
+
+    def test_histograms_reset_every_five_minutes(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        link = s.peer("p1", "dc1", "rack2")
+        s.latency.record(10)
+        link.rtt.record(10)
+        self.assertEqual(s.snapshot(299.0).histograms["latency"].count, 1)
+        snapshot = s.snapshot(300.0)
+        self.assertEqual(snapshot.histograms["latency"].count, 0)
+        self.assertEqual(snapshot.peers[0].histograms["rtt"].count, 0)
+        s.latency.record(10)
+        self.assertFalse(s.maybe_reset_histograms(599.0))
+        self.assertTrue(s.maybe_reset_histograms(600.0))
+        self.assertEqual(s.latency.count, 0)
+
+    def test_historeset(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        s.latency.record(10)
+        s.client_eof += 1
+        s.reset_histograms(100.0)
+        snapshot = s.snapshot(101.0)
+        self.assertEqual(snapshot.histograms["latency"].count, 0)
+        self.assertEqual(snapshot.pool["client_eof"], 1)  # counters are never reset
+        # the next periodic reset counts from the manual one
+        s.latency.record(10)
+        self.assertEqual(s.snapshot(399.0).histograms["latency"].count, 1)
+        self.assertEqual(s.snapshot(400.0).histograms["latency"].count, 0)
+
+    def test_strings_are_escaped(self) -> None:
+        snapshot = Snapshot("pool", "srv", 'a"b', "v", "dc", "rack", 0, 0)
+        self.assertEqual(json.loads(render_info(snapshot))["source"], 'a"b')
+
+
+class ClusterDescribeTests(unittest.TestCase):
+    def test_sample_byte_for_byte(self) -> None:
+        _, body = load_sample("cluster_describe.http")
+        members = [
+            ClusterMember("dc1", "rack1", "127.0.0.61", "127.0.0.61", 30920, 101134286),
+            ClusterMember("dc1", "rack2", "127.0.0.61", "127.0.0.61", 30921, 101134286),
+        ]
+        self.assertEqual(render_cluster_describe(members), body)
+
+    def test_grouping_in_first_seen_order(self) -> None:
+        members = [
+            ClusterMember("dc2", "r1", "a", "a", 1, 0),
+            ClusterMember("dc1", "r2", "b", "b", 2, 5),
+            ClusterMember("dc2", "r1", "c", "c", 3, 7),
+            ClusterMember("dc1", "r1", "d", "d", 4, 9),
+        ]
+        described = json.loads(render_cluster_describe(members))
+        self.assertEqual([dc["name"] for dc in described["dcs"]], ["dc2", "dc1"])
+        self.assertEqual(
+            [s["name"] for s in described["dcs"][0]["racks"][0]["servers"]], ["a", "c"]
+        )
+        self.assertEqual([r["name"] for r in described["dcs"][1]["racks"]], ["r2", "r1"])
+
+
+class PrometheusTests(unittest.TestCase):
+    def stats(self) -> Stats:
+        s = Stats("dyn_o_mite", "127.0.0.1:6379", "dc1", "rack1", started=0.0, source="h")
+        s.client_read_requests += 7
+        s.client_connections += 2
+        s.peer_ejected_at = 1234
+        for value in (0, 5, 5, 13, 100):
+            s.latency.record(value)
+        a = s.peer("10.0.0.2:8101", "dc1", "rack2")
+        a.requests += 4
+        a.rtt.record(250)
+        b = s.peer("10.0.0.3:8101", "dc2", 'r"ack\\1')
+        b.responses += 1
+        b.read_gauge("connections", lambda: 3)
+        return s
+
+    def test_parses_strictly(self) -> None:
+        families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
+        # one family per metric of the table, counters with _total
+        expected = {
+            "dynomite_" + m.exported + ("_total" if m.kind == stats.COUNTER else "")
+            for m in METRICS
+        }
+        self.assertEqual(set(families), expected)
+        for metric in METRICS:
+            family = families[
+                "dynomite_" + metric.exported + ("_total" if metric.kind == stats.COUNTER else "")
+            ]
+            self.assertEqual(family["help"], metric.description)
+            kind = {stats.TIMESTAMP: "gauge"}.get(metric.kind, metric.kind)
+            self.assertEqual(family["type"], kind)
+
+    def value(self, families: dict, family: str, **labels: str) -> float:
+        for _name, sample_labels, value in families[family]["samples"]:
+            if all(sample_labels.get(k) == v for k, v in labels.items()):
+                return value
+        raise KeyError((family, labels))
+
+    def test_values_and_labels(self) -> None:
+        families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
+        node = {"dc": "dc1", "rack": "rack1"}
+        self.assertEqual(
+            families["dynomite_client_read_requests_total"]["samples"],
+            [("dynomite_client_read_requests_total", node, 7.0)],
+        )
+        self.assertEqual(self.value(families, "dynomite_client_connections", **node), 2)
+        self.assertEqual(self.value(families, "dynomite_peer_ejected_at", **node), 1234)
+        self.assertEqual(self.value(families, "dynomite_uptime_seconds", **node), 60)
+        self.assertEqual(
+            self.value(families, "dynomite_peer_link_requests_total", peer="10.0.0.2:8101"), 4
+        )
+        self.assertEqual(
+            families["dynomite_peer_link_responses_total"]["samples"][1][1],
+            {
+                "dc": "dc1",
+                "rack": "rack1",
+                "peer": "10.0.0.3:8101",
+                "peer_dc": "dc2",
+                "peer_rack": 'r"ack\\1',
+            },
+        )
+        self.assertEqual(
+            self.value(families, "dynomite_peer_link_connections", peer="10.0.0.3:8101"), 3
+        )
+
+    def test_histograms(self) -> None:
+        families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
+        samples = families["dynomite_latency_microseconds"]["samples"]
+        buckets = {s[1]["le"]: s[2] for s in samples if s[0].endswith("_bucket")}
+        self.assertEqual(len(buckets), BUCKETS)
+        self.assertEqual(buckets["1"], 1)  # 0
+        self.assertEqual(buckets["4"], 1)
+        self.assertEqual(buckets["5"], 3)  # 5, 5
+        self.assertEqual(buckets["13"], 4)  # [12] holds 12 and 13
+        self.assertEqual(buckets["104"], 5)  # [88] holds 88..104
+        self.assertEqual(buckets["+Inf"], 5)
+        by_name = {s[0]: s[2] for s in samples if not s[0].endswith("_bucket")}
+        self.assertEqual(by_name["dynomite_latency_microseconds_sum"], 123)
+        self.assertEqual(by_name["dynomite_latency_microseconds_count"], 5)
+        rtt = families["dynomite_peer_link_rtt_microseconds"]["samples"]
+        self.assertEqual(
+            [s[2] for s in rtt if s[0].endswith("_count")], [1, 0]
+        )  # one series per peer
+
+    def test_no_peers(self) -> None:
+        s = Stats("p", "s", "dc1", "rack1", started=0.0)
+        families = parse_prometheus(render_prometheus(s.snapshot(1.0)))
+        self.assertEqual(families["dynomite_peer_link_requests_total"]["samples"], [])
+
+    def test_parser_is_strict(self) -> None:
+        bad = [
+            "dynomite_x 1",  # no trailing newline
+            "# HELP a x\n# TYPE a gauge\nb 1\n",  # sample outside its family
+            "# HELP a x\n# TYPE a counter\na 1\n",  # counter without _total
+            '# HELP a x\n# TYPE a gauge\na{x="1} 1\n',  # bad label
+            "# HELP a x\n# TYPE a gauge\n\na 1\n",  # blank line
+            '# HELP h x\n# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\n'
+            "h_sum 1\nh_count 1\n",  # not cumulative
+        ]
+        for text in bad:
+            self.assertRaises(ValueError, parse_prometheus, text)
+
+
+class DescribeTests(unittest.TestCase):
+    def test_layout(self) -> None:
+        text = describe("9.9.9")
+        lines = text.split("\n")
+        self.assertEqual(lines[:3], ["This is dynotwist-9.9.9", "", "pool stats:"])
+        self.assertEqual(lines[3], '  client_eof          "# eof on client connections"')
+        self.assertIn('  client_read_requests"# client read requests"', lines)
+        server = lines.index("server stats:")
+        self.assertEqual(lines[server - 1], "")
+        self.assertEqual(lines[server + 1], '  server_eof          "# eof on server connections"')
+        # Dynomite's two sections end with the last server metric; dynotwist's follow
+        node = lines.index("node stats (dynotwist: /info's top level):")
+        self.assertEqual(lines[node - 2 : node], ['  redis_req_other     "# Redis other"', ""])
+        self.assertLess(node, lines.index("peer stats (dynotwist: /metrics, per peer):"))
+        self.assertTrue(text.endswith('"round-trip time of requests to this peer, usec"\n'))
+
+    def test_every_metric_once(self) -> None:
+        text = describe()
+        for metric in METRICS:
+            name = metric.exported if metric.scope == stats.PEER else metric.name
+            line = '  %-20s"%s"' % (name, metric.description)
+            self.assertEqual(text.split("\n").count(line), 1, line)
