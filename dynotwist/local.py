@@ -743,7 +743,8 @@ def cluster_main(argv: List[str]) -> int:
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    # SIGINT too: a launcher started in the background inherits it ignored
+    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     cluster: Optional[Cluster] = None
     try:
         cluster = Cluster(
@@ -760,26 +761,34 @@ def cluster_main(argv: List[str]) -> int:
               % (cluster.nodes[-1].redis.port, cluster.nodes[-1].name))
         print("Ctrl-C stops everything.")
         sys.stdout.flush()
-        reported = set()
-        while True:
-            for process in cluster.processes():
-                if process.process is not None and not process.running and process not in reported:
-                    reported.add(process)
-                    print("%s exited with status %s (log: %s)"
-                          % (" ".join(process.argv[-4:]), process.process.returncode,
-                             process.log_path))
+        watched: List[Tuple[str, Process]] = []
+        for member in cluster.nodes:
+            watched += [(member.name, member.node),
+                        ("%s's redis-server" % member.name, member.redis)]
+        while watched:
+            for label, process in watched:
+                if not process.running:
+                    code = process.process.returncode if process.process else None
+                    print("%s exited with status %s (log: %s)" % (label, code, process.log_path))
                     sys.stdout.flush()
+            watched = [(label, process) for label, process in watched if process.running]
             time.sleep(0.5)
+        print("every process exited")
+        return 1
     except KeyboardInterrupt:
         print("stopping")
         return 0
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:
         sys.stderr.write("dynotwist.local: %s\n" % error)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # a second Ctrl-C must not leave the detached children running
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         if cluster is not None:
             cluster.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
