@@ -77,7 +77,10 @@ class NodeView(Interface):
     timeout_factor: int  # 1..10: request timeouts are multiplied by it
     state: str  # a dynotwist.core.states name
     read_repairs: bool
-    verbosity: int  # the current log level, 0..11
+
+    @property
+    def verbosity(self) -> int:
+        """The current log level, 0..11."""
 
     def stats_snapshot(self) -> Snapshot: ...
 

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import sys
 from typing import Any, Dict, Optional
 
 from twisted.application import service
 from twisted.internet import error as netError
+from twisted.web.server import Site
 
 from dynotwist import __version__
+from dynotwist.admin import AdminApp
 from dynotwist.config import Address, Config
+from dynotwist.control import NodeControls
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
 from dynotwist.core.ring import Node as RingNode
 from dynotwist.core.ring import Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
+from dynotwist.core.stats import Stats
 from dynotwist.logs import logger, notice
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.client import RedisClientFactory
 from dynotwist.net.datastore import DatastorePool, Slot
 from dynotwist.net.dispatch import Dispatcher
+from dynotwist.net.gate import LocalGate
 from dynotwist.net.peer import DnodeServerFactory, PeerPool
 from dynotwist.proto import commands
 from dynotwist.proto.resp import ProtocolError, RequestParser
@@ -28,7 +34,7 @@ from dynotwist.proto.resp import ProtocolError, RequestParser
 log = logger(__name__)
 
 
-class Node:
+class Node(NodeControls):
     """What every connection of this node shares: config, sessions, datastore pools."""
 
     def __init__(self, config: Config, reactor: Any) -> None:
@@ -36,6 +42,16 @@ class Node:
         self.reactor = reactor
         self.read_consistency = config.read_consistency
         self.write_consistency = config.write_consistency
+        self.read_repairs = config.read_repairs_enabled
+        self.stats = Stats(
+            config.pool_name,
+            config.servers[0].name,
+            config.datacenter,
+            config.rack,
+            started=reactor.seconds(),
+            source=socket.gethostname(),
+        )
+        self.gate = LocalGate(self)
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
@@ -64,6 +80,8 @@ class Node:
         pool = self._pools.get(resp3)
         if pool is None:
             pool = self._pools[resp3] = self._make_pool(resp3)
+            pool.timeout_factor = self.timeout_factor
+            pool.stats = self.stats
             pool.start(connect_now=self.config.preconnect)
         return pool
 
@@ -80,10 +98,14 @@ class Node:
             batch=self.batch,
         )
 
+    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
+        """A request from a peer for this node's datastore."""
+        self.gate.send_unparsed(payload, slot, resp3, lane)
+
     def _make_peer_pool(self, peer: RingNode) -> PeerPool:
         config = self.config
         same_dc = peer.dc == self.topology.local_dc
-        return PeerPool(
+        pool = PeerPool(
             self.reactor,
             peer,
             config.local_peer_connections if same_dc else config.remote_peer_connections,
@@ -93,6 +115,8 @@ class Node:
             self.batch,
             msg_rate=config.conn_msg_rate,
         )
+        pool.stats = self.stats
+        return pool
 
     def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
@@ -111,7 +135,8 @@ class Node:
         except commands.KeySpecError:
             return False
         token = self.router.token(keys[0]) if keys else NO_TOKEN
-        self.dispatcher.execute(self.router.local_dc_fanout(token), payload, slot, resp3, lane)
+        plan = self.router.local_dc_fanout(token)
+        self.dispatcher.execute(plan, payload, slot, resp3, lane, spec.write)
         return True
 
     def start(self) -> None:
@@ -178,6 +203,9 @@ class DynomiteService(service.Service):
                     self.reactor, config.dyn_listen, DnodeServerFactory(self.node), config.backlog
                 )
             )
+            admin = Site(AdminApp(self.node).resource())
+            admin.noisy = False
+            self._ports.append(_listen(self.reactor, config.stats_listen, admin, config.backlog))
         except netError.CannotListenError as failure:
             # an operator error, not a crash: say what and exit, without a traceback
             sys.stderr.write(

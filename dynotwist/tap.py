@@ -41,6 +41,15 @@ class Options(usage.Options):
         """same as --config (Dynomite's name)"""
         self["config"] = path
 
+    def opt_describe_stats(self) -> None:
+        """print every metric with its description and exit"""
+        from dynotwist.core.stats import describe
+
+        print(describe(), end="")
+        sys.exit(0)
+
+    opt_D = opt_describe_stats
+
     def postOptions(self) -> None:
         if not 0 <= self["verbosity"] <= 11:
             raise usage.UsageError("verbosity must be between 0 and 11")

@@ -11,12 +11,12 @@ state          reads      writes    notes
 =============  =========  ========  ====================================================
 NORMAL         served     served
 STANDBY        refused    refused   Dynomite: gossip also stops
-WRITES_ONLY    refused    served    Dynomite queues the writes and never sends them
-                                    (they time out); dynotwist sends them
+WRITES_ONLY    refused    held      Dynomite queues the writes and never sends them
+                                    (they time out); dynotwist holds them until the
+                                    state changes, then sends or refuses them
 RESUMING       refused    served    Dynomite: writes accepted and flushed (the drain)
-INIT, JOINING  refused    served    Dynomite queues every request without sending it
-                                    until NORMAL; dynotwist holds nothing, so it treats
-                                    them as WRITES_ONLY
+INIT, JOINING  refused    held      Dynomite queues every request without sending it
+                                    until NORMAL; dynotwist treats them as WRITES_ONLY
 other          refused    refused   LEAVING, DOWN, RESET, UNKNOWN name peer (gossip)
                                     states; a node never serves in them
 =============  =========  ========  ====================================================

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -89,6 +90,10 @@ PEER = "peer"
 
 #: prefix of the exported name (Prometheus, ``-D``) of a per-peer metric
 PEER_PREFIX = "peer_link_"
+
+
+# DYNOTWIST_STATS=off stubs the hot path's counting out (to measure what it costs)
+ENABLED = os.environ.get("DYNOTWIST_STATS") != "off"
 
 
 class Metric(NamedTuple):
@@ -415,6 +420,19 @@ class Histogram:
         # (the defaults bind the search to locals: a quarter faster on CPython)
         self.buckets[_bisect(_search, value)] += 1
         self.sum += value
+        if value > self.max:
+            self.max = value
+
+    def record_many(
+        self,
+        value: int,
+        count: int,
+        _bisect: Callable[[Sequence[int], int], int] = bisect_right,
+        _search: Sequence[int] = _SEARCH,
+    ) -> None:
+        """``count`` samples of one value (replies of one pipeline, written together)."""
+        self.buckets[_bisect(_search, value)] += count
+        self.sum += value * count
         if value > self.max:
             self.max = value
 

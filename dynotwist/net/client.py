@@ -7,13 +7,16 @@ forwards the rest; replies go back strictly in request order, with flow control
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING, List, Optional
 
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.core import session as node_commands
 from dynotwist.core.router import Fragmented
+from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import Slot
 from dynotwist.net.ordered import OrderedConnection
@@ -57,6 +60,20 @@ class RedisClientProtocol(OrderedConnection):
         self.session = node.new_session()
         self._single_node = node.router.single_node
         self.lane = self.session.client_id
+        self.stats = node.stats
+        if stats_enabled:
+            self.latency = node.stats.latency
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.stats.client_connections += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        stats = self.stats
+        stats.client_connections -= 1
+        stats.client_eof += 1
+        stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
+        super().connectionLost(reason)
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
@@ -66,6 +83,7 @@ class RedisClientProtocol(OrderedConnection):
             requests = self.parser.feed(data)
         except ProtocolError as error:
             self._serve(error.requests)
+            self.stats.client_err += 1
             if not self.closing:
                 self.answer(error_reply("ERR " + str(error)))
                 self.close_when_answered()
@@ -77,6 +95,9 @@ class RedisClientProtocol(OrderedConnection):
         session = self.session
         waiting = self.waiting
         pool = None
+        gate = self.node.gate
+        stats = self.stats
+        now = perf_counter() if stats_enabled else 0.0
         trace = verbosity.verbosity >= TRACE_REQUESTS
         for args, raw in requests:
             if self.closing:
@@ -90,15 +111,27 @@ class RedisClientProtocol(OrderedConnection):
                 )
             # the common case inline: a well-formed data command for the datastore
             spec = _lookup(args)
+            if stats_enabled and spec is not None:
+                if spec.write:
+                    stats.client_write_requests += 1
+                else:
+                    stats.client_read_requests += 1
             if (
                 spec is not None
                 and spec.route in _FORWARDED
                 and session.authenticated
                 and self._single_node
+                and gate.normal
             ):
                 arity = spec.arity
                 if len(args) == arity if arity >= 0 else len(args) >= -arity:
                     slot = Slot(self)
+                    slot.started = now
+                    if stats_enabled:
+                        if spec.write:
+                            stats.write_requests += 1
+                        else:
+                            stats.read_requests += 1
                     waiting.append(slot)
                     if pool is None:
                         pool = self.node.datastore(session.resp3)
@@ -134,6 +167,8 @@ class RedisClientProtocol(OrderedConnection):
     def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
         """Send a request where the router says, at this connection's consistency."""
         slot = Slot(self)
+        if stats_enabled:
+            slot.started = perf_counter()
         self.waiting.append(slot)
         node = self.node
         session = self.session
@@ -141,9 +176,9 @@ class RedisClientProtocol(OrderedConnection):
         if isinstance(routed, bytes):
             self.complete(slot, routed)
         elif isinstance(routed, Fragmented):
-            node.dispatcher.execute_fragmented(routed, slot, session.resp3, self.lane)
+            node.dispatcher.execute_fragmented(routed, slot, session.resp3, self.lane, spec.write)
         else:
-            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane)
+            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, spec.write)
 
 
 class RedisClientFactory(Factory):

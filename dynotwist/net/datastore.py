@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
+from dynotwist.core.stats import Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
@@ -39,12 +40,13 @@ log = logger(__name__)
 class Slot:
     """One request awaiting its reply. ``owner.complete(slot, reply)`` delivers it."""
 
-    __slots__ = ("owner", "reply", "tick")
+    __slots__ = ("owner", "reply", "started", "tick")
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         self.reply: Optional[bytes] = None
         self.tick = 0
+        self.started = 0.0  # when the client's request was read (for latency)
 
 
 class PooledProtocol(Batched, Protocol):
@@ -89,7 +91,7 @@ class PooledProtocol(Batched, Protocol):
         if not pending or pending[0].tick >= oldest_allowed:
             return
         if pending[0].tick < dead_before:
-            self.pool.log_stalled(self)
+            self.pool.on_stalled(self)
             self.transport.abortConnection()
             return
         for slot in pending:
@@ -235,12 +237,13 @@ class BackendPool(Generic[P]):
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
+        self.stats: Optional[Stats] = None  # the node's, when it keeps them
 
-    # -- log lines, overridden per kind of backend ---------------------------------
-    def log_connected(self, protocol: P) -> None:
+    # -- connection events: logged, and counted where the node keeps stats ---------
+    def on_connected(self, protocol: P) -> None:
         log.info("connected to {kind} {address}", kind=self.kind, address=self.name)
 
-    def log_connect_failed(self, reason: Failure) -> None:
+    def on_connect_failed(self, reason: Failure) -> None:
         log.warn(
             "cannot connect to {kind} {address}: {reason}",
             kind=self.kind,
@@ -248,13 +251,13 @@ class BackendPool(Generic[P]):
             reason=reason.getErrorMessage(),
         )
 
-    def log_lost(self, protocol: P) -> None:
+    def on_lost(self, protocol: P) -> None:
         log.warn("lost connection to {kind} {address}", kind=self.kind, address=self.name)
 
-    def log_retry(self, index: int, delay: float) -> None:
+    def on_retry(self, index: int, delay: float) -> None:
         pass
 
-    def log_stalled(self, protocol: P) -> None:
+    def on_stalled(self, protocol: P) -> None:
         log.warn(
             "{kind} {address} stopped answering; reconnecting", kind=self.kind, address=self.name
         )
@@ -330,7 +333,7 @@ class BackendPool(Generic[P]):
         self._connecting -= 1
         self._delay[protocol.slot_index] = 1.0
         self.ready.append(protocol)
-        self.log_connected(protocol)
+        self.on_connected(protocol)
         self.after_connect(protocol)
 
     def after_connect(self, protocol: P) -> None:
@@ -338,7 +341,7 @@ class BackendPool(Generic[P]):
 
     def _failed(self, reason: Failure, index: int) -> None:
         self._connecting -= 1
-        self.log_connect_failed(reason)
+        self.on_connect_failed(reason)
         if not self._connecting:
             self.after_attempts_failed()
         self._schedule_retry(index)
@@ -352,7 +355,7 @@ class BackendPool(Generic[P]):
         if protocol in self.ready:
             self.ready.remove(protocol)
             if not self._stopping:
-                self.log_lost(protocol)
+                self.on_lost(protocol)
         self._schedule_retry(protocol.slot_index)
 
     def _schedule_retry(self, index: int) -> None:
@@ -360,7 +363,7 @@ class BackendPool(Generic[P]):
             return
         delay = self._delay[index]
         self._delay[index] = min(delay * 2, max(self.retry_cap, 1.0))
-        self.log_retry(index, delay)
+        self.on_retry(index, delay)
         self._retry_calls[index] = self.reactor.callLater(delay, self._connect, index)
 
     def _check_timeouts(self) -> None:
@@ -399,6 +402,19 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         # requests that arrived while the first connection attempt was under way
         self._waiting: Deque[Any] = deque()
         self._connect_on_first_use = False
+
+    def on_lost(self, protocol: DatastoreProtocol) -> None:
+        super().on_lost(protocol)
+        stats = self.stats
+        if stats is not None:
+            stats.server_eof += 1
+            stats.server_ejects += 1
+            stats.server_ejected_at = int(self.reactor.seconds() * 1000)
+
+    def on_stalled(self, protocol: DatastoreProtocol) -> None:
+        super().on_stalled(protocol)
+        if self.stats is not None:
+            self.stats.server_timedout += 1
 
     def start(self, connect_now: bool = True) -> None:
         """Start the timeout checks; connect every slot now or on first use."""

@@ -85,36 +85,46 @@ class Dispatcher:
         self.node = node
 
     def execute(
-        self, plan: Plan, raw: bytes, slot: Slot, resp3: bool, lane: int, multi_key: bool = False
+        self,
+        plan: Plan,
+        raw: bytes,
+        slot: Slot,
+        resp3: bool,
+        lane: int,
+        write: bool,
+        multi_key: bool = False,
     ) -> None:
         if plan.rewritten is not None:
             raw = encode_command(plan.rewritten)
         targets = plan.targets
         if plan.level == levels.DC_ONE:
-            self.send(targets[0], raw, slot, resp3, lane)
+            self.send(targets[0], raw, slot, resp3, lane, write)
             for target in targets[1:]:
-                self.send(target, raw, Slot(None), resp3, lane)
+                self.send(target, raw, Slot(None), resp3, lane, write)
             return
         collector = QuorumCollector(plan.level, plan.group_sizes, multi_key=multi_key)
         owners = [_GroupOwner(collector, g, slot) for g in range(len(plan.group_sizes))]
         for target in targets:
             group = target.group
             copy = Slot(owners[group] if group >= 0 else None)
-            self.send(target, raw, copy, resp3, lane)
+            self.send(target, raw, copy, resp3, lane, write)
 
-    def execute_fragmented(self, routed: Fragmented, slot: Slot, resp3: bool, lane: int) -> None:
+    def execute_fragmented(
+        self, routed: Fragmented, slot: Slot, resp3: bool, lane: int, write: bool
+    ) -> None:
         join = _Join(routed, slot)
         for index, (args, plan) in enumerate(routed.fragments):
             part = Slot(join.part(index))
-            self.execute(plan, encode_command(args), part, resp3, lane, multi_key=True)
+            self.execute(plan, encode_command(args), part, resp3, lane, write, multi_key=True)
 
-    def send(self, target: Target, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
+    def send(
+        self, target: Target, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool
+    ) -> None:
         """One copy to one node; a copy that cannot leave gets Dynomite's error."""
         node = self.node
         peer = target.node
         if peer.is_local:
-            if not node.datastore(resp3).send(raw, slot, lane):
-                _fail(slot, errors.DATASTORE_REFUSED)
+            node.gate.send(raw, slot, resp3, lane, write)
             return
         peers = node.peers
         if peers[peer.name].send(raw, slot, target.msg_type, resp3, lane):

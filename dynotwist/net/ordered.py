@@ -10,12 +10,14 @@ and resume once they drain.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Deque
+from time import perf_counter
+from typing import Any, Deque, Optional
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from dynotwist.core.stats import Histogram
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.net.datastore import Slot
@@ -30,6 +32,7 @@ class OrderedConnection(Batched, Protocol):
 
     transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
     kind = "client"  # how logs name the other side
+    latency: Optional[Histogram] = None  # request-to-reply times, if measured
 
     def __init__(self, batch: WriteBatch) -> None:
         self.waiting: Deque[Slot] = deque()
@@ -103,12 +106,17 @@ class OrderedConnection(Batched, Protocol):
         frame = self.frame
         waiting.popleft()
         write(self, frame(reply))
+        written = 1
         while waiting:
             ready = waiting[0].reply
             if ready is None:
                 break
             waiting.popleft()
             write(self, frame(ready))
+            written += 1
+        if slot.started and self.latency is not None:
+            # the replies written together came from one pipeline: one clock reading
+            self.latency.record_many(int((perf_counter() - slot.started) * 1e6), written)
         if self._too_many and len(waiting) < MAX_PENDING // 2:
             self._too_many = False
             if not self._send_blocked and not self.closing:

@@ -131,6 +131,9 @@ class PeerProtocol(PooledProtocol):
             self.transport.abortConnection()
             return
         self._match(frames)
+        stats = self.pool.stats
+        if stats is not None:
+            stats.peer_responses += len(frames)
 
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
@@ -179,6 +182,7 @@ class PeerPool(BackendPool[PeerProtocol]):
     """
 
     kind = "peer"
+    admin_down = False  # set through the admin port (/peer/down): no requests sent
 
     def __init__(
         self,
@@ -228,12 +232,15 @@ class PeerPool(BackendPool[PeerProtocol]):
         False if no connection is up: the caller answers ``errors.PEER_NOT_CONNECTED``.
         """
         ready = self.ready
-        if not ready:
+        if not ready or self.admin_down:
             if self._connect_on_first_use:  # preconnect: false
                 self._connect_on_first_use = False
                 self._connect_all()
             return False
         ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
+        stats = self.stats
+        if stats is not None:
+            stats.peer_requests += 1
         return True
 
     # -- life cycle -------------------------------------------------------------------
@@ -267,28 +274,33 @@ class PeerPool(BackendPool[PeerProtocol]):
         peer = self.peer
         return "%s (%s/%s, %s:%d)" % (peer.name, peer.dc, peer.rack, peer.host, peer.port)
 
-    def log_connected(self, protocol: PeerProtocol) -> None:
+    def on_connected(self, protocol: PeerProtocol) -> None:
         log.info(
             "connected to peer {peer} (connection {index})",
             peer=self._describe(),
             index=protocol.slot_index,
         )
 
-    def log_connect_failed(self, reason: Failure) -> None:
+    def on_connect_failed(self, reason: Failure) -> None:
         log.info(
             "cannot connect to peer {peer}: {reason}",
             peer=self._describe(),
             reason=reason.getErrorMessage(),
         )
 
-    def log_lost(self, protocol: PeerProtocol) -> None:
+    def on_lost(self, protocol: PeerProtocol) -> None:
         log.info(
             "lost connection {index} to peer {peer}",
             peer=self._describe(),
             index=protocol.slot_index,
         )
+        stats = self.stats
+        if stats is not None:
+            stats.peer_eof += 1
+            stats.peer_ejects += 1
+            stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
 
-    def log_retry(self, index: int, delay: float) -> None:
+    def on_retry(self, index: int, delay: float) -> None:
         log.info(
             "reconnecting to peer {peer} (connection {index}) in {delay:g} s",
             peer=self._describe(),
@@ -296,8 +308,10 @@ class PeerPool(BackendPool[PeerProtocol]):
             delay=delay,
         )
 
-    def log_stalled(self, protocol: PeerProtocol) -> None:
+    def on_stalled(self, protocol: PeerProtocol) -> None:
         log.warn("peer {peer} stopped answering; reconnecting", peer=self._describe())
+        if self.stats is not None:
+            self.stats.peer_timedout += 1
 
 
 # -- server side --------------------------------------------------------------------
@@ -310,8 +324,9 @@ class ServingNode(Interface):
 
     batch: WriteBatch
 
-    def datastore(self, resp3: bool) -> Any:
-        """The local datastore's pool: ``send(raw, slot, lane) -> bool``."""
+    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
+        """Send to the local datastore (through the node's state); ``slot`` is completed
+        with its reply or with the error that stopped it."""
 
     def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
         """Send to every rack of this DC; complete ``slot`` with the local rack's reply.
@@ -323,10 +338,10 @@ class ServingNode(Interface):
 class DnodeServerProtocol(OrderedConnection):
     """A connection from another node on ``dyn_listen``.
 
-    ``node`` provides ``batch`` (a WriteBatch), ``datastore(resp3)`` (a pool with
-    ``send(raw, slot, lane) -> bool``) and ``forward_to_local_dc(payload, resp3, slot,
-    lane) -> bool``. ``waiting`` holds a slot per request in arrival order and
-    ``headers`` its ``(msg_id, flags, same_dc)`` for the response frame.
+    ``node`` provides ``batch`` (a WriteBatch), ``serve_local(payload, resp3, slot,
+    lane)`` and ``forward_to_local_dc(payload, resp3, slot, lane) -> bool``.
+    ``waiting`` holds a slot per request in arrival order and ``headers`` its
+    ``(msg_id, flags, same_dc)`` for the response frame.
     """
 
     kind = "peer"
@@ -342,10 +357,17 @@ class DnodeServerProtocol(OrderedConnection):
         super().connectionMade()
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpKeepAlive(True)
+        stats = getattr(self.node, "stats", None)
+        if stats is not None:
+            stats.dnode_client_connections += 1
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.headers.clear()
+        stats = getattr(self.node, "stats", None)
+        if stats is not None:
+            stats.dnode_client_connections -= 1
+            stats.dnode_client_eof += 1
 
     def frame(self, reply: bytes) -> bytes:
         msg_id, flags, same_dc = self.headers.popleft()
@@ -390,8 +412,7 @@ class DnodeServerProtocol(OrderedConnection):
             headers.append((frame[0], resp3, frame[4]))
             if msg_type == DMSG_REQ:
                 # the coordinator owns the decision: no token ownership check here
-                if not node.datastore(bool(resp3)).send(frame[5], slot, lane):
-                    self.complete(slot, errors.DATASTORE_REFUSED)
+                node.serve_local(frame[5], bool(resp3), slot, lane)
             elif not node.forward_to_local_dc(frame[5], bool(resp3), slot, lane):
                 self.complete(slot, errors.PEER_NOT_CONNECTED)
 

@@ -466,8 +466,9 @@ class FakeNode:
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
 
-    def datastore(self, resp3: bool) -> FakeDatastore:
-        return self.stores[resp3]
+    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
+        if not self.stores[resp3].send(payload, slot, lane):
+            slot.owner.complete(slot, errors.DATASTORE_REFUSED)
 
     def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
         if not self.forward_ok:

@@ -1,0 +1,88 @@
+"""The way to the local datastore, through the node's state (reference 6.5).
+
+Dynomite checks the node's state where a request reaches the local datastore,
+whether it came from a client or from a peer: NORMAL serves everything, STANDBY
+nothing, WRITES_ONLY holds writes, RESUMING serves writes (the drain); reads are
+refused outside NORMAL with Dynomite's error. Unlike Dynomite, writes held under
+WRITES_ONLY are answered when the state changes: sent on when writes are served
+again, refused if the node goes to STANDBY.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Deque, Tuple
+
+from dynotwist import errors
+from dynotwist.core import states
+from dynotwist.core.stats import ENABLED as stats_enabled
+from dynotwist.net.datastore import Slot
+from dynotwist.proto import commands
+from dynotwist.proto.resp import ProtocolError, RequestParser
+
+if TYPE_CHECKING:
+    from dynotwist.service import Node
+
+_HOLDING = frozenset((states.WRITES_ONLY, states.INIT, states.JOINING))
+
+
+def _refuse(slot: Slot, reply: bytes) -> None:
+    owner = slot.owner
+    if owner is not None:
+        slot.owner = None
+        owner.complete(slot, reply)
+
+
+class LocalGate:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.state = states.NORMAL
+        self.normal = True  # read on the hot path: everything passes
+        self._reads = self._writes = True
+        self._held: Deque[Tuple[bytes, Slot, bool, int]] = deque()
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.normal = state == states.NORMAL
+        self._reads, self._writes = states.permissions(state)
+        if state in _HOLDING:
+            return
+        held, self._held = self._held, deque()
+        for raw, slot, resp3, lane in held:
+            self.send(raw, slot, resp3, lane, True)
+
+    def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
+        """A request for the local datastore, if the state lets it through."""
+        if stats_enabled:
+            if write:
+                self.node.stats.write_requests += 1
+            else:
+                self.node.stats.read_requests += 1
+        if self.normal or (self._writes if write else self._reads):
+            if write and self.state in _HOLDING:
+                self._held.append((raw, slot, resp3, lane))
+                return
+            if not self.node.datastore(resp3).send(raw, slot, lane):
+                _refuse(slot, errors.DATASTORE_REFUSED)
+            return
+        _refuse(slot, errors.STATE_FORBIDS)
+
+    def send_unparsed(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
+        """A request from a peer: parsed only when the state has to look at it."""
+        if self.normal:
+            if not self.node.datastore(resp3).send(raw, slot, lane):
+                _refuse(slot, errors.DATASTORE_REFUSED)
+            return
+        self.send(raw, slot, resp3, lane, is_write(raw))
+
+
+def is_write(raw: bytes) -> bool:
+    """Whether one RESP request modifies data (unknown and malformed count as writes)."""
+    try:
+        requests = RequestParser().feed(raw)
+    except ProtocolError:
+        return True
+    if not requests:
+        return True
+    spec = commands.lookup(requests[0][0])
+    return spec is None or spec.write
