@@ -249,3 +249,60 @@ def errors_failure():
     from twisted.python.failure import Failure
 
     return Failure(ConnectionRefusedError())
+
+
+class StateTests(unittest.TestCase):
+    """The node's state, checked where requests reach the local datastore."""
+
+    def setUp(self) -> None:
+        self.h = Harness()
+        self.client, self.out = self.h.client()
+        self.client.dataReceived(cmd(b"PING"))
+        _, self.store = self.h.datastore()
+        self.out.value()  # flushes the PONG
+        self.out.clear()
+
+    def test_standby_refuses_reads_and_writes_and_keeps_the_connection(self) -> None:
+        self.h.node.state = "STANDBY"
+        self.client.dataReceived(cmd(b"GET", b"a") + cmd(b"SET", b"a", b"1") + cmd(b"PING"))
+        self.assertEqual(self.out.value(), errors.STATE_FORBIDS * 2 + b"+PONG\r\n")
+        self.assertEqual(self.store.transport.value(), b"")
+
+    def test_writes_only_holds_writes_until_the_state_changes(self) -> None:
+        self.h.node.state = "WRITES_ONLY"
+        self.client.dataReceived(cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a"))
+        self.assertEqual(self.store.transport.value(), b"")
+        self.assertEqual(self.out.value(), b"")  # the GET's refusal waits behind the SET
+        self.h.node.state = "NORMAL"
+        self.assertEqual(self.store.transport.value(), cmd(b"SET", b"a", b"1"))
+        self.store.dataReceived(b"+OK\r\n")
+        self.assertEqual(self.out.value(), b"+OK\r\n" + errors.STATE_FORBIDS)
+
+    def test_held_writes_are_refused_if_the_node_goes_to_standby(self) -> None:
+        self.h.node.state = "WRITES_ONLY"
+        self.client.dataReceived(cmd(b"SET", b"a", b"1"))
+        self.h.node.state = "STANDBY"
+        self.assertEqual(self.out.value(), errors.STATE_FORBIDS)
+
+    def test_resuming_serves_writes_and_refuses_reads(self) -> None:
+        self.h.node.state = "RESUMING"
+        self.client.dataReceived(cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a"))
+        self.assertEqual(self.store.transport.value(), cmd(b"SET", b"a", b"1"))
+        self.store.dataReceived(b"+OK\r\n")
+        self.assertEqual(self.out.value(), b"+OK\r\n" + errors.STATE_FORBIDS)
+
+    def test_timeout_factor_scales_request_timeouts(self) -> None:
+        self.h.node.timeout_factor = 3
+        self.client.dataReceived(cmd(b"GET", b"a"))
+        self.h.reactor.advance(2.0)
+        self.assertEqual(self.out.value(), b"")
+        self.h.reactor.advance(1.1)
+        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+
+    def test_counters_move(self) -> None:
+        stats = self.h.node.stats
+        self.client.dataReceived(cmd(b"GET", b"a") + cmd(b"SET", b"a", b"1"))
+        self.assertEqual((stats.client_read_requests, stats.client_write_requests), (2, 1))
+        self.store.dataReceived(b"$-1\r\n+OK\r\n")
+        self.assertEqual(stats.latency.count, 2)
+        self.assertEqual(stats.client_connections, 1)
