@@ -1,0 +1,1130 @@
+"""Tests for dynotwist.proto.memcache: the memcached request parser and reply framer.
+
+Every vector is parsed whole, split in two at every offset, and fed one byte at a time.
+``tests/vectors/memcache-requests.txt`` holds requests with the bytes memcached 1.6.18
+answered to them; each is sent to a real memcached directly and through a simulated
+node (parser, fenced relay on one shared datastore connection, framer, replies in
+order), and both must give exactly the recorded bytes.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import contextlib
+import os
+import pwd
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from typing import List, Optional, Sequence, Tuple
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.trial import unittest
+
+from dynotwist.proto import memcache
+from dynotwist.proto.memcache import (
+    BAD_FORMAT,
+    DEFAULT_ITEM_SIZE_MAX,
+    END,
+    ERROR,
+    EXPECT_FENCED,
+    EXPECT_LINE,
+    EXPECT_META,
+    EXPECT_STATS,
+    EXPECT_VALUES,
+    MAX_LINE,
+    TOO_LARGE,
+    ClientError,
+    Item,
+    MemcacheReplyFramer,
+    MemcacheRequest,
+    MemcacheRequestParser,
+    ReplyError,
+    b64_decode_key,
+    is_error_reply,
+    merge_get_replies,
+    server_error,
+    value_blocks,
+)
+
+VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
+KiB = 1024
+MiB = 1024 * KiB
+
+HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# what the tests append to a client's bytes: a liveness probe (MN if the connection is
+# still open) and an end (memcached closes, the simulated node stops)
+PROBE = b"mn\r\n"
+TAIL = PROBE + b"quit\r\n"
+
+
+# -- helpers -------------------------------------------------------------------------------
+def load_vectors() -> List[Tuple[str, bytes, bytes]]:
+    vectors = []
+    with open(os.path.join(VECTORS, "memcache-requests.txt"), encoding="ascii") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            name, request, reply = line.split("\t")
+            vectors.append((name, ast.literal_eval(request), ast.literal_eval(reply)))
+    return vectors
+
+
+def splits(data: bytes):
+    """``data`` whole, in two at every offset, and one byte at a time."""
+    yield [data]
+    for i in range(1, len(data)):
+        yield [data[:i], data[i:]]
+    yield [data[i : i + 1] for i in range(len(data))]
+
+
+def parse(chunks: Sequence[bytes], item_size_max: int = DEFAULT_ITEM_SIZE_MAX) -> List[Item]:
+    parser = MemcacheRequestParser(item_size_max)
+    items: List[Item] = []
+    for chunk in chunks:
+        items.extend(parser.feed(chunk))
+    return items
+
+
+def frame(kinds: Sequence[int], chunks: Sequence[bytes]) -> List[bytes]:
+    framer = MemcacheReplyFramer()
+    for kind in kinds:
+        framer.expect(kind)
+    replies: List[bytes] = []
+    for chunk in chunks:
+        replies.extend(framer.feed(chunk))
+    return replies
+
+
+def requests_only(items: Sequence[Item]) -> List[MemcacheRequest]:
+    assert all(isinstance(i, MemcacheRequest) for i in items), items
+    return [i for i in items if isinstance(i, MemcacheRequest)]
+
+
+def read_to_end(conn: socket.socket) -> bytes:
+    received = bytearray()
+    while True:
+        try:
+            data = conn.recv(256 * KiB)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        received += data
+    return bytes(received)
+
+
+def send_in_background(conn: socket.socket, data: bytes) -> threading.Thread:
+    """Write ``data`` while the caller reads, so neither side blocks the other."""
+
+    def send() -> None:
+        # closed on us (a close-on-error vector)? its reply is still read
+        with contextlib.suppress(OSError):
+            conn.sendall(data)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+# -- a real memcached ----------------------------------------------------------------------
+class Memcached:
+    """A memcached on a free loopback port, stopped (by pid) when the test ends."""
+
+    def __init__(self, testcase: unittest.TestCase, *options: str) -> None:
+        binary = shutil.which("memcached") or (
+            "/usr/bin/memcached" if os.path.exists("/usr/bin/memcached") else None
+        )
+        if binary is None:
+            testcase.fail("memcached is not installed: these tests compare with it")
+        user = ["-u", pwd.getpwuid(os.geteuid()).pw_name] if os.geteuid() == 0 else []
+        for _attempt in range(5):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "-l",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "0",
+                    "-m",
+                    "64",
+                    "-t",
+                    "2",
+                    *user,
+                    *options,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            testcase.addCleanup(self._stop, self.process)
+            if self._wait_ready():
+                return
+        testcase.fail("memcached did not start")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False  # the port was taken meanwhile: try another
+            try:
+                with self.connect() as conn:
+                    conn.sendall(b"mn\r\n")
+                    if conn.recv(4) == b"MN\r\n":
+                        return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    @staticmethod
+    def _stop(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def connect(self) -> socket.socket:
+        conn = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def direct(self, data: bytes) -> bytes:
+        """What a client sending ``data`` then quit reads until memcached closes."""
+        with self.connect() as conn:
+            sender = send_in_background(conn, data + b"quit\r\n")
+            received = read_to_end(conn)
+            sender.join()
+            return received
+
+
+class Node:
+    """What the network layer does with the codec, simulated: a client's bytes parsed,
+    its requests relayed with their fences on one datastore connection shared by all
+    clients, the replies framed and written in request order with the errors."""
+
+    def __init__(self, server: Memcached, item_size_max: int = DEFAULT_ITEM_SIZE_MAX) -> None:
+        self.conn = server.connect()
+        self.framer = MemcacheReplyFramer()
+        self.item_size_max = item_size_max
+        self.relayed: List[Tuple[MemcacheRequest, bytes]] = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def serve(self, data: bytes, chunks: Optional[Sequence[bytes]] = None) -> Tuple[bytes, bool]:
+        """The bytes a client sending ``data`` (in ``chunks``) reads, and whether the
+        node closes its connection (an error that closes, or quit)."""
+        parser = MemcacheRequestParser(self.item_size_max)
+        items: List[Item] = []
+        for chunk in chunks if chunks is not None else [data]:
+            items.extend(parser.feed(chunk))
+        slots: List[object] = []
+        wire: List[bytes] = []
+        closed = False
+        for item in items:
+            if isinstance(item, ClientError):
+                slots.append(item.reply)
+                if item.close:
+                    closed = True
+                    break
+                continue
+            if item.command == b"quit":
+                closed = True
+                break
+            self.framer.expect(item.expect)
+            wire.append(item.raw_with_fence)
+            slots.append(item)
+        replies = self.exchange(b"".join(wire), len(wire))
+        out: List[bytes] = []
+        pending = iter(replies)
+        for slot in slots:
+            if isinstance(slot, bytes):
+                out.append(slot)
+                continue
+            assert isinstance(slot, MemcacheRequest)
+            reply = next(pending)
+            self.relayed.append((slot, reply))
+            if slot.noreply:
+                assert reply == b"", (slot, reply)  # memcached says nothing to noreply
+                continue
+            out.append(reply)
+        return b"".join(out), closed
+
+    def exchange(self, wire: bytes, count: int) -> List[bytes]:
+        if not count:
+            return []
+        sender = send_in_background(self.conn, wire)
+        replies: List[bytes] = []
+        while len(replies) < count:
+            data = self.conn.recv(256 * KiB)
+            if not data:
+                raise AssertionError("the datastore closed the connection")
+            replies.extend(self.framer.feed(data))
+        sender.join()
+        assert len(replies) == count and self.framer.pending == 0, (count, replies)
+        return replies
+
+
+# -- 1. recorded vectors: parser alone, then against real memcached ------------------------
+class RecordedVectorTests(unittest.TestCase):
+    def test_vectors_split_anywhere(self) -> None:
+        """Any chunking of a vector gives the same items as feeding it whole."""
+        for name, request, _ in load_vectors():
+            data = request + TAIL
+            whole = parse([data])
+            self.assertTrue(whole, name)
+            for chunks in splits(data):
+                self.assertEqual(parse(chunks), whole, "%s in %d pieces" % (name, len(chunks)))
+
+    def test_raw_is_the_exact_bytes(self) -> None:
+        """Each request's raw bytes are where it is in the input, in order."""
+        for name, request, _ in load_vectors():
+            data = request + TAIL
+            pos = 0
+            for item in parse([data]):
+                if isinstance(item, MemcacheRequest):
+                    found = data.find(item.raw, pos)
+                    self.assertGreaterEqual(found, pos, name)
+                    pos = found + len(item.raw)
+                    # and it parses alone to the same request
+                    self.assertEqual(parse([item.raw]), [item], name)
+
+    def test_memcached_and_node_give_the_recorded_replies(self) -> None:
+        """Real memcached answers each vector with the recorded bytes, and so does the
+        node relaying to another memcached over one shared, fenced connection."""
+        direct_server = Memcached(self)
+        node = Node(Memcached(self))
+        self.addCleanup(node.close)
+        for name, request, recorded in load_vectors():
+            direct = direct_server.direct(request + PROBE)
+            self.assertEqual(direct, recorded, "memcached itself, %s" % name)
+            served, closed = node.serve(request + TAIL)
+            self.assertEqual(served, recorded, "through the node, %s" % name)
+            self.assertTrue(closed, name)  # by the error that closes, or by quit
+        # every request kind went through the shared connection, noreply and q included
+        commands = {request.command for request, _ in node.relayed}
+        self.assertTrue({b"set", b"cas", b"gat", b"mg", b"ms", b"md", b"ma", b"me"} <= commands)
+        self.assertTrue(any(r.noreply for r, _ in node.relayed))
+        self.assertTrue(any(r.quiet and reply for r, reply in node.relayed))
+        self.assertTrue(any(r.quiet and not reply for r, reply in node.relayed))
+
+
+# -- 2. what the parser makes of requests --------------------------------------------------
+def req(
+    command: bytes,
+    keys: Sequence[bytes],
+    raw: bytes,
+    write: bool = False,
+    noreply: bool = False,
+    quiet: bool = False,
+    local: bool = False,
+    expect: int = EXPECT_LINE,
+    prefix: bytes = b"",
+) -> MemcacheRequest:
+    return MemcacheRequest(command, list(keys), raw, write, noreply, quiet, local, expect, prefix)
+
+
+F = EXPECT_FENCED
+PARSED: List[Tuple[bytes, List[Item]]] = [
+    (b"get a\r\n", [req(b"get", [b"a"], b"get a\r\n", expect=EXPECT_VALUES, prefix=b"get")]),
+    (
+        b"  gets a  b c\n",
+        [
+            req(
+                b"gets",
+                [b"a", b"b", b"c"],
+                b"  gets a  b c\n",
+                expect=EXPECT_VALUES,
+                prefix=b"gets",
+            )
+        ],
+    ),
+    (
+        b"gat 100 a b\r\n",
+        [
+            req(
+                b"gat",
+                [b"a", b"b"],
+                b"gat 100 a b\r\n",
+                True,
+                expect=EXPECT_VALUES,
+                prefix=b"gat 100",
+            )
+        ],
+    ),
+    (
+        b"gats 0\r\n",
+        [req(b"gats", [], b"gats 0\r\n", True, local=True, expect=EXPECT_VALUES, prefix=b"gats 0")],
+    ),
+    (b"bget a\r\n", [req(b"bget", [b"a"], b"bget a\r\n", expect=EXPECT_VALUES, prefix=b"bget")]),
+    (b"set k 1 2 3\r\nabc\r\n", [req(b"set", [b"k"], b"set k 1 2 3\r\nabc\r\n", True)]),
+    (
+        b"cas k 1 2 3 99 noreply\r\nabc\r\n",
+        [
+            req(
+                b"cas",
+                [b"k"],
+                b"cas k 1 2 3 99 noreply\r\nabc\r\n",
+                True,
+                True,
+                expect=EXPECT_LINE | F,
+            )
+        ],
+    ),
+    (b"append k 0 0 0\r\n\r\n", [req(b"append", [b"k"], b"append k 0 0 0\r\n\r\n", True)]),
+    (b"delete k\r\n", [req(b"delete", [b"k"], b"delete k\r\n", True)]),
+    (
+        b"delete k 0 noreply\r\n",
+        [req(b"delete", [b"k"], b"delete k 0 noreply\r\n", True, True, expect=EXPECT_LINE | F)],
+    ),
+    (b"incr k 5\r\n", [req(b"incr", [b"k"], b"incr k 5\r\n", True)]),
+    (
+        b"decr k 5 noreply\r\n",
+        [req(b"decr", [b"k"], b"decr k 5 noreply\r\n", True, True, expect=EXPECT_LINE | F)],
+    ),
+    (b"touch k 10\r\n", [req(b"touch", [b"k"], b"touch k 10\r\n", True)]),
+    (b"version\r\n", [req(b"version", [], b"version\r\n", local=True)]),
+    (b"verbosity 1\r\n", [req(b"verbosity", [], b"verbosity 1\r\n", local=True)]),
+    (
+        b"flush_all 0 noreply\r\n",
+        [
+            req(
+                b"flush_all",
+                [],
+                b"flush_all 0 noreply\r\n",
+                True,
+                True,
+                local=True,
+                expect=EXPECT_LINE | F,
+            )
+        ],
+    ),
+    (b"stats items\r\n", [req(b"stats", [], b"stats items\r\n", local=True, expect=EXPECT_STATS)]),
+    (b"mn\r\n", [req(b"mn", [], b"mn\r\n", local=True)]),
+    (b"quit\r\nget a\r\n", [req(b"quit", [], b"quit\r\n", local=True)]),
+    (b"mg k v f t\r\n", [req(b"mg", [b"k"], b"mg k v f t\r\n", expect=EXPECT_META)]),
+    (
+        b"mg k v q k O1\r\n",
+        [req(b"mg", [b"k"], b"mg k v q k O1\r\n", quiet=True, expect=EXPECT_META | F)],
+    ),
+    (b"mg k T30 v\r\n", [req(b"mg", [b"k"], b"mg k T30 v\r\n", True, expect=EXPECT_META)]),
+    (b"mg k N30 v\r\n", [req(b"mg", [b"k"], b"mg k N30 v\r\n", True, expect=EXPECT_META)]),
+    (b"mg aGk= b v\r\n", [req(b"mg", [b"hi"], b"mg aGk= b v\r\n", expect=EXPECT_META)]),
+    (
+        b"ms k 2 T0 F5 I q\r\nhi\r\n",
+        [
+            req(
+                b"ms",
+                [b"k"],
+                b"ms k 2 T0 F5 I q\r\nhi\r\n",
+                True,
+                quiet=True,
+                expect=EXPECT_LINE | F,
+            )
+        ],
+    ),
+    (b"ms aGk= 1 b MA\r\nx\r\n", [req(b"ms", [b"hi"], b"ms aGk= 1 b MA\r\nx\r\n", True)]),
+    (b"md k q\r\n", [req(b"md", [b"k"], b"md k q\r\n", True, quiet=True, expect=EXPECT_LINE | F)]),
+    (
+        b"ma k N0 J1 D2 MD v\r\n",
+        [req(b"ma", [b"k"], b"ma k N0 J1 D2 MD v\r\n", True, expect=EXPECT_META)],
+    ),
+    (b"me k\r\n", [req(b"me", [b"k"], b"me k\r\n")]),
+    (b"me aGk= b\r\n", [req(b"me", [b"hi"], b"me aGk= b\r\n")]),
+    # errors: in sequence with the requests, the connection kept
+    (
+        b"bogus\r\nget a\r\n",
+        [ClientError(ERROR), req(b"get", [b"a"], b"get a\r\n", expect=2, prefix=b"get")],
+    ),
+    (b"set k 0 0 x noreply\r\n", [ClientError(b"")]),
+    (b"set k 0 0 1\r\nxyz\r\n", [ClientError(memcache.BAD_DATA_CHUNK), ClientError(ERROR)]),
+    (b"GET / HTTP/1.1\r\nget a\r\n", [ClientError(b"", True)]),
+    (b"\x80\x01\x00\x00", [ClientError(b"", True)]),
+    (b"shutdown\r\nslabs reassign 1 2\r\nlru_crawler crawl all\r\n", [ClientError(ERROR)] * 3),
+]
+
+
+class ParsedRequestTests(unittest.TestCase):
+    def test_parsed(self) -> None:
+        for data, expected in PARSED:
+            for chunks in splits(data):
+                self.assertEqual(parse(chunks), expected, "%r in %d pieces" % (data, len(chunks)))
+
+    def test_fence(self) -> None:
+        quiet = requests_only(parse([b"mg k v q\r\n"]))[0]
+        self.assertTrue(quiet.fenced)
+        self.assertEqual(quiet.raw_with_fence, b"mg k v q\r\nmn\r\n")
+        loud = requests_only(parse([b"mg k v\r\n"]))[0]
+        self.assertFalse(loud.fenced)
+        self.assertEqual(loud.raw_with_fence, b"mg k v\r\n")
+
+    def test_with_keys(self) -> None:
+        get = requests_only(parse([b"  get a b   c\r\n"]))[0]
+        self.assertEqual(get.with_keys([b"c", b"a"]), b"get c a\r\n")
+        gats = requests_only(parse([b"gats +10 a b\n"]))[0]
+        self.assertEqual(gats.with_keys([b"b"]), b"gats +10 b\r\n")
+        set_ = requests_only(parse([b"set a 0 0 1\r\nx\r\n"]))[0]
+        self.assertRaises(ValueError, set_.with_keys, [b"a"])
+
+    def test_many_keys(self) -> None:
+        """A get of 20000 keys (a line far over 2048 bytes) in small pieces."""
+        keys = [b"key:%d" % i for i in range(20000)]
+        data = b"get " + b" ".join(keys) + b"\r\n"
+        chunks = [data[i : i + 7] for i in range(0, len(data), 7)]
+        (got,) = requests_only(parse(chunks))
+        self.assertEqual(got.keys, keys)
+        self.assertEqual(got.raw, data)
+        self.assertEqual(got.with_keys(keys), data)
+
+    def test_value_split_anywhere(self) -> None:
+        value = bytes(range(256)) * 4 + b"\r\n\r\nEND\r\n"
+        data = b"set k 0 0 %d\r\n%s\r\nget k\r\n" % (len(value), value)
+        expected = parse([data])
+        self.assertEqual(len(requests_only(expected)), 2)
+        self.assertEqual(expected[0].raw, data[: -len(b"get k\r\n")])
+        for chunks in splits(data):
+            self.assertEqual(parse(chunks), expected)
+
+    def test_noreply_errors_are_silent(self) -> None:
+        for data in [
+            b"set k 0 0 -1 noreply\r\n",
+            b"set " + b"k" * 251 + b" 0 0 1 noreply\r\n",
+            b"incr k x noreply\r\n",
+            b"touch k x noreply\r\n",
+            b"delete k 1 noreply\r\n",
+            b"verbosity x noreply\r\n",
+            b"flush_all x noreply\r\n",
+        ]:
+            self.assertEqual(parse([data]), [ClientError(b"")], data)
+        # the arity is checked before noreply is looked at
+        self.assertEqual(parse([b"incr k 1 2 noreply\r\n"]), [ClientError(ERROR)])
+
+    def test_numbers_as_memcached_reads_them(self) -> None:
+        for size, value in [
+            (b"4294967301", b"hello"),  # a long truncated to 32 bits: 5
+            (b"+1", b"x"),
+            (b"\t1", b"x"),
+            (b"1\x0b", b"x"),  # a blank after the digits ends the number
+            (b"01", b"x"),
+        ]:
+            data = b"set k 0 0 " + size + b"\r\n" + value + b"\r\n"
+            self.assertEqual(len(requests_only(parse([data]))), 1, data)
+        for size in [b"-1", b"x", b"1x", b"+", b"2147483646", b"4294967295", b"9" * 20]:
+            data = b"set k 0 0 " + size + b"\r\n"
+            self.assertEqual(parse([data])[:1], [ClientError(BAD_FORMAT)], data)
+        for flags in [b"4294967296", b"-0", b"-18446744073709551615"]:
+            data = b"set k " + flags + b" 0 1\r\nx\r\n"
+            self.assertEqual(len(requests_only(parse([data]))), 1, data)
+        for flags in [b"-1", b"18446744073709551616", b"-9223372036854775808"]:
+            data = b"set k " + flags + b" 0 1\r\n"
+            self.assertEqual(parse([data]), [ClientError(BAD_FORMAT)], data)
+
+
+# -- 3. sizes, line lengths, linear time ---------------------------------------------------
+class SizeTests(unittest.TestCase):
+    def test_too_large_is_skipped_without_buffering(self) -> None:
+        size = 5 * MiB
+        parser = MemcacheRequestParser()
+        out: List[Item] = parser.feed(b"set big 0 0 %d\r\n" % size)
+        self.assertEqual(out, [ClientError(TOO_LARGE)])  # at once, as memcached does
+        chunk = b"x" * (64 * KiB)
+        for _ in range(size // len(chunk)):
+            self.assertEqual(parser.feed(chunk), [])
+            self.assertEqual(parser.buffered, 0)
+        out = parser.feed(b"\r\nget big\r\n")
+        self.assertEqual([i.command for i in requests_only(out)], [b"get"])
+
+    def test_item_size_max_is_configurable(self) -> None:
+        ok = b"set k 0 0 100\r\n" + b"x" * 100 + b"\r\n"
+        self.assertEqual(len(requests_only(parse([ok], item_size_max=100))), 1)
+        big = b"set k 0 0 101 noreply\r\n" + b"x" * 101 + b"\r\nmn\r\n"
+        items = parse([big], item_size_max=100)
+        self.assertEqual(items[0], ClientError(b""))  # noreply: silent
+        self.assertEqual([i.command for i in requests_only(items[1:])], [b"mn"])
+        ms = b"ms k 101 q\r\n" + b"x" * 101 + b"\r\n"  # meta: always shown
+        self.assertEqual(parse([ms], item_size_max=100), [ClientError(TOO_LARGE)])
+        for chunks in splits(big):
+            self.assertEqual(parse(chunks, item_size_max=100), items)
+
+    def test_memcached_refuses_too_large_alike(self) -> None:
+        server = Memcached(self)
+        node = Node(server)
+        self.addCleanup(node.close)
+        value = b"v" * (2 * MiB)
+        for request, shown in [
+            (b"set big 0 0 %d\r\n%s\r\nget big\r\n" % (len(value), value), True),
+            (b"set big 0 0 %d noreply\r\n%s\r\nget big\r\n" % (len(value), value), False),
+            (b"ms big %d q T0\r\n%s\r\nmg big v\r\n" % (len(value), value), True),
+            # the block is skipped by its length, whatever it holds
+            (b"set big 0 0 %d\r\n%sXY\r\n" % (len(value), value), True),
+            # at our limit but above memcached's (its item header counts): its own error
+            (b"set big 0 0 %d\r\n%s\r\n" % (MiB, b"w" * MiB), True),
+        ]:
+            direct = server.direct(request + PROBE)
+            self.assertEqual(node.serve(request + TAIL)[0], direct)
+            self.assertEqual(TOO_LARGE in direct, shown)
+            self.assertTrue(direct.endswith(b"MN\r\n"))
+
+    def test_long_lines_close(self) -> None:
+        """More than 2048 bytes without a newline close the connection silently, except
+        for get and gets (after at most 100 spaces)."""
+        closing = [
+            b"x" * (MAX_LINE + 1),
+            b"gat 1 " + b"k " * MAX_LINE,
+            b" " * 101 + b"get " + b"k " * MAX_LINE,
+            b"set " + b"k" * 3000 + b" 0 0 1",
+        ]
+        for line in closing:
+            self.assertEqual(parse([line]), [ClientError(b"", True)])
+            self.assertEqual(parse([line + b"\r\nmn\r\n"]), [ClientError(b"", True)])
+        self.assertEqual(parse([b"x" * MAX_LINE]), [])
+        self.assertEqual(parse([b"x" * MAX_LINE + b"\n"]), [ClientError(ERROR)])
+        self.assertEqual(parse([b"x" * (MAX_LINE - 1) + b"\r\n"]), [ClientError(ERROR)])
+        for line in [b" " * 100 + b"get " + b"k " * MAX_LINE, b"gets " + b"k " * MAX_LINE]:
+            self.assertEqual(len(requests_only(parse([line, b"\r\n"]))), 1)
+        parser = MemcacheRequestParser()
+        self.assertEqual(parser.feed(b"quit\r\n")[0].command, b"quit")
+        self.assertTrue(parser.closed)
+        self.assertEqual(parser.feed(b"get a\r\n"), [])
+
+    def test_long_lines_in_memcached(self) -> None:
+        """memcached closes as the parser does when the line arrives in pieces."""
+        server = Memcached(self)
+        for line, closes in [
+            (b"x" * (MAX_LINE + 1), True),
+            (b"gat 1 " + b"k " * MAX_LINE, True),
+            (b" " * 101 + b"get " + b"k " * MAX_LINE, True),
+            (b" " * 100 + b"get " + b"k " * MAX_LINE, False),
+            (b"gets " + b"k " * MAX_LINE, False),
+        ]:
+            with server.connect() as conn:
+                conn.sendall(line)
+                time.sleep(0.2)  # memcached reads the line without its newline
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"\r\n" + TAIL)
+                received = read_to_end(conn)
+            self.assertEqual(received.endswith(b"MN\r\n"), not closes, line[:20])
+            if not closes:
+                self.assertEqual(received, b"END\r\nMN\r\n")
+
+    def test_linear_in_the_input(self) -> None:
+        """Big values and lines in small pieces: no rescanning from the start (a
+        quadratic parser or framer would take minutes here)."""
+        started = time.monotonic()
+        value = b"0123456789abcdef" * (512 * KiB)  # 8 MiB
+        data = b"set k 0 0 %d\r\n%s\r\n" % (len(value), value)
+        parser = MemcacheRequestParser(item_size_max=16 * MiB)
+        items: List[Item] = []
+        for i in range(0, len(data), KiB):
+            items.extend(parser.feed(data[i : i + KiB]))
+        self.assertEqual(items, [req(b"set", [b"k"], data, True)])
+        reply = b"VALUE k 0 %d\r\n%s\r\nEND\r\n" % (len(value), value)
+        replies = frame([EXPECT_VALUES], [reply[i : i + KiB] for i in range(0, len(reply), KiB)])
+        self.assertEqual(replies, [reply])
+        line = b"get " + b"k " * (256 * KiB) + b"\r\n"
+        (got,) = requests_only(parse([line[i : i + 3] for i in range(0, len(line), 3)]))
+        self.assertEqual(len(got.keys), 256 * KiB)
+        self.assertLess(time.monotonic() - started, 15)
+
+
+# -- 4. the reply framer -------------------------------------------------------------------
+V, L, M, S = EXPECT_VALUES, EXPECT_LINE, EXPECT_META, EXPECT_STATS
+FRAMED: List[Tuple[List[int], List[bytes]]] = [
+    ([L], [b"STORED\r\n"]),
+    ([L, L, L, L], [b"NOT_STORED\r\n", b"42\r\n", b"DELETED\r\n", b"ERROR\r\n"]),
+    ([V], [b"END\r\n"]),
+    ([V], [b"VALUE a 0 1\r\nx\r\nEND\r\n"]),
+    ([V], [b"VALUE a 5 12 77\r\nEND\r\nVALUE x\r\nVALUE b 1 0\r\n\r\nEND\r\n"]),
+    ([V], [b"CLIENT_ERROR bad command line format\r\n"]),
+    ([V, L], [b"VALUE a\tb 0 2\r\n\r\n\r\nEND\r\n", b"STORED\r\n"]),
+    ([M], [b"VA 2 f7 t-1 s2 ka c20\r\nhi\r\n"]),
+    ([M, M, M], [b"HD\r\n", b"EN kzz O1\r\n", b"VA 0\r\n\r\n"]),
+    ([M], [b"VA 6\r\nMN\r\nEN\r\n"]),
+    ([L, L, L], [b"HD c22 ka O9\r\n", b"NF\r\n", b"MN\r\n"]),
+    ([L], [b"ME a exp=-1 la=2 cas=20 fetch=yes cls=1 size=66\r\n"]),
+    ([S], [b"STAT pid 1\r\nSTAT uptime 2\r\nEND\r\n"]),
+    ([S, S, S], [b"RESET\r\n", b"END\r\n", b"ERROR\r\n"]),
+    ([S], [b"ITEM a [1 b; 0 s]\r\nEND\r\n"]),
+    # fenced: what precedes MN, or nothing, MN dropped
+    ([L | F, L], [b"", b"STORED\r\n"]),
+    ([M | F], [b"VA 2 q\r\nhi\r\n"]),
+    ([M | F, M | F, L | F], [b"", b"EN\r\n", b"CLIENT_ERROR bad data chunk\r\n"]),
+    ([L | F], [b"ERROR\r\nERROR\r\n"]),  # whatever precedes the MN belongs to the request
+    ([V | F], [b"VALUE a 0 4\r\nMN\r\n\r\nEND\r\n"]),
+]
+
+
+def fenced_stream(kinds: Sequence[int], replies: Sequence[bytes]) -> bytes:
+    return b"".join(
+        reply + (memcache.FENCE_REPLY if kind & EXPECT_FENCED else b"")
+        for kind, reply in zip(kinds, replies)
+    )
+
+
+class FramerTests(unittest.TestCase):
+    def test_framed(self) -> None:
+        for kinds, replies in FRAMED:
+            stream = fenced_stream(kinds, replies)
+            for chunks in splits(stream):
+                self.assertEqual(frame(kinds, chunks), replies, "%r" % stream)
+
+    def test_incomplete(self) -> None:
+        framer = MemcacheReplyFramer()
+        framer.expect(V)
+        self.assertEqual(framer.feed(b"VALUE a 0 3\r\nab"), [])
+        self.assertEqual(framer.feed(b"c\r\nEN"), [])
+        self.assertEqual(framer.pending, 1)
+        self.assertEqual(framer.feed(b"D\r\n"), [b"VALUE a 0 3\r\nabc\r\nEND\r\n"])
+        self.assertEqual(framer.pending, 0)
+
+    def test_broken_streams(self) -> None:
+        for kinds, stream in [
+            ([], b"STORED\r\n"),  # nothing expected
+            ([L], b"STORED\r\nSTORED\r\n"),
+            ([L], b"STORED\n"),
+            ([V], b"VALUE a 0 x\r\n"),
+            ([V], b"VALUE a 0\r\n"),
+            ([V], b"VALUE a 0 1\r\nxyz"),  # block not followed by CRLF
+            ([M], b"VA -1\r\n"),
+            ([L], b"x" * (memcache.MAX_REPLY_LINE + 1)),
+        ]:
+            framer = MemcacheReplyFramer()
+            for kind in kinds:
+                framer.expect(kind)
+            self.assertRaises(ReplyError, framer.feed, stream)
+        self.assertRaises(ValueError, MemcacheReplyFramer().expect, 0)
+
+    def test_replies_of_a_real_memcached(self) -> None:
+        """Every request kind, pipelined in one write: one reply each, fences removed."""
+        server = Memcached(self)
+        requests = [
+            b"set a 0 0 2\r\nhi\r\n",
+            b"set n 0 0 1 noreply\r\n5\r\n",
+            b"get a n zz a\r\n",
+            b"gets zz\r\n",
+            b"gat 0 a\r\n",
+            b"mg a v f s k c q\r\n",
+            b"mg zz v q\r\n",
+            b"mg a\r\n",
+            b"ma n v D5\r\n",
+            b"ma n q\r\n",
+            b"md zz q\r\n",
+            b"ms a 3 q MA\r\n!!!\r\n",
+            b"ms zz 1 q MR\r\nx\r\n",
+            b"me a\r\n",
+            b"stats\r\n",
+            b"stats reset\r\n",
+            b"stats detail\r\n",
+            b"stats detail dump\r\n",
+            b"stats nonsense\r\n",
+            b"version\r\n",
+            b"incr n 1 noreply\r\n",
+            b"get n\r\n",
+        ]
+        parsed = requests_only(parse(requests))
+        self.assertEqual(len(parsed), len(requests))
+        framer = MemcacheReplyFramer()
+        for request in parsed:
+            framer.expect(request.expect)
+        with server.connect() as conn:
+            conn.sendall(b"".join(r.raw_with_fence for r in parsed))
+            replies: List[bytes] = []
+            while len(replies) < len(parsed):
+                replies.extend(framer.feed(conn.recv(64 * KiB)))
+        self.assertEqual(len(replies), len(parsed))
+        by_request = dict(zip(requests, replies))
+        self.assertEqual(by_request[b"set n 0 0 1 noreply\r\n5\r\n"], b"")
+        self.assertEqual(by_request[b"get a n zz a\r\n"][-5:], END)
+        self.assertTrue(by_request[b"mg a v f s k c q\r\n"].startswith(b"VA 2 f0 s2 ka c"))
+        self.assertEqual(by_request[b"mg zz v q\r\n"], b"")
+        self.assertEqual(by_request[b"ma n v D5\r\n"], b"VA 2\r\n10\r\n")
+        self.assertEqual(by_request[b"ma n q\r\n"], b"")
+        self.assertEqual(by_request[b"md zz q\r\n"], b"NF\r\n")
+        self.assertEqual(by_request[b"ms a 3 q MA\r\n!!!\r\n"], b"")
+        self.assertEqual(by_request[b"ms zz 1 q MR\r\nx\r\n"], b"NS\r\n")
+        self.assertTrue(by_request[b"stats\r\n"].startswith(b"STAT pid "))
+        self.assertTrue(by_request[b"stats\r\n"].endswith(b"\r\nEND\r\n"))
+        self.assertEqual(by_request[b"stats reset\r\n"], b"RESET\r\n")
+        self.assertTrue(by_request[b"stats detail\r\n"].startswith(b"CLIENT_ERROR usage"))
+        self.assertEqual(by_request[b"stats nonsense\r\n"], ERROR)
+        self.assertEqual(by_request[b"incr n 1 noreply\r\n"], b"")
+        self.assertEqual(by_request[b"get n\r\n"], b"VALUE n 0 2\r\n12\r\nEND\r\n")
+
+
+# -- 5. coalescing fragments ---------------------------------------------------------------
+class MergeTests(unittest.TestCase):
+    def test_merge(self) -> None:
+        a = b"VALUE a 0 1\r\n1\r\n"
+        b = b"VALUE b 0 1\r\n2\r\n"
+        c = b"VALUE c 3 2 99\r\n\r\n\r\n"
+        self.assertEqual(merge_get_replies([a + c + END, b + END]), a + c + b + END)
+        keys = [b"c", b"b", b"x", b"a", b"c"]
+        self.assertEqual(merge_get_replies([a + c + c + END, b + END], keys), c + b + a + c + END)
+        # a key asked twice and fetched once (a fragment without duplicates)
+        self.assertEqual(merge_get_replies([a + c + END, END], keys), c + a + c + END)
+        self.assertEqual(merge_get_replies([END, END]), END)
+        error = b"SERVER_ERROR Storage: Datastore refused connection\r\n"
+        self.assertEqual(merge_get_replies([a + END, error, ERROR], keys), error)
+        self.assertEqual(value_blocks(a + c + END), [(b"a", a), (b"c", c)])
+        for bad in [b"", b"END", a, a + b"END\r\nx", b"VALUE a 0 5\r\n1\r\nEND\r\n", ERROR]:
+            self.assertIsNone(value_blocks(bad), bad)
+
+    def test_fragments_of_a_real_get(self) -> None:
+        """A get split into fragments by some owner function, each sent with its
+        ``with_keys`` line: merged, the same bytes as the whole get."""
+        server = Memcached(self)
+        keys = [b"key:%d" % i for i in range(40)]
+        setup = b"".join(
+            b"set %s %d 0 %d noreply\r\n%s\r\n" % (k, i, len(k) * (i % 3), k * (i % 3))
+            for i, k in enumerate(keys)
+            if i % 4
+        )
+        asked = keys + keys[:5]
+        line = b"gets " + b" ".join(asked) + b"\r\n"
+        (request,) = requests_only(parse([line]))
+
+        def owner_of(key: bytes) -> int:
+            return int(key.split(b":")[1]) % 3
+
+        framer = MemcacheReplyFramer()
+        with server.connect() as conn:
+            fragments = [
+                request.with_keys([k for k in asked if owner_of(k) == n]) for n in range(3)
+            ]
+            framer.expect(EXPECT_LINE | EXPECT_FENCED)
+            for _ in range(len(fragments) + 1):
+                framer.expect(EXPECT_VALUES)
+            conn.sendall(setup + b"mn\r\n" + b"".join(fragments) + line)
+            replies: List[bytes] = []
+            while len(replies) < len(fragments) + 2:
+                replies.extend(framer.feed(conn.recv(64 * KiB)))
+        self.assertEqual(replies[0], b"")  # the setup's replies, up to the fence
+        self.assertEqual(merge_get_replies(replies[1:-1], request.keys), replies[-1])
+
+
+# -- 6. deliberate differences from memcached ----------------------------------------------
+class DifferenceTests(unittest.TestCase):
+    def test_memcached_drops_earlier_replies_on_a_long_key(self) -> None:
+        """memcached 1.6.18 discards the unsent replies of the earlier pipelined
+        requests with a get whose key is too long; the parser refuses that get before
+        it reaches memcached, so the node keeps them."""
+        server = Memcached(self)
+        data = b"set dk 0 0 1\r\nx\r\nget dk " + b"k" * 251 + b"\r\n"
+        self.assertEqual(server.direct(data + PROBE), BAD_FORMAT + b"MN\r\n")
+        node = Node(server)
+        self.addCleanup(node.close)
+        self.assertEqual(node.serve(data + TAIL)[0], b"STORED\r\n" + BAD_FORMAT + b"MN\r\n")
+
+    def test_binary_protocol_closes(self) -> None:
+        self.assertEqual(parse([b"\x80\x00\x00\x05"]), [ClientError(b"", True)])
+        # only as the first byte of a connection
+        self.assertEqual(parse([b"mn\r\n\x80\r\n"])[1:], [ClientError(ERROR)])
+
+    def test_admin_commands_are_unknown(self) -> None:
+        for line in [
+            b"shutdown",
+            b"cache_memlimit 100",
+            b"lru mode flat",
+            b"watch",
+            b"slabs automove 1",
+        ]:
+            self.assertEqual(parse([line + b"\r\n"]), [ClientError(ERROR)], line)
+
+
+# -- 7. properties -------------------------------------------------------------------------
+KEYS = st.sampled_from([b"a", b"b", b"key:1", b"x\ty", b"k" * 250])
+VALUES = st.binary(max_size=64).map(lambda v: v + b"\r\n" if len(v) % 3 == 0 else v)
+NUMBER = st.integers(0, 2**32 - 1).map(b"%d".__mod__)
+
+
+def storage_request(command: bytes, key: bytes, value: bytes, noreply: bool) -> bytes:
+    cas = b" 5" if command == b"cas" else b""
+    tail = b" noreply" if noreply else b""
+    return b"%s %s 0 0 %d%s%s\r\n%s\r\n" % (command, key, len(value), cas, tail, value)
+
+
+VALID_REQUESTS = st.one_of(
+    st.builds(
+        storage_request,
+        st.sampled_from([b"set", b"add", b"replace", b"append", b"prepend", b"cas"]),
+        KEYS,
+        VALUES,
+        st.booleans(),
+    ),
+    st.builds(  # get and gets lines have no length limit
+        lambda c, ks: c + b" " + b" ".join(ks) + b"\r\n",
+        st.sampled_from([b"get", b"gets"]),
+        st.lists(KEYS, min_size=1, max_size=30),
+    ),
+    st.builds(  # gat and gats lines must stay within 2048 bytes
+        lambda c, ks: c + b" " + b" ".join(ks) + b"\r\n",
+        st.sampled_from([b"gat 0", b"gats 10"]),
+        st.lists(KEYS, min_size=1, max_size=7),
+    ),
+    st.builds(
+        lambda c, k, n, q: b"%s %s %s%s\r\n" % (c, k, n, b" noreply" if q else b""),
+        st.sampled_from([b"incr", b"decr", b"touch"]),
+        KEYS,
+        NUMBER,
+        st.booleans(),
+    ),
+    st.builds(
+        lambda k, f: b"mg %s %s\r\n" % (k, b" ".join(sorted(set(f)))),
+        KEYS,
+        st.lists(st.sampled_from([b"v", b"f", b"t", b"k", b"s", b"c", b"q", b"h", b"O12", b"T9"])),
+    ),
+    st.builds(
+        lambda k, v, f: b"ms %s %d %s\r\n%s\r\n" % (k, len(v), b" ".join(sorted(set(f))), v),
+        KEYS,
+        VALUES,
+        st.lists(st.sampled_from([b"T0", b"F3", b"I", b"q", b"k", b"c", b"MA", b"O1", b"C0"])),
+    ),
+    st.builds(
+        lambda c, k, f: b"%s %s %s\r\n" % (c, k, b" ".join(sorted(set(f)))),
+        st.sampled_from([b"md", b"ma"]),
+        KEYS,
+        st.lists(st.sampled_from([b"q", b"k", b"O5", b"N0", b"J3", b"D2", b"v"])),
+    ),
+    st.sampled_from([b"mn\r\n", b"version\r\n", b"verbosity 1 noreply\r\n", b"delete a\r\n"]),
+)
+
+GARBAGE_TOKENS = st.sampled_from(
+    [
+        b"get", b"gets", b"gat", b"set", b"cas", b"ms", b"mg", b"md", b"ma", b"mn", b"me",
+        b"delete", b"incr", b"touch", b"noreply", b"quit", b"flush_all", b"verbosity",
+        b"0", b"1", b"5", b"-1", b"x", b"q", b"v", b"b", b"T", b"MX", b"HTTP/1.1", b"k" * 251,
+        b"O" + b"1" * 40, b"\r\n", b"\n", b"\r", b" ", b"  ", b"\x00", b"\t", b"hello",
+    ]
+)  # fmt: skip
+
+
+def cut(data: bytes, points: Sequence[int]) -> List[bytes]:
+    bounds = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+class PropertyTests(unittest.TestCase):
+    @HYPOTHESIS
+    @given(st.lists(VALID_REQUESTS, min_size=1, max_size=20), st.lists(st.integers(0, 10**6)))
+    def test_valid_pipelines_any_chunking(self, requests: List[bytes], points: List[int]) -> None:
+        data = b"".join(requests)
+        whole = requests_only(parse([data]))
+        self.assertEqual([r.raw for r in whole], requests)
+        self.assertEqual(parse(cut(data, points)), whole)
+        for request in whole:
+            self.assertEqual(request.fenced, request.noreply or request.quiet)
+
+    @HYPOTHESIS
+    @given(st.binary(max_size=3000), st.lists(st.integers(0, 10**6)))
+    def test_garbage_bytes(self, data: bytes, points: List[int]) -> None:
+        whole = parse([data], item_size_max=100)
+        for item in whole:
+            self.assertIsInstance(item, (MemcacheRequest, ClientError))
+        self.assertEqual(parse(cut(data, points), item_size_max=100), whole)
+
+    @HYPOTHESIS
+    @given(st.lists(GARBAGE_TOKENS, max_size=80), st.lists(st.integers(0, 10**6)))
+    def test_garbage_tokens(self, tokens: List[bytes], points: List[int]) -> None:
+        data = b" ".join(tokens)
+        whole = parse([data], item_size_max=100)
+        for item in whole:
+            self.assertIsInstance(item, (MemcacheRequest, ClientError))
+            if isinstance(item, MemcacheRequest):
+                self.assertEqual(parse([item.raw], item_size_max=100), [item])
+        self.assertEqual(parse(cut(data, points), item_size_max=100), whole)
+
+    @HYPOTHESIS
+    @given(
+        st.lists(st.sampled_from([L, V, M, S, L | F, M | F]), max_size=5),
+        st.binary(max_size=500),
+        st.lists(st.integers(0, 10**6)),
+    )
+    def test_framer_garbage(self, kinds: List[int], data: bytes, points: List[int]) -> None:
+        framer = MemcacheReplyFramer()
+        for kind in kinds:
+            framer.expect(kind)
+        try:
+            for chunk in cut(data, points):
+                for reply in framer.feed(chunk):
+                    self.assertIsInstance(reply, bytes)
+        except ReplyError:
+            pass
+
+    @HYPOTHESIS
+    @given(
+        st.lists(st.sampled_from(FRAMED), min_size=1, max_size=8), st.lists(st.integers(0, 10**6))
+    )
+    def test_framer_any_chunking(
+        self, cases: List[Tuple[List[int], List[bytes]]], points: List[int]
+    ) -> None:
+        kinds = [k for case_kinds, _ in cases for k in case_kinds]
+        replies = [r for _, case_replies in cases for r in case_replies]
+        stream = fenced_stream(kinds, replies)
+        self.assertEqual(frame(kinds, cut(stream, points)), replies)
+
+    @HYPOTHESIS
+    @given(st.binary(min_size=1, max_size=200))
+    def test_base64_keys(self, key: bytes) -> None:
+        self.assertEqual(b64_decode_key(base64.b64encode(key)), key)
+
+
+# -- 8. differential: a seeded pipeline through the node and straight to memcached ---------
+def seeded_pipeline(seed: int, count: int) -> bytes:
+    """Valid requests of every kind on a few keys (no time-dependent flags)."""
+    rnd = random.Random(seed)
+    keys = [b"d%d" % i for i in range(12)] + [b"n%d" % i for i in range(4)]
+
+    def key() -> bytes:
+        return rnd.choice(keys)
+
+    def value() -> bytes:
+        size = rnd.choice([0, 1, 5, 100, 3000, 200 * KiB])
+        return bytes(rnd.getrandbits(8) for _ in range(min(size, 64))) * max(1, size // 64)
+
+    def noreply() -> bytes:
+        return b" noreply" if rnd.random() < 0.3 else b""
+
+    out: List[bytes] = []
+    for _ in range(count):
+        kind = rnd.randrange(16)
+        if kind < 3:
+            command = rnd.choice([b"set", b"add", b"replace", b"append", b"prepend"])
+            v = value()
+            out.append(
+                b"%s %s %d 0 %d%s\r\n%s\r\n"
+                % (command, key(), rnd.randrange(99), len(v), noreply(), v)
+            )
+        elif kind == 3:
+            out.append(
+                b"set %s 0 0 %d%s\r\n%d\r\n"
+                % (rnd.choice(keys[-4:]), 3, noreply(), rnd.randrange(100, 999))
+            )
+        elif kind == 4:
+            command = rnd.choice([b"get", b"gets", b"gat 0", b"gats 0", b"bget"])
+            out.append(
+                command + b" " + b" ".join(key() for _ in range(rnd.randrange(1, 25))) + b"\r\n"
+            )
+        elif kind == 5:
+            out.append(b"cas %s 0 0 1 %d%s\r\nc\r\n" % (key(), rnd.randrange(1, 400), noreply()))
+        elif kind == 6:
+            command = rnd.choice([b"incr", b"decr"])
+            out.append(
+                b"%s %s %d%s\r\n" % (command, rnd.choice(keys), rnd.randrange(50), noreply())
+            )
+        elif kind == 7:
+            out.append(b"delete %s%s\r\n" % (key(), noreply()))
+        elif kind == 8:
+            out.append(b"touch %s 0%s\r\n" % (key(), noreply()))
+        elif kind == 9:
+            flags = rnd.sample(
+                [b"v", b"f", b"s", b"k", b"c", b"q", b"h", b"O7", b"T0", b"b"], rnd.randrange(6)
+            )
+            k = key()
+            if b"b" in flags:
+                k = base64.b64encode(k)
+            out.append(b"mg %s %s\r\n" % (k, b" ".join(flags)))
+        elif kind in (10, 11):
+            v = value()
+            flags = rnd.sample(
+                [b"T0", b"F9", b"q", b"k", b"c", b"O1", b"I", b"MA", b"ME", b"MR", b"C1"],
+                rnd.randrange(4),
+            )
+            if b"MA" in flags and b"ME" in flags:
+                flags.remove(b"ME")
+            if b"MR" in flags and (b"MA" in flags or b"ME" in flags):
+                flags.remove(b"MR")
+            out.append(b"ms %s %d %s\r\n%s\r\n" % (key(), len(v), b" ".join(flags), v))
+        elif kind == 12:
+            out.append(
+                b"md %s %s\r\n"
+                % (key(), b" ".join(rnd.sample([b"q", b"k", b"O3", b"I"], rnd.randrange(3))))
+            )
+        elif kind == 13:
+            flags = rnd.sample(
+                [b"q", b"v", b"N0", b"J5", b"D3", b"MD", b"k", b"c"], rnd.randrange(5)
+            )
+            out.append(b"ma %s %s\r\n" % (rnd.choice(keys), b" ".join(flags)))
+        elif kind == 14:
+            out.append(
+                rnd.choice(
+                    [b"mn\r\n", b"verbosity 0\r\n", b"verbosity 0 noreply\r\n", b"me zz\r\n"]
+                )
+            )
+        else:  # a malformed request now and then
+            out.append(
+                rnd.choice(
+                    [
+                        b"bogus\r\n",
+                        b"set x 0 0 -1\r\n",
+                        b"incr x y\r\n",
+                        b"mg x v v\r\n",
+                        b"ms x 1 z\r\nq\r\n",
+                    ]
+                )
+            )
+    return b"".join(out)
+
+
+class DifferentialTests(unittest.TestCase):
+    def test_seeded_pipelines(self) -> None:
+        """The node's replies, one per request through the shared fenced connection,
+        are byte for byte memcached's own, whatever the chunking of the client's bytes."""
+        direct_server = Memcached(self)
+        node = Node(Memcached(self))
+        self.addCleanup(node.close)
+        for seed in range(4):
+            data = seeded_pipeline(seed, 250)
+            rnd = random.Random(seed)
+            chunks = cut(data + TAIL, [rnd.randrange(len(data)) for _ in range(200)])
+            served, closed = node.serve(data + TAIL, chunks)
+            self.assertTrue(closed)
+            direct = direct_server.direct(data + PROBE)
+            self.assertTrue(direct.endswith(b"MN\r\n"))
+            self.assertEqual(served, direct, "seed %d" % seed)
+        noreply = [r for r, _ in node.relayed if r.noreply]
+        quiet = [reply for r, reply in node.relayed if r.quiet]
+        self.assertGreater(len(noreply), 50)
+        self.assertTrue(b"" in quiet and any(quiet))
+
+
+# -- 9. small helpers ----------------------------------------------------------------------
+class HelperTests(unittest.TestCase):
+    def test_is_error_reply(self) -> None:
+        for reply in [ERROR, BAD_FORMAT, TOO_LARGE, b"ERROR: shutdown not enabled\r\n"]:
+            self.assertTrue(is_error_reply(reply), reply)
+        for reply in [b"", b"END\r\n", b"STORED\r\n", b"VALUE ERROR 0 0\r\n\r\nEND\r\n", b"EN\r\n"]:
+            self.assertFalse(is_error_reply(reply), reply)
+
+    def test_server_error(self) -> None:
+        self.assertEqual(
+            server_error("Storage: Datastore refused connection"),
+            b"SERVER_ERROR Storage: Datastore refused connection\r\n",
+        )
+        self.assertEqual(server_error("a\r\nb"), b"SERVER_ERROR a  b\r\n")
+
+    def test_base64_as_memcached(self) -> None:
+        for token, key in [
+            (b"aGk=", b"hi"),
+            (b"aA==", b"h"),
+            (b"aGk", None),
+            (b"!!!!", None),
+            (b"a!G!k!=", b"hi"),  # bytes outside the alphabet are skipped
+            (b"====", None),
+            (b"a===", None),
+            (b"YWJj", b"abc"),
+        ]:
+            self.assertEqual(b64_decode_key(token), key, token)
