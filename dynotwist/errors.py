@@ -6,7 +6,9 @@ operators match on them.
 
 from __future__ import annotations
 
-from dynotwist.proto.resp import error_reply
+from typing import Callable, NamedTuple
+
+from dynotwist.proto.resp import error_reply, is_error_reply
 
 DATASTORE_REFUSED = error_reply("ERR Storage: Datastore refused connection")
 PEER_NOT_CONNECTED = error_reply("ERR Peer: Peer Node is not connected")
@@ -15,3 +17,29 @@ STATE_FORBIDS = error_reply("ERR Dynomite: Dynomite's current state does not all
 QUORUM_FAILED = error_reply("ERR Dynomite: Failed to achieve Quorum")
 SCRIPT_SPANS_NODES = error_reply("ERR Dynomite: Keys in the script cannot span multiple nodes")
 
+
+
+class Replies(NamedTuple):
+    """The errors the node generates, written in one client protocol's syntax.
+
+    RESP clients get ``-ERR <text>``, memcached clients ``SERVER_ERROR <text>``; the
+    texts are Dynomite's either way. ``is_error`` tells the datastore's own error
+    replies apart (they count against a quorum).
+    """
+
+    datastore_refused: bytes
+    peer_not_connected: bytes
+    peer_refused: bytes
+    state_forbids: bytes
+    quorum_failed: bytes
+    is_error: Callable[[bytes], bool]
+
+
+RESP = Replies(
+    DATASTORE_REFUSED,
+    PEER_NOT_CONNECTED,
+    PEER_REFUSED,
+    STATE_FORBIDS,
+    QUORUM_FAILED,
+    is_error_reply,
+)

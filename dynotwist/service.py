@@ -11,7 +11,7 @@ from twisted.application import service
 from twisted.internet import error as netError
 from twisted.web.server import Site
 
-from dynotwist import __version__
+from dynotwist import __version__, errors
 from dynotwist.admin import AdminApp
 from dynotwist.config import Address, Config
 from dynotwist.control import NodeControls
@@ -51,6 +51,7 @@ class Node(NodeControls):
             started=reactor.seconds(),
             source=socket.gethostname(),
         )
+        self.replies = errors.RESP
         self.gate = LocalGate(self)
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
@@ -82,6 +83,7 @@ class Node(NodeControls):
             pool = self._pools[resp3] = self._make_pool(resp3)
             pool.timeout_factor = self.timeout_factor
             pool.stats = self.stats
+            pool.replies = self.replies
             pool.start(connect_now=self.config.preconnect)
         return pool
 
@@ -116,6 +118,7 @@ class Node(NodeControls):
             msg_rate=config.conn_msg_rate,
         )
         pool.stats = self.stats
+        pool.replies = self.replies
         return pool
 
     def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:

@@ -58,7 +58,6 @@ class PooledProtocol(Batched, Protocol):
     """
 
     transport: Any  # a TCP or UNIX transport
-    error_reply = errors.DATASTORE_REFUSED
     # set by BackendPool.reset(): the pool no longer counts this connection
     replaced = False
 
@@ -82,7 +81,7 @@ class PooledProtocol(Batched, Protocol):
             owner = slot.owner
             if owner is not None:
                 slot.owner = None
-                owner.complete(slot, self.error_reply)
+                owner.complete(slot, self.pool.failure_reply)
 
     def expire(self, oldest_allowed: int, dead_before: int) -> None:
         """Fail requests sent before tick ``oldest_allowed``; drop the connection if
@@ -100,7 +99,7 @@ class PooledProtocol(Batched, Protocol):
             owner = slot.owner
             if owner is not None:
                 slot.owner = None
-                owner.complete(slot, self.error_reply)
+                owner.complete(slot, self.pool.failure_reply)
 
 
 class _Handshake:
@@ -131,7 +130,6 @@ class DatastoreProtocol(PooledProtocol):
 
     pool: DatastorePool
     framer_class: Callable[[], Any] = ReplyFramer
-    error_reply = errors.DATASTORE_REFUSED
 
     def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
         super().__init__(pool, slot_index)
@@ -238,6 +236,7 @@ class BackendPool(Generic[P]):
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
         self.stats: Optional[Stats] = None  # the node's, when it keeps them
+        self.replies = errors.RESP  # the client protocol's error syntax
 
     # -- connection events: logged, and counted where the node keeps stats ---------
     def on_connected(self, protocol: P) -> None:
@@ -403,6 +402,11 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         self._waiting: Deque[Any] = deque()
         self._connect_on_first_use = False
 
+    @property
+    def failure_reply(self) -> bytes:
+        """What a request gets when the datastore cannot answer it."""
+        return self.replies.datastore_refused
+
     def on_lost(self, protocol: DatastoreProtocol) -> None:
         super().on_lost(protocol)
         stats = self.stats
@@ -436,7 +440,7 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         waiting, self._waiting = self._waiting, deque()
         for _, slot in waiting:
             if slot.owner is not None:
-                slot.owner.complete(slot, errors.DATASTORE_REFUSED)
+                slot.owner.complete(slot, self.failure_reply)
 
     # -- requests -----------------------------------------------------------------
     def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
@@ -458,4 +462,4 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         while self._waiting and self._waiting[0][1].tick < oldest_allowed:
             _, slot = self._waiting.popleft()
             if slot.owner is not None:
-                slot.owner.complete(slot, errors.DATASTORE_REFUSED)
+                slot.owner.complete(slot, self.failure_reply)

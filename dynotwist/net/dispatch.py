@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional
 
-from dynotwist import errors
 from dynotwist.core import consistency as levels
 from dynotwist.core.coalesce import coalesce
 from dynotwist.core.consistency import QuorumCollector
@@ -102,7 +101,14 @@ class Dispatcher:
             for target in targets[1:]:
                 self.send(target, raw, Slot(None), resp3, lane, write)
             return
-        collector = QuorumCollector(plan.level, plan.group_sizes, multi_key=multi_key)
+        replies = self.node.replies
+        collector = QuorumCollector(
+            plan.level,
+            plan.group_sizes,
+            multi_key=multi_key,
+            is_error=replies.is_error,
+            quorum_failed=replies.quorum_failed,
+        )
         owners = [_GroupOwner(collector, g, slot) for g in range(len(plan.group_sizes))]
         for target in targets:
             group = target.group
@@ -132,4 +138,4 @@ class Dispatcher:
         for alternate in target.alternates:
             if peers[alternate.name].send(raw, slot, target.msg_type, resp3, lane):
                 return
-        _fail(slot, errors.PEER_NOT_CONNECTED)
+        _fail(slot, node.replies.peer_not_connected)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Deque, Tuple
 
-from dynotwist import errors
 from dynotwist.core import states
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.net.datastore import Slot
@@ -63,15 +62,15 @@ class LocalGate:
                 self._held.append((raw, slot, resp3, lane))
                 return
             if not self.node.datastore(resp3).send(raw, slot, lane):
-                _refuse(slot, errors.DATASTORE_REFUSED)
+                _refuse(slot, self.node.replies.datastore_refused)
             return
-        _refuse(slot, errors.STATE_FORBIDS)
+        _refuse(slot, self.node.replies.state_forbids)
 
     def send_unparsed(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
         """A request from a peer: parsed only when the state has to look at it."""
         if self.normal:
             if not self.node.datastore(resp3).send(raw, slot, lane):
-                _refuse(slot, errors.DATASTORE_REFUSED)
+                _refuse(slot, self.node.replies.datastore_refused)
             return
         self.send(raw, slot, resp3, lane, is_write(raw))
 

@@ -80,7 +80,6 @@ class PeerProtocol(PooledProtocol):
     """
 
     pool: PeerPool
-    error_reply = errors.PEER_REFUSED
 
     def __init__(self, pool: PeerPool, slot_index: int = 0) -> None:
         super().__init__(pool, slot_index)
@@ -161,7 +160,7 @@ class PeerProtocol(PooledProtocol):
                 owner = slot.owner
                 if owner is not None:
                     slot.owner = None
-                    owner.complete(slot, errors.PEER_REFUSED)
+                    owner.complete(slot, self.pool.failure_reply)
             else:
                 self.pool.late_replies += 1
 
@@ -183,6 +182,11 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     kind = "peer"
     admin_down = False  # set through the admin port (/peer/down): no requests sent
+
+    @property
+    def failure_reply(self) -> bytes:
+        """What a request gets when the peer cannot answer it."""
+        return self.replies.peer_refused
 
     def __init__(
         self,
@@ -323,6 +327,7 @@ class ServingNode(Interface):
     """What the ``dyn_listen`` side needs of the node."""
 
     batch: WriteBatch
+    replies: errors.Replies
 
     def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
         """Send to the local datastore (through the node's state); ``slot`` is completed
@@ -414,7 +419,7 @@ class DnodeServerProtocol(OrderedConnection):
                 # the coordinator owns the decision: no token ownership check here
                 node.serve_local(frame[5], bool(resp3), slot, lane)
             elif not node.forward_to_local_dc(frame[5], bool(resp3), slot, lane):
-                self.complete(slot, errors.PEER_NOT_CONNECTED)
+                self.complete(slot, node.replies.peer_not_connected)
 
 
 class DnodeServerFactory(Factory):

@@ -462,6 +462,7 @@ class FakeNode:
 
     def __init__(self, reactor: MemoryReactorClock) -> None:
         self.batch = WriteBatch(reactor)
+        self.replies = errors.RESP
         self.stores = {False: FakeDatastore(False), True: FakeDatastore(True)}
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
