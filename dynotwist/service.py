@@ -11,7 +11,7 @@ from twisted.application import service
 from twisted.internet import error as netError
 from twisted.web.server import Site
 
-from dynotwist import __version__, errors
+from dynotwist import __version__, datastores
 from dynotwist.admin import AdminApp
 from dynotwist.config import Address, Config
 from dynotwist.control import NodeControls
@@ -23,13 +23,10 @@ from dynotwist.core.session import ClientSession
 from dynotwist.core.stats import Stats
 from dynotwist.logs import logger, notice
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.client import RedisClientFactory
 from dynotwist.net.datastore import DatastorePool, Slot
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.peer import DnodeServerFactory, PeerPool
-from dynotwist.proto import commands
-from dynotwist.proto.resp import ProtocolError, RequestParser
 
 log = logger(__name__)
 
@@ -51,7 +48,8 @@ class Node(NodeControls):
             started=reactor.seconds(),
             source=socket.gethostname(),
         )
-        self.replies = errors.RESP
+        self.kind = datastores.resolve(config.data_store)
+        self.replies = self.kind.replies
         self.gate = LocalGate(self)
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
@@ -78,6 +76,7 @@ class Node(NodeControls):
 
     def datastore(self, resp3: bool) -> DatastorePool:
         """The local datastore's pool for clients of this protocol version."""
+        resp3 = resp3 and self.kind.speaks_resp3
         pool = self._pools.get(resp3)
         if pool is None:
             pool = self._pools[resp3] = self._make_pool(resp3)
@@ -95,6 +94,7 @@ class Node(NodeControls):
             config.datastore_connections,
             config.timeout,
             config.server_retry_timeout,
+            protocol_class=self.kind.connection_class,
             resp3=resp3,
             password=config.datastore_password,
             batch=self.batch,
@@ -123,23 +123,10 @@ class Node(NodeControls):
 
     def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
-        try:
-            requests = RequestParser().feed(payload)
-        except ProtocolError:
-            return False
-        if len(requests) != 1:
-            return False
-        args = requests[0][0]
-        spec = commands.lookup(args)
-        if spec is None:
-            return False
-        try:
-            keys = commands.keys(spec, args)
-        except commands.KeySpecError:
-            return False
+        keys, write = self.kind.inspect(payload)
         token = self.router.token(keys[0]) if keys else NO_TOKEN
         plan = self.router.local_dc_fanout(token)
-        self.dispatcher.execute(plan, payload, slot, resp3, lane, spec.write)
+        self.dispatcher.execute(plan, payload, slot, resp3, lane, write)
         return True
 
     def start(self) -> None:
@@ -199,7 +186,10 @@ class DynomiteService(service.Service):
         config = self.config
         try:
             self._ports.append(
-                _listen(self.reactor, config.listen, RedisClientFactory(self.node), config.backlog)
+                _listen(
+                    self.reactor, config.listen, self.node.kind.client_port(self.node),
+                    config.backlog,
+                )
             )
             self._ports.append(
                 _listen(

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from twisted.python import usage
 
-from dynotwist import __version__
+from dynotwist import __version__, datastores
 from dynotwist.config import Config, ConfigError, load_config
 from dynotwist.logs import verbosity
 
@@ -59,6 +59,14 @@ class Options(usage.Options):
         except ConfigError as error:
             sys.stderr.write(
                 "%s\ndynomite: configuration file '%s' syntax is invalid\n" % (error, path)
+            )
+            sys.exit(1)
+        try:
+            datastores.resolve(self.loaded.data_store)
+        except ValueError as error:
+            sys.stderr.write(
+                'conf: directive "data_store" %s\ndynomite: configuration file \'%s\' '
+                "syntax is invalid\n" % (error, path)
             )
             sys.exit(1)
         if self["test-conf"]:

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Deque, Tuple
 from dynotwist.core import states
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.net.datastore import Slot
-from dynotwist.proto import commands
-from dynotwist.proto.resp import ProtocolError, RequestParser
 
 if TYPE_CHECKING:
     from dynotwist.service import Node
@@ -72,16 +70,4 @@ class LocalGate:
             if not self.node.datastore(resp3).send(raw, slot, lane):
                 _refuse(slot, self.node.replies.datastore_refused)
             return
-        self.send(raw, slot, resp3, lane, is_write(raw))
-
-
-def is_write(raw: bytes) -> bool:
-    """Whether one RESP request modifies data (unknown and malformed count as writes)."""
-    try:
-        requests = RequestParser().feed(raw)
-    except ProtocolError:
-        return True
-    if not requests:
-        return True
-    spec = commands.lookup(requests[0][0])
-    return spec is None or spec.write
+        self.send(raw, slot, resp3, lane, self.node.kind.inspect(raw)[1])

@@ -1,0 +1,248 @@
+"""Memcached through the node: the client port's protocol and the datastore connection.
+
+Requests are parsed by ``dynotwist.proto.memcache``, routed and replicated as Redis
+requests are (same ring, same consistency), and relayed as raw bytes. A get with keys
+on several nodes is split by owner and the fragments' VALUE blocks are merged in key
+order under one END. ``noreply`` and meta ``q`` requests travel with a fence (``mn``)
+so that whatever the datastore answers them can never shift the replies of others.
+
+What the node answers itself: ``version``, ``verbosity``, ``mn``, ``quit`` and
+``stats`` (the node's own counters, in memcached's STAT format). ``flush_all`` is
+refused: emptying every replica of a cluster is an operator's act, done on each
+memcached, not a client's.
+"""
+
+from __future__ import annotations
+
+import os
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.python.failure import Failure
+
+from dynotwist import __version__
+from dynotwist.core.stats import ENABLED as stats_enabled
+from dynotwist.errors import Replies
+from dynotwist.logs import logger
+from dynotwist.net.datastore import DatastoreProtocol, Slot
+from dynotwist.net.ordered import OrderedConnection
+from dynotwist.proto import memcache
+from dynotwist.proto.memcache import (
+    ClientError,
+    MemcacheReplyFramer,
+    MemcacheRequest,
+    MemcacheRequestParser,
+    server_error,
+)
+
+if TYPE_CHECKING:
+    from dynotwist.service import Node
+
+log = logger(__name__)
+
+REPLIES = Replies(
+    server_error("Storage: Datastore refused connection"),
+    server_error("Peer: Peer Node is not connected"),
+    server_error("Peer: Peer Node refused connection"),
+    server_error("Dynomite: Dynomite's current state does not allow this request"),
+    server_error("Dynomite: Failed to achieve Quorum"),
+    memcache.is_error_reply,
+)
+
+FLUSH_REFUSED = server_error(
+    "flush_all is not available through a Dynomite cluster: flush each memcached"
+)
+# relayed requests are already checked: the datastore side only needs their shape
+_NO_LIMIT = 1 << 62
+
+
+class MemcacheClientProtocol(OrderedConnection):
+    """One client connection speaking memcached's text protocol."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(node.batch)
+        self.node = node
+        self.parser = MemcacheRequestParser(node.config.item_size_max)
+        self.session = node.new_session()
+        self.lane = self.session.client_id
+        self.stats = node.stats
+        if stats_enabled:
+            self.latency = node.stats.latency
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.stats.client_connections += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.stats.client_connections -= 1
+        self.stats.client_eof += 1
+        super().connectionLost(reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        for item in self.parser.feed(data):
+            if self.closing:
+                return
+            if isinstance(item, ClientError):
+                self.stats.client_err += 1
+                if item.reply:
+                    self.answer(item.reply)
+                if item.close:
+                    self.close_when_answered()
+            elif item.local:
+                self._local(item)
+            else:
+                self._forward(item)
+        self.check_backlog()
+
+    def _local(self, request: MemcacheRequest) -> None:
+        command = request.command
+        if command == b"quit":
+            self.close_when_answered()
+            return
+        if command == b"version":
+            reply = b"VERSION dynotwist-%s\r\n" % __version__.encode()
+        elif command == b"verbosity":
+            reply = b"OK\r\n"
+        elif command == b"mn":
+            reply = memcache.FENCE_REPLY
+        elif command == b"stats":
+            reply = self._stats()
+        elif command == b"flush_all":
+            reply = FLUSH_REFUSED
+        else:  # a gat/gats without keys
+            reply = memcache.END
+        if not request.noreply:
+            self.answer(reply)
+
+    def _stats(self) -> bytes:
+        """The node's own counters, as memcached's ``stats`` shows its own."""
+        node = self.node
+        stats = node.stats
+        now = node.reactor.seconds()
+        lines = [
+            ("pid", os.getpid()),
+            ("uptime", int(now - stats.started)),
+            ("time", int(now)),
+            ("version", "dynotwist-" + __version__),
+            ("curr_connections", stats.client_connections),
+            ("cmd_get", stats.client_read_requests),
+            ("cmd_set", stats.client_write_requests),
+            ("client_err", stats.client_err),
+        ]
+        body = b"".join(b"STAT %s %s\r\n" % (k.encode(), str(v).encode()) for k, v in lines)
+        return body + memcache.END
+
+    def _forward(self, request: MemcacheRequest) -> None:
+        node = self.node
+        session = self.session
+        write = request.write
+        stats = self.stats
+        if stats_enabled:
+            if write:
+                stats.client_write_requests += 1
+            else:
+                stats.client_read_requests += 1
+        if request.noreply:
+            slot = Slot(None)  # memcached answers nothing; neither do we
+        else:
+            slot = Slot(self)
+            slot.started = perf_counter()
+            self.waiting.append(slot)
+        level = session.write_consistency if write else session.read_consistency
+        router = node.router
+        keys = request.keys
+        if len(keys) > 1:
+            owners = [router.owner(key) for key in keys]
+            if any(owner is not owners[0] for owner in owners):
+                self._fragment(request, owners, slot, level)
+                return
+        plan = router.replicas(router.token(keys[0]), write, level)
+        node.dispatcher.execute(plan, request.raw_with_fence, slot, False, self.lane, write)
+
+    def _fragment(self, request: MemcacheRequest, owners: Sequence[Any], slot: Slot,
+                  level: str) -> None:
+        """A get with keys on several nodes: one get per owner, merged in key order."""
+        groups: Dict[str, List[bytes]] = {}
+        for key, owner in zip(request.keys, owners):
+            groups.setdefault(owner.name, []).append(key)
+        join = _GetJoin(slot, request.keys, len(groups))
+        router = self.node.router
+        for index, keys in enumerate(groups.values()):
+            plan = router.replicas(router.token(keys[0]), request.write, level)
+            part = Slot(_Part(join, index))
+            self.node.dispatcher.execute(
+                plan, request.with_keys(keys), part, False, self.lane, request.write
+            )
+
+
+class _GetJoin:
+    def __init__(self, slot: Slot, keys: List[bytes], parts: int) -> None:
+        self.slot = slot
+        self.keys = keys
+        self.replies: List[Optional[bytes]] = [None] * parts
+        self.missing = parts
+
+    def arrived(self, index: int, reply: bytes) -> None:
+        if self.replies[index] is None:
+            self.replies[index] = reply
+            self.missing -= 1
+        if not self.missing:
+            owner = self.slot.owner
+            if owner is not None:
+                replies = [r for r in self.replies if r is not None]
+                owner.complete(self.slot, memcache.merge_get_replies(replies, self.keys))
+
+
+class _Part:
+    __slots__ = ("index", "join")
+
+    def __init__(self, join: _GetJoin, index: int) -> None:
+        self.join = join
+        self.index = index
+
+    def complete(self, _: Slot, reply: bytes) -> None:
+        self.join.arrived(self.index, reply)
+
+
+class MemcacheClientFactory(Factory):
+    protocol = MemcacheClientProtocol
+    noisy = False
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def buildProtocol(self, addr: object) -> MemcacheClientProtocol:
+        return self.protocol(self.node)
+
+
+class MemcacheDatastoreProtocol(DatastoreProtocol):
+    """A pipelined connection to memcached: replies are framed by what was asked."""
+
+    framer: MemcacheReplyFramer
+    framer_class = MemcacheReplyFramer
+
+    def opening_commands(self) -> List[List[bytes]]:
+        return []
+
+    def send(self, raw: bytes, slot: Slot) -> None:
+        self.framer.expect(expected_reply(raw))
+        super().send(raw, slot)
+
+
+def expected_reply(raw: bytes) -> int:
+    """The reply kind of one relayed request (its first item; a fence rides along)."""
+    items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
+    first = items[0] if items else None
+    return first.expect if isinstance(first, MemcacheRequest) else memcache.EXPECT_LINE
+
+
+def inspect(raw: bytes) -> Tuple[List[bytes], bool]:
+    """The keys of a relayed request and whether it writes (peer-forwarded requests)."""
+    items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
+    first = items[0] if items else None
+    if isinstance(first, MemcacheRequest):
+        return first.keys, first.write
+    return [], True
