@@ -56,6 +56,13 @@ class OptionsTests(unittest.TestCase):
         self.assertIn("dynomite: configuration file '%s' syntax is invalid" % path, err)
         self.assertNotIn("Traceback", err)
 
+    def test_unloadable_data_store_is_a_config_error(self) -> None:
+        path = self.write(GOOD + "  data_store: nosuch.module:Kind\n")
+        _, code, _, err = self.parse("-t", "-c", path)
+        self.assertEqual(code, 1)
+        self.assertIn('conf: directive "data_store"', err)
+        self.assertNotIn("Traceback", err)
+
     def test_missing_file(self) -> None:
         _, code, _, err = self.parse("-c", "/nonexistent/dynomite.yml")
         self.assertEqual(code, 1)
@@ -107,3 +114,4 @@ class TwistdTests(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn('conf: directive "tokens"', result.stderr)
         self.assertNotIn("Traceback", result.stderr + result.stdout)
+
