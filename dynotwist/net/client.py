@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, List, Optional
 from twisted.internet.protocol import Factory, connectionDone
 from twisted.python.failure import Failure
 
-from dynotwist import errors
 from dynotwist.core import session as node_commands
 from dynotwist.core.router import Fragmented
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
-from dynotwist.net.datastore import Slot
+from dynotwist.net.datastore import DatastoreProtocol, Slot
 from dynotwist.net.ordered import OrderedConnection
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
@@ -94,14 +93,17 @@ class RedisClientProtocol(OrderedConnection):
     def _serve(self, requests: List[Request]) -> None:
         session = self.session
         waiting = self.waiting
-        pool = None
-        gate = self.node.gate
         stats = self.stats
         now = perf_counter() if stats_enabled else 0.0
         trace = verbosity.verbosity >= TRACE_REQUESTS
+        # the common case, inline: on a single node in NORMAL state, data commands go
+        # straight to one datastore connection, their bytes written together
+        direct = self._direct()
+        connection: Optional[DatastoreProtocol] = None
+        out: List[bytes] = []
         for args, raw in requests:
             if self.closing:
-                return
+                break
             if trace:
                 log.debug(
                     "client {client} request {command} ({count} args)",
@@ -109,39 +111,48 @@ class RedisClientProtocol(OrderedConnection):
                     command=args[0].decode("latin-1"),
                     count=len(args) - 1,
                 )
-            # the common case inline: a well-formed data command for the datastore
             spec = _lookup(args)
             if stats_enabled and spec is not None:
                 if spec.write:
                     stats.client_write_requests += 1
                 else:
                     stats.client_read_requests += 1
-            if (
-                spec is not None
-                and spec.route in _FORWARDED
-                and session.authenticated
-                and self._single_node
-                and gate.normal
-            ):
+            if direct and spec is not None and spec.route in _FORWARDED:
                 arity = spec.arity
                 if len(args) == arity if arity >= 0 else len(args) >= -arity:
-                    slot = Slot(self)
-                    slot.started = now
-                    if stats_enabled:
-                        if spec.write:
-                            stats.write_requests += 1
-                        else:
-                            stats.read_requests += 1
-                    waiting.append(slot)
-                    if pool is None:
-                        pool = self.node.datastore(session.resp3)
-                    if raw is None:
-                        raw = encode_command(args)
-                    if not pool.send(raw, slot, self.lane):
-                        self.complete(slot, errors.DATASTORE_REFUSED)
-                    continue
+                    if connection is None:
+                        connection = self._connection()
+                    if connection is not None:
+                        slot = Slot(self)
+                        slot.started = now
+                        slot.tick = connection.pool.tick
+                        waiting.append(slot)
+                        connection.pending.append(slot)
+                        out.append(raw if raw is not None else encode_command(args))
+                        if stats_enabled:
+                            if spec.write:
+                                stats.write_requests += 1
+                            else:
+                                stats.read_requests += 1
+                        continue
+            if out:  # what came before goes first
+                assert connection is not None
+                connection.write_requests(out)
+                out = []
+            connection = None
             self.handle(spec, args, raw)
-            pool = None  # HELLO may have changed the protocol version
+            direct = self._direct()  # HELLO and AUTH change the session
+        if out:
+            assert connection is not None
+            connection.write_requests(out)
+
+    def _direct(self) -> bool:
+        return self._single_node and self.node.gate.normal and self.session.authenticated
+
+    def _connection(self) -> Optional[DatastoreProtocol]:
+        """This client's connection to the datastore, if one is up."""
+        ready = self.node.datastore(self.session.resp3).ready
+        return ready[self.lane % len(ready)] if ready else None
 
     def handle(
         self, spec: Optional[commands.CommandSpec], args: List[bytes], raw: Optional[bytes]

@@ -158,6 +158,10 @@ class DatastoreProtocol(PooledProtocol):
         self.pending.append(slot)
         self.pool.batch.write(self, raw)
 
+    def write_requests(self, requests: List[bytes]) -> None:
+        """The bytes of requests whose slots the caller queued in ``pending``, in order."""
+        self.pool.batch.write(self, b"".join(requests))
+
     def dataReceived(self, data: bytes) -> None:
         try:
             replies = self.framer.feed(data)
