@@ -23,6 +23,9 @@ class Batched:
     _out: Optional[List[bytes]] = None
     _hang_up = False
 
+    def flushed(self) -> None:
+        """Called once this iteration's bytes are handed to the transport."""
+
 
 class WriteBatch:
     def __init__(self, reactor: Any) -> None:
@@ -61,5 +64,6 @@ class WriteBatch:
                 continue
             if out:
                 transport.writeSequence(out)
+            protocol.flushed()
             if protocol._hang_up:
                 transport.loseConnection()

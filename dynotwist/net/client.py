@@ -112,11 +112,6 @@ class RedisClientProtocol(OrderedConnection):
                     count=len(args) - 1,
                 )
             spec = _lookup(args)
-            if stats_enabled and spec is not None:
-                if spec.write:
-                    stats.client_write_requests += 1
-                else:
-                    stats.client_read_requests += 1
             if direct and spec is not None and spec.route in _FORWARDED:
                 arity = spec.arity
                 if len(args) == arity if arity >= 0 else len(args) >= -arity:
@@ -131,10 +126,17 @@ class RedisClientProtocol(OrderedConnection):
                         out.append(raw if raw is not None else encode_command(args))
                         if stats_enabled:
                             if spec.write:
+                                stats.client_write_requests += 1
                                 stats.write_requests += 1
                             else:
+                                stats.client_read_requests += 1
                                 stats.read_requests += 1
                         continue
+            if stats_enabled and spec is not None:
+                if spec.write:
+                    stats.client_write_requests += 1
+                else:
+                    stats.client_read_requests += 1
             if out:  # what came before goes first
                 assert connection is not None
                 connection.write_requests(out)

@@ -38,6 +38,8 @@ class OrderedConnection(Batched, Protocol):
         self.waiting: Deque[Slot] = deque()
         self._batch = batch
         self.closing = False  # no more requests are read; hang up once answered
+        self._answered = 0  # replies written this iteration, for the latency histogram
+        self._answered_since = 0.0
         self._send_blocked = False  # the transport's buffer is full
         self._too_many = False  # too many replies due
 
@@ -115,14 +117,23 @@ class OrderedConnection(Batched, Protocol):
             write(self, frame(ready))
             written += 1
         if slot.started and self.latency is not None:
-            # the replies written together came from one pipeline: one clock reading
-            self.latency.record_many(int((perf_counter() - slot.started) * 1e6), written)
+            if not self._answered:
+                self._answered_since = slot.started
+            self._answered += written
         if self._too_many and len(waiting) < MAX_PENDING // 2:
             self._too_many = False
             if not self._send_blocked and not self.closing:
                 self.transport.resumeProducing()
         if self.closing and not waiting:
             self._batch.close(self)
+
+    def flushed(self) -> None:
+        """The replies of this iteration are out: their latency, with one clock reading
+        (they were answered together; the oldest request's wait stands for all)."""
+        count = self._answered
+        if count and self.latency is not None:
+            self._answered = 0
+            self.latency.record_many(int((perf_counter() - self._answered_since) * 1e6), count)
 
     def close_when_answered(self) -> None:
         """Stop reading; hang up once every reply due has been written."""

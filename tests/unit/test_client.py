@@ -304,5 +304,6 @@ class StateTests(unittest.TestCase):
         self.client.dataReceived(cmd(b"GET", b"a") + cmd(b"SET", b"a", b"1"))
         self.assertEqual((stats.client_read_requests, stats.client_write_requests), (2, 1))
         self.store.dataReceived(b"$-1\r\n+OK\r\n")
+        self.assertEqual(self.out.value(), b"$-1\r\n+OK\r\n")  # written: then measured
         self.assertEqual(stats.latency.count, 2)
         self.assertEqual(stats.client_connections, 1)
