@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
 from dynotwist.proto.resp import ReplyFramer, encode_command
@@ -149,6 +149,54 @@ class RedisServer(Process):
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         wait_for_port(self.port, timeout=timeout, process=self.process)
+
+
+class MemcachedServer(Process):
+    """A throw-away memcached: loopback only, no UDP (``-u root`` when run as root)."""
+
+    def __init__(
+        self, workdir: str, port: Optional[int] = None, extra_args: Sequence[str] = ()
+    ) -> None:
+        self.port = port or free_port()
+        argv = [
+            find_program("memcached"),
+            "-l",
+            LOOPBACK,
+            "-p",
+            str(self.port),
+            "-U",
+            "0",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            argv += ["-u", "root"]
+        argv += list(extra_args)
+        super().__init__(argv, os.path.join(workdir, "memcached-%d.log" % self.port))
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        wait_for_port(self.port, timeout=timeout, process=self.process)
+
+
+DATASTORES = ("redis", "memcached")
+Datastore = Union[RedisServer, MemcachedServer]  # what runs behind a cluster node
+
+
+def memcache_call(port: int, data: bytes, host: str = LOOPBACK, timeout: float = 5.0) -> bytes:
+    """Send one memcached text request, return its reply: one line, or up to ``END``
+    for a get."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        multi = data.startswith((b"get ", b"gets ", b"gat ", b"gats "))
+        buffer = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("the server closed the connection")
+            buffer += chunk
+            if not multi and buffer.endswith(b"\r\n"):
+                return buffer
+            if multi and (buffer == b"END\r\n" or buffer.endswith(b"\r\nEND\r\n")
+                          or (buffer.endswith(b"\r\n") and b"ERROR" in buffer[:16])):
+                return buffer
 
 
 class Node(Process):
@@ -316,7 +364,8 @@ class ClusterNode:
     """One node of a ``Cluster``: where it sits, where it listens, its two processes.
 
     ``node`` is its ``twistd -n dynomite`` process (a ``Node``), ``redis`` the
-    redis-server behind it; ``tokens`` is the ``tokens:`` text of its config.
+    datastore behind it (a ``RedisServer``, or a ``MemcachedServer`` in a cluster built
+    with ``datastore="memcached"``); ``tokens`` is the ``tokens:`` text of its config.
     """
 
     def __init__(
@@ -328,7 +377,7 @@ class ClusterNode:
         client_port: int,
         peer_port: int,
         stats_port: int,
-        redis: RedisServer,
+        redis: Datastore,
         host: str = LOOPBACK,
     ) -> None:
         self.name = name
@@ -356,6 +405,11 @@ class ClusterNode:
         return self.redis.port
 
     @property
+    def datastore_port(self) -> int:
+        """The port of the datastore behind this node (redis-server or memcached)."""
+        return self.redis.port
+
+    @property
     def config_path(self) -> str:
         return self.node.config_path
 
@@ -378,6 +432,9 @@ class Cluster:
     one string per node of a rack; evenly spaced by default); every node lists every
     other node in ``dyn_seeds``; ``secure_server_option: none``. ``extra_fields`` adds or
     overrides YAML keys of every node (``hash_tag``, ``timeout``, ``read_consistency``...).
+    ``datastore="memcached"`` puts a memcached behind each node instead (``data_store:
+    1``); it is still reached as ``member.redis`` (or ``member.datastore_port``).
+    ``datastore_args`` are added to each memcached's command line.
     Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
     processes, ``stop()`` stops them by pid. The directory is left in place.
     """
@@ -393,7 +450,12 @@ class Cluster:
         verbosity: int = 5,
         host: str = LOOPBACK,
         detach: bool = False,
+        datastore: str = "redis",
+        datastore_args: Sequence[str] = (),
     ) -> None:
+        if datastore not in DATASTORES:
+            raise ValueError("datastore %r: one of %s" % (datastore, ", ".join(DATASTORES)))
+        self.datastore = datastore
         if min(dcs, racks, nodes_per_rack) < 1:
             raise ValueError("a cluster needs at least one DC, one rack and one node per rack")
         rack_tokens = list(tokens) if tokens is not None else even_tokens(nodes_per_rack)
@@ -416,8 +478,13 @@ class Cluster:
                     name = "dc%d-rack%d" % (d, r)
                     if nodes_per_rack > 1:
                         name += "-%d" % i
-                    redis = RedisServer(workdir, port=next(ports))
-                    redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
+                    redis: Datastore
+                    if datastore == "memcached":
+                        redis = MemcachedServer(workdir, next(ports), datastore_args)
+                        redis.log_path = os.path.join(workdir, "%s.memcached.log" % name)
+                    else:
+                        redis = RedisServer(workdir, port=next(ports))
+                        redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
                     self.nodes.append(ClusterNode(
                         name, "dc%d" % d, "rack%d" % r, token,
                         next(ports), next(ports), next(ports), redis, host,
@@ -438,9 +505,9 @@ class Cluster:
             "listen": "%s:%d" % (host, member.client_port),
             "dyn_listen": "%s:%d" % (host, member.peer_port),
             "stats_listen": "%s:%d" % (host, member.stats_port),
-            "servers": ["%s:%d:1" % (LOOPBACK, member.redis.port)],
+            "servers": ["%s:%d:1" % (LOOPBACK, member.datastore_port)],
             "tokens": member.tokens,
-            "data_store": 0,
+            "data_store": 1 if self.datastore == "memcached" else 0,
             "secure_server_option": "none",
             "dyn_seeds": [other.seed for other in self.nodes if other is not member],
         }
@@ -611,6 +678,19 @@ class Cluster:
 
     def _write_probes(self, member: ClusterNode, keys: List[bytes], value: bytes) -> str:
         """SET each probe key through ``member``; what went wrong, or ''."""
+        if self.datastore == "memcached":
+            try:
+                for key in keys:
+                    reply = memcache_call(
+                        member.client_port,
+                        b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value),
+                        member.host,
+                    )
+                    if reply != b"STORED\r\n":
+                        return "set %s answered %r" % (key.decode(), reply)
+            except OSError as error:
+                return "%s: %s" % (type(error).__name__, error)
+            return ""
         try:
             with BlockingClient(member.client_port, member.host) as client:
                 for key in keys:
@@ -627,6 +707,16 @@ class Cluster:
         absent = []
         for key in keys:
             for replica in self.replicas(key):
+                if self.datastore == "memcached":
+                    try:
+                        got = memcache_call(replica.datastore_port, b"get %s\r\n" % key)
+                        if got != b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (
+                            key, len(value), value
+                        ):
+                            absent.append("%s not on %s" % (key.decode(), replica.name))
+                    except OSError as error:
+                        absent.append("%s: memcached: %s" % (replica.name, error))
+                    continue
                 try:
                     with BlockingClient(replica.redis.port) as client:
                         if client.call(b"GET", key) != expected:
@@ -637,7 +727,13 @@ class Cluster:
 
     def _delete_probes(self, keys: List[bytes]) -> None:
         for member in self.nodes:
-            if member.redis.running:
+            if member.redis.running and self.datastore == "memcached":
+                try:
+                    for key in keys:
+                        memcache_call(member.datastore_port, b"delete %s\r\n" % key)
+                except OSError:
+                    pass
+            elif member.redis.running:
                 try:
                     with BlockingClient(member.redis.port) as client:
                         client.call(b"DEL", *keys)
