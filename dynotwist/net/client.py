@@ -10,15 +10,14 @@ from __future__ import annotations
 from time import perf_counter
 from typing import TYPE_CHECKING, List, Optional
 
-from twisted.internet.protocol import Factory, connectionDone
-from twisted.python.failure import Failure
+from twisted.internet.protocol import Factory
 
 from dynotwist.core import session as node_commands
 from dynotwist.core.router import Fragmented
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol, Slot
-from dynotwist.net.ordered import OrderedConnection
+from dynotwist.net.ordered import ClientConnection
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
     ProtocolError,
@@ -49,30 +48,13 @@ _lookup = commands.lookup
 _RequestParser = request_parser_class()
 
 
-class RedisClientProtocol(OrderedConnection):
+class RedisClientProtocol(ClientConnection):
     """One client connection speaking RESP2 or RESP3."""
 
     def __init__(self, node: Node) -> None:
-        super().__init__(node.batch)
-        self.node = node
+        super().__init__(node)
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
-        self.session = node.new_session()
         self._single_node = node.router.single_node
-        self.lane = self.session.client_id
-        self.stats = node.stats
-        if stats_enabled:
-            self.latency = node.stats.latency
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.stats.client_connections += 1
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        stats = self.stats
-        stats.client_connections -= 1
-        stats.client_eof += 1
-        stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
-        super().connectionLost(reason)
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:

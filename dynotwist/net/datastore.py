@@ -102,6 +102,14 @@ class PooledProtocol(Batched, Protocol):
                 owner.complete(slot, self.pool.failure_reply)
 
 
+def complete_once(slot: Slot, reply: bytes) -> None:
+    """Give ``slot`` its reply (an error, usually) unless someone already has."""
+    owner = slot.owner
+    if owner is not None:
+        slot.owner = None
+        owner.complete(slot, reply)
+
+
 class _Handshake:
     """Owner of the replies to a connection's opening commands (AUTH, HELLO)."""
 

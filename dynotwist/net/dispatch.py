@@ -11,24 +11,17 @@ Everything reports back through the slot protocol: an owner's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from dynotwist.core import consistency as levels
 from dynotwist.core.coalesce import coalesce
 from dynotwist.core.consistency import QuorumCollector
 from dynotwist.core.router import Fragmented, Plan, Target
-from dynotwist.net.datastore import Slot
+from dynotwist.net.datastore import Slot, complete_once
 from dynotwist.proto.resp import encode_command
 
 if TYPE_CHECKING:
     from dynotwist.service import Node
-
-
-def _fail(slot: Slot, reply: bytes) -> None:
-    owner = slot.owner
-    if owner is not None:
-        slot.owner = None
-        owner.complete(slot, reply)
 
 
 class _GroupOwner:
@@ -44,17 +37,17 @@ class _GroupOwner:
     def complete(self, _: Slot, reply: bytes) -> None:
         decided = self.collector.add(self.group, reply)
         if decided is not None:
-            _fail(self.slot, decided)
+            complete_once(self.slot, decided)
 
 
 class _Join:
-    """Waits for every fragment's reply, then coalesces them into ``slot``."""
+    """Waits for every part's reply, then merges them into ``slot``."""
 
-    def __init__(self, routed: Fragmented, slot: Slot) -> None:
-        self.routed = routed
+    def __init__(self, parts: int, slot: Slot, merge: Callable[[List[bytes]], bytes]) -> None:
         self.slot = slot
-        self.replies: List[Optional[bytes]] = [None] * len(routed.fragments)
-        self.missing = len(routed.fragments)
+        self.merge = merge
+        self.replies: List[Optional[bytes]] = [None] * parts
+        self.missing = parts
 
     def part(self, index: int) -> _Part:
         return _Part(self, index)
@@ -64,8 +57,7 @@ class _Join:
             self.replies[index] = reply
             self.missing -= 1
         if not self.missing:
-            replies = [r for r in self.replies if r is not None]
-            _fail(self.slot, coalesce(self.routed.command, replies, self.routed.positions))
+            complete_once(self.slot, self.merge([r for r in self.replies if r is not None]))
 
 
 class _Part:
@@ -118,10 +110,27 @@ class Dispatcher:
     def execute_fragmented(
         self, routed: Fragmented, slot: Slot, resp3: bool, lane: int, write: bool
     ) -> None:
-        join = _Join(routed, slot)
-        for index, (args, plan) in enumerate(routed.fragments):
-            part = Slot(join.part(index))
-            self.execute(plan, encode_command(args), part, resp3, lane, write, multi_key=True)
+        """A Redis multi-key command split by owner, coalesced in key order."""
+        parts = [(plan, encode_command(args)) for args, plan in routed.fragments]
+
+        def merge(replies: List[bytes]) -> bytes:
+            return coalesce(routed.command, replies, routed.positions)
+
+        self.execute_parts(parts, slot, merge, resp3, lane, write)
+
+    def execute_parts(
+        self,
+        parts: Sequence[Tuple[Plan, bytes]],
+        slot: Slot,
+        merge: Callable[[List[bytes]], bytes],
+        resp3: bool,
+        lane: int,
+        write: bool,
+    ) -> None:
+        """Several requests, each its own plan; ``merge`` makes their replies one."""
+        join = _Join(len(parts), slot, merge)
+        for index, (plan, raw) in enumerate(parts):
+            self.execute(plan, raw, Slot(join.part(index)), resp3, lane, write, multi_key=True)
 
     def send(
         self, target: Target, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool
@@ -138,4 +147,4 @@ class Dispatcher:
         for alternate in target.alternates:
             if peers[alternate.name].send(raw, slot, target.msg_type, resp3, lane):
                 return
-        _fail(slot, node.replies.peer_not_connected)
+        complete_once(slot, node.replies.peer_not_connected)

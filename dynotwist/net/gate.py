@@ -15,19 +15,12 @@ from typing import TYPE_CHECKING, Deque, Tuple
 
 from dynotwist.core import states
 from dynotwist.core.stats import ENABLED as stats_enabled
-from dynotwist.net.datastore import Slot
+from dynotwist.net.datastore import Slot, complete_once
 
 if TYPE_CHECKING:
     from dynotwist.service import Node
 
 _HOLDING = frozenset((states.WRITES_ONLY, states.INIT, states.JOINING))
-
-
-def _refuse(slot: Slot, reply: bytes) -> None:
-    owner = slot.owner
-    if owner is not None:
-        slot.owner = None
-        owner.complete(slot, reply)
 
 
 class LocalGate:
@@ -60,14 +53,14 @@ class LocalGate:
                 self._held.append((raw, slot, resp3, lane))
                 return
             if not self.node.datastore(resp3).send(raw, slot, lane):
-                _refuse(slot, self.node.replies.datastore_refused)
+                complete_once(slot, self.node.replies.datastore_refused)
             return
-        _refuse(slot, self.node.replies.state_forbids)
+        complete_once(slot, self.node.replies.state_forbids)
 
     def send_unparsed(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
         """A request from a peer: parsed only when the state has to look at it."""
         if self.normal:
             if not self.node.datastore(resp3).send(raw, slot, lane):
-                _refuse(slot, self.node.replies.datastore_refused)
+                complete_once(slot, self.node.replies.datastore_refused)
             return
         self.send(raw, slot, resp3, lane, self.node.kind.inspect(raw)[1])

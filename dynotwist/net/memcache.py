@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import os
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
-from twisted.internet.protocol import Factory, connectionDone
-from twisted.python.failure import Failure
+from twisted.internet.protocol import Factory
 
 from dynotwist import __version__
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.errors import Replies
 from dynotwist.logs import logger
 from dynotwist.net.datastore import DatastoreProtocol, Slot
-from dynotwist.net.ordered import OrderedConnection
+from dynotwist.net.ordered import ClientConnection
 from dynotwist.proto import memcache
 from dynotwist.proto.memcache import (
     ClientError,
@@ -57,27 +56,12 @@ FLUSH_REFUSED = server_error(
 _NO_LIMIT = 1 << 62
 
 
-class MemcacheClientProtocol(OrderedConnection):
+class MemcacheClientProtocol(ClientConnection):
     """One client connection speaking memcached's text protocol."""
 
     def __init__(self, node: Node) -> None:
-        super().__init__(node.batch)
-        self.node = node
+        super().__init__(node)
         self.parser = MemcacheRequestParser(node.config.item_size_max)
-        self.session = node.new_session()
-        self.lane = self.session.client_id
-        self.stats = node.stats
-        if stats_enabled:
-            self.latency = node.stats.latency
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self.stats.client_connections += 1
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.stats.client_connections -= 1
-        self.stats.client_eof += 1
-        super().connectionLost(reason)
 
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
@@ -168,43 +152,18 @@ class MemcacheClientProtocol(OrderedConnection):
         groups: Dict[str, List[bytes]] = {}
         for key, owner in zip(request.keys, owners):
             groups.setdefault(owner.name, []).append(key)
-        join = _GetJoin(slot, request.keys, len(groups))
         router = self.node.router
-        for index, keys in enumerate(groups.values()):
-            plan = router.replicas(router.token(keys[0]), request.write, level)
-            part = Slot(_Part(join, index))
-            self.node.dispatcher.execute(
-                plan, request.with_keys(keys), part, False, self.lane, request.write
-            )
+        parts = [
+            (router.replicas(router.token(keys[0]), request.write, level), request.with_keys(keys))
+            for keys in groups.values()
+        ]
 
+        def merge(replies: List[bytes]) -> bytes:
+            return memcache.merge_get_replies(replies, request.keys)
 
-class _GetJoin:
-    def __init__(self, slot: Slot, keys: List[bytes], parts: int) -> None:
-        self.slot = slot
-        self.keys = keys
-        self.replies: List[Optional[bytes]] = [None] * parts
-        self.missing = parts
-
-    def arrived(self, index: int, reply: bytes) -> None:
-        if self.replies[index] is None:
-            self.replies[index] = reply
-            self.missing -= 1
-        if not self.missing:
-            owner = self.slot.owner
-            if owner is not None:
-                replies = [r for r in self.replies if r is not None]
-                owner.complete(self.slot, memcache.merge_get_replies(replies, self.keys))
-
-
-class _Part:
-    __slots__ = ("index", "join")
-
-    def __init__(self, join: _GetJoin, index: int) -> None:
-        self.join = join
-        self.index = index
-
-    def complete(self, _: Slot, reply: bytes) -> None:
-        self.join.arrived(self.index, reply)
+        self.node.dispatcher.execute_parts(
+            parts, slot, merge, False, self.lane, request.write
+        )
 
 
 class MemcacheClientFactory(Factory):
@@ -232,11 +191,30 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
         super().send(raw, slot)
 
 
+_VALUES = frozenset((b"get", b"gets", b"gat", b"gats", b"bget"))
+_META_VALUES = frozenset((b"mg", b"ma"))  # may answer VA <size> and a data block
+_META_LINES = frozenset((b"ms", b"md"))
+
+
 def expected_reply(raw: bytes) -> int:
-    """The reply kind of one relayed request (its first item; a fence rides along)."""
-    items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
-    first = items[0] if items else None
-    return first.expect if isinstance(first, MemcacheRequest) else memcache.EXPECT_LINE
+    """The reply kind of one relayed request, from its first line.
+
+    Relayed requests were accepted by the client port's parser, so the command name
+    and the fence rule are enough: classic commands are fenced when they end with
+    ``noreply``, meta commands when they carry the ``q`` flag.
+    """
+    end = raw.find(b"\n")
+    tokens = raw[: end if end >= 0 else len(raw)].split()
+    command = tokens[0] if tokens else b""
+    if command in _VALUES:
+        return memcache.EXPECT_VALUES
+    if command in _META_VALUES or command in _META_LINES:
+        kind = memcache.EXPECT_META if command in _META_VALUES else memcache.EXPECT_LINE
+        return kind | (memcache.EXPECT_FENCED if b"q" in tokens[2:] else 0)
+    if command == b"stats":
+        return memcache.EXPECT_STATS
+    fenced = tokens[-1] == b"noreply" if tokens else False
+    return memcache.EXPECT_LINE | (memcache.EXPECT_FENCED if fenced else 0)
 
 
 def inspect(raw: bytes) -> Tuple[List[bytes], bool]:

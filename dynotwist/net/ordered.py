@@ -17,6 +17,7 @@ from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
@@ -141,3 +142,28 @@ class OrderedConnection(Batched, Protocol):
         self.transport.pauseProducing()
         if not self.waiting:
             self._batch.close(self)
+
+
+class ClientConnection(OrderedConnection):
+    """A connection on the client port, whatever protocol it speaks: its session and
+    the client counters."""
+
+    def __init__(self, node: Any) -> None:
+        super().__init__(node.batch)
+        self.node = node
+        self.session = node.new_session()
+        self.lane = self.session.client_id
+        self.stats = node.stats
+        if stats_enabled:
+            self.latency = node.stats.latency
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.stats.client_connections += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        stats = self.stats
+        stats.client_connections -= 1
+        stats.client_eof += 1
+        stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
+        super().connectionLost(reason)
