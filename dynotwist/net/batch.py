@@ -9,6 +9,8 @@ longer than it would have.
 
 Every write of a protocol that uses the batch must go through it, or bytes would be
 reordered; closing goes through it too, so that a hang-up follows its last bytes.
+When nothing waits in a TCP transport the bytes go to the kernel at once
+(``write_now``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,34 @@ class WriteBatch:
             if transport is None:
                 continue
             if out:
-                transport.writeSequence(out)
+                write_now(transport, out[0] if len(out) == 1 else b"".join(out))
             protocol.flushed()
             if protocol._hang_up:
                 transport.loseConnection()
+
+
+def write_now(transport: Any, data: bytes) -> None:
+    """Hand ``data`` to the kernel at once if nothing waits in the transport.
+
+    Twisted's TCP transport buffers every write until the socket is reported
+    writable: two epoll registrations and one more reactor event per write. The
+    batch flushes at a safe point (a timed call), so when the transport holds no
+    earlier bytes it is sent here; whatever the kernel does not take, or any error,
+    goes the usual way through ``transport.write``.
+    """
+    sock = getattr(transport, "socket", None)
+    if (
+        sock is not None
+        and transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "dataBuffer", b"x")
+        and not getattr(transport, "_tempDataBuffer", True)
+    ):
+        try:
+            sent = sock.send(data)
+        except OSError:  # EAGAIN, or an error Twisted will meet and report itself
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
