@@ -44,8 +44,9 @@ import json
 import math
 import os
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from dynotwist import __version__
 
@@ -460,6 +461,43 @@ class Histogram:
 
 
 # -- the live objects ------------------------------------------------------------------
+
+
+class RoundTrips:
+    """Round-trip times of a pipelined connection, measured per write and per read.
+
+    ``sent(count, now)`` when ``count`` requests are written together;
+    ``answered(count, now)`` when ``count`` replies are read. Requests are answered
+    in order, so each reply's round trip is ``now`` minus the time its write went
+    out: one clock reading per write and per read, not per request.
+    """
+
+    __slots__ = ("_writes", "histograms")
+
+    def __init__(self, histograms: Sequence[Histogram]) -> None:
+        self.histograms = tuple(histograms)
+        self._writes: Deque[List[float]] = deque()  # [time, requests not yet answered]
+
+    def sent(self, count: int, now: float) -> None:
+        self._writes.append([now, count])
+
+    def answered(self, count: int, now: float) -> None:
+        writes = self._writes
+        while count and writes:
+            entry = writes[0]
+            taken = min(count, int(entry[1]))
+            elapsed = int((now - entry[0]) * 1e6)
+            for histogram in self.histograms:
+                histogram.record_many(elapsed, taken)
+            count -= taken
+            if taken == entry[1]:
+                writes.popleft()
+            else:
+                entry[1] -= taken
+
+    def clear(self) -> None:
+        """The connection is gone: what was in flight will not be answered."""
+        self._writes.clear()
 
 
 class PeerStats:

@@ -83,6 +83,7 @@ class RedisClientProtocol(ClientConnection):
         direct = self._direct()
         connection: Optional[DatastoreProtocol] = None
         out: List[bytes] = []
+        written = written_bytes = 0  # writes sent directly: their payload sizes
         for args, raw in requests:
             if self.closing:
                 break
@@ -105,11 +106,15 @@ class RedisClientProtocol(ClientConnection):
                         slot.tick = connection.pool.tick
                         waiting.append(slot)
                         connection.pending.append(slot)
-                        out.append(raw if raw is not None else encode_command(args))
+                        if raw is None:
+                            raw = encode_command(args)
+                        out.append(raw)
                         if stats_enabled:
                             if spec.write:
                                 stats.client_write_requests += 1
                                 stats.write_requests += 1
+                                written += 1
+                                written_bytes += len(raw)
                             else:
                                 stats.client_read_requests += 1
                                 stats.read_requests += 1
@@ -129,6 +134,9 @@ class RedisClientProtocol(ClientConnection):
         if out:
             assert connection is not None
             connection.write_requests(out)
+        if written:
+            # one sample per read: the mean size of the writes it carried
+            stats.payload_size.record_many(written_bytes // written, written)
 
     def _direct(self) -> bool:
         return self._single_node and self.node.gate.normal and self.session.authenticated

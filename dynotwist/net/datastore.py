@@ -18,7 +18,8 @@ expiry and failure of pending requests.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, Generic, List, Optional, TypeVar
+from time import perf_counter
+from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, TypeVar
 
 from twisted.internet import endpoints
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -29,7 +30,8 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
-from dynotwist.core.stats import Stats
+from dynotwist.core.stats import ENABLED as stats_enabled
+from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
@@ -65,6 +67,8 @@ class PooledProtocol(Batched, Protocol):
         self.pool = pool
         self.slot_index = slot_index  # which of the pool's connections this is
         self.pending: Deque[Slot] = deque()
+        histograms = pool.rtt_histograms() if stats_enabled else ()
+        self.round_trips = RoundTrips(histograms) if histograms else None
 
     def connectionMade(self) -> None:
         if ITCPTransport.providedBy(self.transport):
@@ -76,6 +80,8 @@ class PooledProtocol(Batched, Protocol):
         self.pool.connection_lost(self)
 
     def fail_pending(self) -> None:
+        if self.round_trips is not None:
+            self.round_trips.clear()
         pending, self.pending = self.pending, deque()
         for slot in pending:
             owner = slot.owner
@@ -165,10 +171,14 @@ class DatastoreProtocol(PooledProtocol):
         slot.tick = self.pool.tick
         self.pending.append(slot)
         self.pool.batch.write(self, raw)
+        if self.round_trips is not None:
+            self.round_trips.sent(1, perf_counter())
 
     def write_requests(self, requests: List[bytes]) -> None:
         """The bytes of requests whose slots the caller queued in ``pending``, in order."""
         self.pool.batch.write(self, b"".join(requests))
+        if self.round_trips is not None:
+            self.round_trips.sent(len(requests), perf_counter())
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -179,6 +189,8 @@ class DatastoreProtocol(PooledProtocol):
             )
             self.transport.abortConnection()
             return
+        if self.round_trips is not None and replies:
+            self.round_trips.answered(len(replies), perf_counter())
         pending = self.pending
         for reply in replies:
             if not pending:
@@ -249,6 +261,10 @@ class BackendPool(Generic[P]):
         self._ticker.clock = reactor
         self.stats: Optional[Stats] = None  # the node's, when it keeps them
         self.replies = errors.RESP  # the client protocol's error syntax
+
+    def rtt_histograms(self) -> Sequence[Histogram]:
+        """Where a connection records its round trips (none: not measured)."""
+        return ()
 
     # -- connection events: logged, and counted where the node keeps stats ---------
     def on_connected(self, protocol: P) -> None:
@@ -418,6 +434,9 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
     def failure_reply(self) -> bytes:
         """What a request gets when the datastore cannot answer it."""
         return self.replies.datastore_refused
+
+    def rtt_histograms(self) -> Sequence[Histogram]:
+        return (self.stats.server_rtt,) if self.stats is not None else ()
 
     def on_lost(self, protocol: DatastoreProtocol) -> None:
         super().on_lost(protocol)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Deque, Iterator, List, Optional, Tuple
+from time import perf_counter
+from typing import Any, Deque, Iterator, List, Optional, Sequence, Tuple
 from typing import Protocol as Interface
 
 from twisted.internet.interfaces import ITCPTransport
@@ -32,6 +33,7 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
+from dynotwist.core.stats import Histogram, PeerStats
 from dynotwist.logs import logger
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import BackendPool, PooledProtocol, Slot
@@ -102,6 +104,8 @@ class PeerProtocol(PooledProtocol):
             len(payload),
             payload,
         )
+        if self.round_trips is not None:
+            self.round_trips.sent(1, perf_counter())
         budget = self.budget
         if budget is None:
             pool.batch.write(self, frame)
@@ -133,6 +137,8 @@ class PeerProtocol(PooledProtocol):
         stats = self.pool.stats
         if stats is not None:
             stats.peer_responses += len(frames)
+        if self.round_trips is not None and frames:
+            self.round_trips.answered(len(frames), perf_counter())
 
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
@@ -183,10 +189,22 @@ class PeerPool(BackendPool[PeerProtocol]):
     kind = "peer"
     admin_down = False  # set through the admin port (/peer/down): no requests sent
 
+    link: Optional[PeerStats] = None  # this peer's own counters, once stats are kept
+
     @property
     def failure_reply(self) -> bytes:
         """What a request gets when the peer cannot answer it."""
         return self.replies.peer_refused
+
+    def rtt_histograms(self) -> Sequence[Histogram]:
+        stats = self.stats
+        if stats is None:
+            return ()
+        if self.link is None:
+            peer = self.peer
+            self.link = stats.peer(peer.name, peer.dc, peer.rack)
+        zone = stats.cross_zone_rtt if self.same_dc else stats.cross_region_rtt
+        return (zone, self.link.rtt)
 
     def __init__(
         self,
@@ -245,6 +263,8 @@ class PeerPool(BackendPool[PeerProtocol]):
         stats = self.stats
         if stats is not None:
             stats.peer_requests += 1
+            if self.link is not None:
+                self.link.requests += 1
         return True
 
     # -- life cycle -------------------------------------------------------------------

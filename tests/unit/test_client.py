@@ -306,4 +306,7 @@ class StateTests(unittest.TestCase):
         self.store.dataReceived(b"$-1\r\n+OK\r\n")
         self.assertEqual(self.out.value(), b"$-1\r\n+OK\r\n")  # written: then measured
         self.assertEqual(stats.latency.count, 2)
+        self.assertEqual(stats.server_rtt.count, 2)
+        self.assertEqual(stats.payload_size.count, 1)
+        self.assertEqual(stats.payload_size.max, len(cmd(b"SET", b"a", b"1")))
         self.assertEqual(stats.client_connections, 1)

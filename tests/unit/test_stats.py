@@ -631,3 +631,21 @@ class DescribeTests(unittest.TestCase):
             name = metric.exported if metric.scope == stats.PEER else metric.name
             line = '  %-20s"%s"' % (name, metric.description)
             self.assertEqual(text.split("\n").count(line), 1, line)
+
+
+class RoundTripTests(unittest.TestCase):
+    def test_each_reply_is_timed_from_its_own_write(self) -> None:
+        from dynotwist.core.stats import Histogram, RoundTrips
+
+        histogram = Histogram()
+        trips = RoundTrips([histogram])
+        trips.sent(2, 10.0)  # two requests written together
+        trips.sent(1, 10.5)
+        trips.answered(1, 11.0)  # 1 s after the first write
+        trips.answered(2, 12.0)  # one of the first write (2 s), the last (1.5 s)
+        self.assertEqual(histogram.count, 3)
+        self.assertEqual(histogram.sum, 1_000_000 + 2_000_000 + 1_500_000)
+        trips.sent(1, 13.0)
+        trips.clear()
+        trips.answered(1, 14.0)  # nothing in flight any more: not counted
+        self.assertEqual(histogram.count, 3)
