@@ -15,9 +15,7 @@ import contextlib
 import os
 import pwd
 import random
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from typing import List, Optional, Sequence, Tuple
@@ -51,6 +49,7 @@ from dynotwist.proto.memcache import (
     server_error,
     value_blocks,
 )
+from tests.servers import ServerProcess
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 KiB = 1024
@@ -135,72 +134,22 @@ def send_in_background(conn: socket.socket, data: bytes) -> threading.Thread:
 
 
 # -- a real memcached ----------------------------------------------------------------------
-class Memcached:
+class Memcached(ServerProcess):
     """A memcached on a free loopback port, stopped (by pid) when the test ends."""
 
+    program = "memcached"
+    probe = b"mn\r\n"
+    ready = b"MN\r\n"
+
     def __init__(self, testcase: unittest.TestCase, *options: str) -> None:
-        binary = shutil.which("memcached") or (
-            "/usr/bin/memcached" if os.path.exists("/usr/bin/memcached") else None
-        )
-        if binary is None:
-            testcase.fail("memcached is not installed: these tests compare with it")
+        self.options = options
+        super().__init__(testcase)
+
+    def arguments(self, testcase: unittest.TestCase) -> List[str]:
         user = ["-u", pwd.getpwuid(os.geteuid()).pw_name] if os.geteuid() == 0 else []
-        for _attempt in range(5):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                self.port = probe.getsockname()[1]
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    "-l",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "0",
-                    "-m",
-                    "64",
-                    "-t",
-                    "2",
-                    *user,
-                    *options,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            testcase.addCleanup(self._stop, self.process)
-            if self._wait_ready():
-                return
-        testcase.fail("memcached did not start")
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False  # the port was taken meanwhile: try another
-            try:
-                with self.connect() as conn:
-                    conn.sendall(b"mn\r\n")
-                    if conn.recv(4) == b"MN\r\n":
-                        return True
-            except OSError:
-                time.sleep(0.02)
-        return False
-
-    @staticmethod
-    def _stop(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def connect(self) -> socket.socket:
-        conn = socket.create_connection(("127.0.0.1", self.port), timeout=20)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
+        port = str(self.port)
+        return ["-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "64", "-t", "2", *user,
+                *self.options]
 
     def direct(self, data: bytes) -> bytes:
         """What a client sending ``data`` then quit reads until memcached closes."""

@@ -11,10 +11,7 @@ import ast
 import contextlib
 import hashlib
 import os
-import shutil
 import socket
-import subprocess
-import time
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from hypothesis import given, settings
@@ -34,6 +31,7 @@ from dynotwist.proto.resp import (
     error_reply,
     is_error_reply,
 )
+from tests.servers import ServerProcess
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 
@@ -171,61 +169,21 @@ def aggregate(kind: bytes, items: Sequence[bytes], pairs: bool = False) -> bytes
 
 
 # -- a real redis-server ----------------------------------------------------------------
-class RedisServer:
+class RedisServer(ServerProcess):
     """A redis-server on a free loopback port, stopped (by pid) when the test ends."""
 
-    def __init__(self, testcase: unittest.TestCase) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            testcase.fail("redis-server is not installed: these tests compare with it")
+    program = "redis-server"
+    probe = b"PING\r\n"
+    ready = b"+PONG\r\n"
+
+    def arguments(self, testcase: unittest.TestCase) -> List[str]:
         workdir = os.path.abspath(testcase.mktemp())
         os.makedirs(workdir)
-        for _attempt in range(5):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                self.port = probe.getsockname()[1]
-            self.process = subprocess.Popen(
-                [
-                    *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
-                    *("--save", "", "--appendonly", "no", "--dir", workdir),
-                    *("--enable-debug-command", "yes", "--proto-max-bulk-len", str(MAX_BULK)),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            testcase.addCleanup(self._stop, self.process)
-            if self._wait_ready():
-                return
-        testcase.fail("redis-server did not start")
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False  # the port was taken meanwhile: try another
-            try:
-                with self.connect() as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(7) == b"+PONG\r\n":
-                        return True
-            except OSError:
-                time.sleep(0.02)
-        return False
-
-    @staticmethod
-    def _stop(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def connect(self) -> socket.socket:
-        conn = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
+        return [
+            *("--port", str(self.port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", workdir),
+            *("--enable-debug-command", "yes", "--proto-max-bulk-len", str(MAX_BULK)),
+        ]
 
     def exchange(self, data: bytes, until: Optional[bytes] = None) -> bytes:
         """Send ``data`` on a new connection; read to ``until`` or to the close."""
