@@ -44,9 +44,8 @@ import json
 import math
 import os
 from bisect import bisect_right
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from dynotwist import __version__
 
@@ -463,41 +462,54 @@ class Histogram:
 # -- the live objects ------------------------------------------------------------------
 
 
-class RoundTrips:
-    """Round-trip times of a pipelined connection, measured per write and per read.
+# Latency and payload sizes are sampled: the requests of one client read in this many
+# are timed, and counted this many times over, so histogram counts still estimate
+# totals while the hot path reads the clock once per SAMPLE_EVERY reads.
+SAMPLE_EVERY = 16
 
-    ``sent(count, now)`` when ``count`` requests are written together;
-    ``answered(count, now)`` when ``count`` replies are read. Requests are answered
-    in order, so each reply's round trip is ``now`` minus the time its write went
-    out: one clock reading per write and per read, not per request.
+
+class RoundTrips:
+    """Round-trip times of a pipelined connection, one probe at a time.
+
+    ``sent(count)`` when ``count`` requests are written together, ``answered(count)``
+    when ``count`` replies are read. When no probe is out, the last request just
+    written becomes one; replies come in order, so it is answered once as many
+    replies as were outstanding then have come. Two clock readings per round trip
+    (``clock`` is injected), none per request.
     """
 
-    __slots__ = ("_writes", "histograms")
+    __slots__ = ("_clock", "_due", "_outstanding", "_since", "histograms")
 
-    def __init__(self, histograms: Sequence[Histogram]) -> None:
+    def __init__(self, histograms: Sequence[Histogram], clock: Callable[[], float]) -> None:
         self.histograms = tuple(histograms)
-        self._writes: Deque[List[float]] = deque()  # [time, requests not yet answered]
+        self._clock = clock
+        self._outstanding = 0
+        self._due = -1  # replies still to come before the probe's; -1: no probe out
+        self._since = 0.0
 
-    def sent(self, count: int, now: float) -> None:
-        self._writes.append([now, count])
+    def sent(self, count: int) -> None:
+        self._outstanding += count
+        if self._due < 0:
+            self._due = self._outstanding
+            self._since = self._clock()
 
-    def answered(self, count: int, now: float) -> None:
-        writes = self._writes
-        while count and writes:
-            entry = writes[0]
-            taken = min(count, int(entry[1]))
-            elapsed = int((now - entry[0]) * 1e6)
+    def answered(self, count: int) -> None:
+        self._outstanding -= count
+        due = self._due
+        if due < 0:
+            return
+        due -= count
+        if due <= 0:
+            elapsed = int((self._clock() - self._since) * 1e6)
             for histogram in self.histograms:
-                histogram.record_many(elapsed, taken)
-            count -= taken
-            if taken == entry[1]:
-                writes.popleft()
-            else:
-                entry[1] -= taken
+                histogram.record(elapsed)
+            due = -1
+        self._due = due
 
     def clear(self) -> None:
-        """The connection is gone: what was in flight will not be answered."""
-        self._writes.clear()
+        """The connection is gone: nothing in flight will be answered."""
+        self._outstanding = 0
+        self._due = -1
 
 
 class PeerStats:

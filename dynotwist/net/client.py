@@ -7,7 +7,6 @@ forwards the rest; replies go back strictly in request order, with flow control
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import TYPE_CHECKING, List, Optional
 
 from twisted.internet.protocol import Factory
@@ -15,6 +14,7 @@ from twisted.internet.protocol import Factory
 from dynotwist.core import session as node_commands
 from dynotwist.core.router import Fragmented
 from dynotwist.core.stats import ENABLED as stats_enabled
+from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol, Slot
 from dynotwist.net.ordered import ClientConnection
@@ -76,7 +76,7 @@ class RedisClientProtocol(ClientConnection):
         session = self.session
         waiting = self.waiting
         stats = self.stats
-        now = perf_counter() if stats_enabled else 0.0
+        now = self.sample_clock()
         trace = verbosity.verbosity >= TRACE_REQUESTS
         # the common case, inline: on a single node in NORMAL state, data commands go
         # straight to one datastore connection, their bytes written together
@@ -113,8 +113,9 @@ class RedisClientProtocol(ClientConnection):
                             if spec.write:
                                 stats.client_write_requests += 1
                                 stats.write_requests += 1
-                                written += 1
-                                written_bytes += len(raw)
+                                if now:
+                                    written += 1
+                                    written_bytes += len(raw)
                             else:
                                 stats.client_read_requests += 1
                                 stats.read_requests += 1
@@ -135,8 +136,8 @@ class RedisClientProtocol(ClientConnection):
             assert connection is not None
             connection.write_requests(out)
         if written:
-            # one sample per read: the mean size of the writes it carried
-            stats.payload_size.record_many(written_bytes // written, written)
+            # a sampled read: the mean size of the writes it carried
+            stats.payload_size.record_many(written_bytes // written, written * SAMPLE_EVERY)
 
     def _direct(self) -> bool:
         return self._single_node and self.node.gate.normal and self.session.authenticated
@@ -170,8 +171,7 @@ class RedisClientProtocol(ClientConnection):
     def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
         """Send a request where the router says, at this connection's consistency."""
         slot = Slot(self)
-        if stats_enabled:
-            slot.started = perf_counter()
+        slot.started = self.read_started
         self.waiting.append(slot)
         node = self.node
         session = self.session

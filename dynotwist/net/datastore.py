@@ -68,7 +68,7 @@ class PooledProtocol(Batched, Protocol):
         self.slot_index = slot_index  # which of the pool's connections this is
         self.pending: Deque[Slot] = deque()
         histograms = pool.rtt_histograms() if stats_enabled else ()
-        self.round_trips = RoundTrips(histograms) if histograms else None
+        self.round_trips = RoundTrips(histograms, perf_counter) if histograms else None
 
     def connectionMade(self) -> None:
         if ITCPTransport.providedBy(self.transport):
@@ -172,13 +172,13 @@ class DatastoreProtocol(PooledProtocol):
         self.pending.append(slot)
         self.pool.batch.write(self, raw)
         if self.round_trips is not None:
-            self.round_trips.sent(1, perf_counter())
+            self.round_trips.sent(1)
 
     def write_requests(self, requests: List[bytes]) -> None:
         """The bytes of requests whose slots the caller queued in ``pending``, in order."""
         self.pool.batch.write(self, b"".join(requests))
         if self.round_trips is not None:
-            self.round_trips.sent(len(requests), perf_counter())
+            self.round_trips.sent(len(requests))
 
     def dataReceived(self, data: bytes) -> None:
         try:
@@ -190,7 +190,7 @@ class DatastoreProtocol(PooledProtocol):
             self.transport.abortConnection()
             return
         if self.round_trips is not None and replies:
-            self.round_trips.answered(len(replies), perf_counter())
+            self.round_trips.answered(len(replies))
         pending = self.pending
         for reply in replies:
             if not pending:

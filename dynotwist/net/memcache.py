@@ -15,7 +15,6 @@ memcached, not a client's.
 from __future__ import annotations
 
 import os
-from time import perf_counter
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 from twisted.internet.protocol import Factory
@@ -66,6 +65,7 @@ class MemcacheClientProtocol(ClientConnection):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        self.sample_clock()
         for item in self.parser.feed(data):
             if self.closing:
                 return
@@ -133,7 +133,7 @@ class MemcacheClientProtocol(ClientConnection):
             slot = Slot(None)  # memcached answers nothing; neither do we
         else:
             slot = Slot(self)
-            slot.started = perf_counter()
+            slot.started = self.read_started
             self.waiting.append(slot)
         level = session.write_consistency if write else session.read_consistency
         router = node.router

@@ -18,7 +18,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from dynotwist.core.stats import ENABLED as stats_enabled
-from dynotwist.core.stats import Histogram
+from dynotwist.core.stats import SAMPLE_EVERY, Histogram
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.net.datastore import Slot
@@ -134,7 +134,8 @@ class OrderedConnection(Batched, Protocol):
         count = self._answered
         if count and self.latency is not None:
             self._answered = 0
-            self.latency.record_many(int((perf_counter() - self._answered_since) * 1e6), count)
+            elapsed = int((perf_counter() - self._answered_since) * 1e6)
+            self.latency.record_many(elapsed, count * SAMPLE_EVERY)
 
     def close_when_answered(self) -> None:
         """Stop reading; hang up once every reply due has been written."""
@@ -154,8 +155,21 @@ class ClientConnection(OrderedConnection):
         self.session = node.new_session()
         self.lane = self.session.client_id
         self.stats = node.stats
+        self._reads = 0
+        self.read_started = 0.0
         if stats_enabled:
             self.latency = node.stats.latency
+
+    def sample_clock(self) -> float:
+        """At each read: the time, if its requests are to be timed (one read in
+        SAMPLE_EVERY), else 0.0, which leaves their latency unmeasured. Kept in
+        ``read_started`` for the slots of the read's requests."""
+        self._reads += 1
+        if stats_enabled and not self._reads % SAMPLE_EVERY:
+            self.read_started = perf_counter()
+        else:
+            self.read_started = 0.0
+        return self.read_started
 
     def connectionMade(self) -> None:
         super().connectionMade()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from time import perf_counter
 from typing import Any, Deque, Iterator, List, Optional, Sequence, Tuple
 from typing import Protocol as Interface
 
@@ -105,7 +104,7 @@ class PeerProtocol(PooledProtocol):
             payload,
         )
         if self.round_trips is not None:
-            self.round_trips.sent(1, perf_counter())
+            self.round_trips.sent(1)
         budget = self.budget
         if budget is None:
             pool.batch.write(self, frame)
@@ -138,7 +137,7 @@ class PeerProtocol(PooledProtocol):
         if stats is not None:
             stats.peer_responses += len(frames)
         if self.round_trips is not None and frames:
-            self.round_trips.answered(len(frames), perf_counter())
+            self.round_trips.answered(len(frames))
 
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending

@@ -634,18 +634,22 @@ class DescribeTests(unittest.TestCase):
 
 
 class RoundTripTests(unittest.TestCase):
-    def test_each_reply_is_timed_from_its_own_write(self) -> None:
+    def test_one_probe_at_a_time_timed_from_its_write_to_its_reply(self) -> None:
         from dynotwist.core.stats import Histogram, RoundTrips
 
+        now = [10.0]
         histogram = Histogram()
-        trips = RoundTrips([histogram])
-        trips.sent(2, 10.0)  # two requests written together
-        trips.sent(1, 10.5)
-        trips.answered(1, 11.0)  # 1 s after the first write
-        trips.answered(2, 12.0)  # one of the first write (2 s), the last (1.5 s)
-        self.assertEqual(histogram.count, 3)
-        self.assertEqual(histogram.sum, 1_000_000 + 2_000_000 + 1_500_000)
-        trips.sent(1, 13.0)
-        trips.clear()
-        trips.answered(1, 14.0)  # nothing in flight any more: not counted
-        self.assertEqual(histogram.count, 3)
+        trips = RoundTrips([histogram], lambda: now[0])
+        trips.sent(2)  # the probe: the second of these two
+        now[0] = 10.5
+        trips.sent(1)  # a probe is out: not timed
+        now[0] = 11.0
+        trips.answered(1)  # not yet the probe's reply
+        self.assertEqual(histogram.count, 0)
+        now[0] = 12.0
+        trips.answered(2)  # the probe's reply (and the next)
+        self.assertEqual((histogram.count, histogram.sum), (1, 2_000_000))
+        trips.sent(1)  # a new probe
+        trips.clear()  # the connection is gone
+        trips.answered(1)
+        self.assertEqual(histogram.count, 1)
