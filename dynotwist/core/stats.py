@@ -471,45 +471,41 @@ SAMPLE_EVERY = 16
 class RoundTrips:
     """Round-trip times of a pipelined connection, one probe at a time.
 
-    ``sent(count)`` when ``count`` requests are written together, ``answered(count)``
-    when ``count`` replies are read. When no probe is out, the last request just
-    written becomes one; replies come in order, so it is answered once as many
-    replies as were outstanding then have come. Two clock readings per round trip
-    (``clock`` is injected), none per request.
+    When no probe is out, ``sent(outstanding)`` — called after a write, with the
+    number of requests now awaiting replies — makes the last request written the
+    probe; replies come in order, so it is answered once that many replies have come
+    (``answered(count)`` after each read). Two clock readings per round trip
+    (``clock`` is injected), none per request; ``probing`` lets the hot path skip the
+    call while a probe is out.
     """
 
-    __slots__ = ("_clock", "_due", "_outstanding", "_since", "histograms")
+    __slots__ = ("_clock", "_due", "_since", "histograms", "probing")
 
     def __init__(self, histograms: Sequence[Histogram], clock: Callable[[], float]) -> None:
         self.histograms = tuple(histograms)
         self._clock = clock
-        self._outstanding = 0
-        self._due = -1  # replies still to come before the probe's; -1: no probe out
+        self._due = 0  # replies still to come up to the probe's
         self._since = 0.0
+        self.probing = False
 
-    def sent(self, count: int) -> None:
-        self._outstanding += count
-        if self._due < 0:
-            self._due = self._outstanding
+    def sent(self, outstanding: int) -> None:
+        if not self.probing:
+            self.probing = True
+            self._due = outstanding
             self._since = self._clock()
 
     def answered(self, count: int) -> None:
-        self._outstanding -= count
-        due = self._due
-        if due < 0:
-            return
-        due -= count
-        if due <= 0:
-            elapsed = int((self._clock() - self._since) * 1e6)
-            for histogram in self.histograms:
-                histogram.record(elapsed)
-            due = -1
-        self._due = due
+        if self.probing:
+            self._due -= count
+            if self._due <= 0:
+                self.probing = False
+                elapsed = int((self._clock() - self._since) * 1e6)
+                for histogram in self.histograms:
+                    histogram.record(elapsed)
 
     def clear(self) -> None:
         """The connection is gone: nothing in flight will be answered."""
-        self._outstanding = 0
-        self._due = -1
+        self.probing = False
 
 
 class PeerStats:

@@ -83,7 +83,7 @@ class RedisClientProtocol(ClientConnection):
         direct = self._direct()
         connection: Optional[DatastoreProtocol] = None
         out: List[bytes] = []
-        written = written_bytes = 0  # writes sent directly: their payload sizes
+        reads = writes = written_bytes = 0  # sent directly: counted once per read
         for args, raw in requests:
             if self.closing:
                 break
@@ -109,16 +109,12 @@ class RedisClientProtocol(ClientConnection):
                         if raw is None:
                             raw = encode_command(args)
                         out.append(raw)
-                        if stats_enabled:
-                            if spec.write:
-                                stats.client_write_requests += 1
-                                stats.write_requests += 1
-                                if now:
-                                    written += 1
-                                    written_bytes += len(raw)
-                            else:
-                                stats.client_read_requests += 1
-                                stats.read_requests += 1
+                        if spec.write:
+                            writes += 1
+                            if now:
+                                written_bytes += len(raw)
+                        else:
+                            reads += 1
                         continue
             if stats_enabled and spec is not None:
                 if spec.write:
@@ -135,9 +131,14 @@ class RedisClientProtocol(ClientConnection):
         if out:
             assert connection is not None
             connection.write_requests(out)
-        if written:
-            # a sampled read: the mean size of the writes it carried
-            stats.payload_size.record_many(written_bytes // written, written * SAMPLE_EVERY)
+        if stats_enabled and (reads or writes):
+            stats.client_read_requests += reads
+            stats.read_requests += reads
+            stats.client_write_requests += writes
+            stats.write_requests += writes
+            if writes and now:
+                # a sampled read: the mean size of the writes it carried
+                stats.payload_size.record_many(written_bytes // writes, writes * SAMPLE_EVERY)
 
     def _direct(self) -> bool:
         return self._single_node and self.node.gate.normal and self.session.authenticated

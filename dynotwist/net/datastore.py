@@ -171,14 +171,16 @@ class DatastoreProtocol(PooledProtocol):
         slot.tick = self.pool.tick
         self.pending.append(slot)
         self.pool.batch.write(self, raw)
-        if self.round_trips is not None:
-            self.round_trips.sent(1)
+        trips = self.round_trips
+        if trips is not None and not trips.probing:
+            trips.sent(len(self.pending))
 
     def write_requests(self, requests: List[bytes]) -> None:
         """The bytes of requests whose slots the caller queued in ``pending``, in order."""
         self.pool.batch.write(self, b"".join(requests))
-        if self.round_trips is not None:
-            self.round_trips.sent(len(requests))
+        trips = self.round_trips
+        if trips is not None and not trips.probing:
+            trips.sent(len(self.pending))
 
     def dataReceived(self, data: bytes) -> None:
         try:

@@ -103,8 +103,9 @@ class PeerProtocol(PooledProtocol):
             len(payload),
             payload,
         )
-        if self.round_trips is not None:
-            self.round_trips.sent(1)
+        trips = self.round_trips
+        if trips is not None and not trips.probing:
+            trips.sent(len(self.pending))
         budget = self.budget
         if budget is None:
             pool.batch.write(self, frame)

@@ -640,15 +640,16 @@ class RoundTripTests(unittest.TestCase):
         now = [10.0]
         histogram = Histogram()
         trips = RoundTrips([histogram], lambda: now[0])
-        trips.sent(2)  # the probe: the second of these two
+        trips.sent(2)  # two requests outstanding: the second is the probe
         now[0] = 10.5
-        trips.sent(1)  # a probe is out: not timed
+        trips.sent(3)  # a probe is out: not timed
         now[0] = 11.0
         trips.answered(1)  # not yet the probe's reply
         self.assertEqual(histogram.count, 0)
         now[0] = 12.0
         trips.answered(2)  # the probe's reply (and the next)
         self.assertEqual((histogram.count, histogram.sum), (1, 2_000_000))
+        self.assertFalse(trips.probing)
         trips.sent(1)  # a new probe
         trips.clear()  # the connection is gone
         trips.answered(1)
