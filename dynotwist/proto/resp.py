@@ -412,6 +412,20 @@ class ReplyFramer:
             elif kind in _AGGREGATE_FACTOR:
                 count = int(buf[pos + 1 : nl]) * _AGGREGATE_FACTOR[kind]
                 pos = nl + 2
+                # the common aggregate, a flat run of bulk strings (LRANGE, MGET...):
+                # passed over in a tight loop while the bytes are all here
+                while count > 0 and pos < n and buf[pos] == 0x24:
+                    nl = find(CRLF, pos)
+                    if nl < 0:
+                        break
+                    # one digit: read it as a byte, without a slice and an int()
+                    digit = buf[pos + 1] - 0x30
+                    size = digit if nl == pos + 2 and 0 <= digit <= 9 else int(buf[pos + 1 : nl])
+                    end = nl + 4 + size if size >= 0 else nl + 2
+                    if end > n:
+                        break
+                    pos = end
+                    count -= 1
                 if count > 0:
                     stack.append(count)
                     continue
