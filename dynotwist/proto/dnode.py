@@ -259,7 +259,8 @@ class DnodeParser:
             if state == _SCAN:
                 m = _FAST.match(buf, pos) if self.max_data_len else None
                 if m is not None:
-                    payload_len = int(m.group(7))
+                    msg_id, msg_type, flags, version, same_dc, data, length = m.groups()
+                    payload_len = int(length)
                     if payload_len > self.max_payload_len:
                         self._fail(
                             f"dnode payload length {payload_len} exceeds the limit of"
@@ -268,13 +269,12 @@ class DnodeParser:
                     start = m.end()
                     stop = start + payload_len
                     fields = (
-                        int(m.group(1)),
-                        int(m.group(2)),
-                        m.group(3)[0] - 48,
-                        int(m.group(4)),
-                        m.group(5)[0] - 48,
+                        int(msg_id),
+                        int(msg_type),
+                        flags[0] - 48,
+                        int(version),
+                        same_dc[0] - 48,
                     )
-                    data = m.group(6)
                     if stop <= end:
                         frames.append(Frame(*fields, bytes(buf[start:stop]), data))
                         self._pos = stop
