@@ -26,6 +26,7 @@ import urllib.request
 import uuid
 from typing import Any, Dict, List, Tuple
 
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial import unittest
 
 from dynotwist.core.stats import METRICS, PEER
@@ -169,6 +170,14 @@ class AdminClusterTests(ProcessTestCase):
             self.assertEqual(status, 200)
             self.assertTrue(content_type.startswith("text/plain"), content_type)
             families = parse_prometheus(body.decode("utf-8"))
+            # and as Prometheus itself reads it
+            official = {
+                family.name: family
+                for family in text_string_to_metric_families(body.decode("utf-8"))
+            }
+            self.assertEqual(official["dynomite_client_read_requests"].type, "counter")
+            self.assertEqual(official["dynomite_latency_microseconds"].type, "histogram")
+            self.assertGreater(len(official), 50)
             samples = families["dynomite_client_read_requests_total"]["samples"]
             self.assertEqual(len(samples), 1, samples)
             _, labels, value = samples[0]
