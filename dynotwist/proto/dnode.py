@@ -259,7 +259,9 @@ class DnodeParser:
             if state == _SCAN:
                 m = _FAST.match(buf, pos) if self.max_data_len else None
                 if m is not None:
-                    msg_id, msg_type, flags, version, same_dc, data, length = m.groups()
+                    id_field, type_field, flags_field, version_field, dc_field, data, length = (
+                        m.groups()
+                    )
                     payload_len = int(length)
                     if payload_len > self.max_payload_len:
                         self._fail(
@@ -269,11 +271,11 @@ class DnodeParser:
                     start = m.end()
                     stop = start + payload_len
                     fields = (
-                        int(msg_id),
-                        int(msg_type),
-                        flags[0] - 48,
-                        int(version),
-                        same_dc[0] - 48,
+                        int(id_field),
+                        int(type_field),
+                        flags_field[0] - 48,
+                        int(version_field),
+                        dc_field[0] - 48,
                     )
                     if stop <= end:
                         frames.append(Frame(*fields, bytes(buf[start:stop]), data))
