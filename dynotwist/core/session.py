@@ -123,9 +123,10 @@ def _hello(session: ClientSession, args: List[bytes]) -> bytes:
     while i < len(args):
         option = args[i].upper()
         if option == b"AUTH" and i + 2 < len(args):
-            if session._password is None or args[i + 1] != b"default":
+            if args[i + 1] != b"default":
                 return WRONGPASS
-            if not session.check_password(args[i + 2]):
+            # without requirepass the default user has no password: any is accepted
+            if session._password is not None and not session.check_password(args[i + 2]):
                 return WRONGPASS
             i += 3
         elif option == b"SETNAME" and i + 1 < len(args):

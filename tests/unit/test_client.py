@@ -318,3 +318,20 @@ class StateTests(unittest.TestCase):
         self.assertEqual(stats.payload_size.count, SAMPLE_EVERY)
         self.assertEqual(stats.payload_size.max, len(request))
         self.assertGreaterEqual(stats.server_rtt.count, 1)
+
+
+class HelloAuthTests(unittest.TestCase):
+    def test_hello_auth_without_requirepass_is_accepted_as_redis_does(self) -> None:
+        h = Harness()
+        client, out = h.client()
+        client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"anything"))
+        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.value())
+
+    def test_hello_auth_with_requirepass(self) -> None:
+        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        client, out = h.client()
+        client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"bad"))
+        self.assertTrue(out.value().startswith(b"-WRONGPASS"))
+        out.clear()
+        client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"s3cret") + cmd(b"PING"))
+        self.assertTrue(out.value().endswith(b"+PONG\r\n"))
