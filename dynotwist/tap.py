@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 from twisted.python import usage
 
@@ -69,11 +69,32 @@ class Options(usage.Options):
                 "syntax is invalid\n" % (error, path)
             )
             sys.exit(1)
+        for key, reason in unsupported_settings(self.loaded):
+            sys.stderr.write(
+                'conf: directive "%s" %s\ndynomite: configuration file \'%s\' '
+                "syntax is invalid\n" % (key, reason, path)
+            )
+            sys.exit(1)
         if self["test-conf"]:
             print("dynomite: configuration file '%s' syntax is valid" % path)
             sys.exit(0)
         for warning in self.loaded.warnings:
             sys.stderr.write(warning + "\n")
+
+
+def unsupported_settings(config: Config) -> List[Tuple[str, str]]:
+    """Settings this version parses but cannot honour: refused rather than ignored,
+    since running in plaintext where encryption was asked for would be worse."""
+    refused = []
+    if config.secure_server_option != "none":
+        refused.append(
+            ("secure_server_option", "is not supported yet: peers speak plaintext (use none)")
+        )
+    if config.client_tls:
+        refused.append(("client_tls", "is not supported yet: the client port is plaintext"))
+    if config.workers != 1:
+        refused.append(("workers", "is not supported yet: one process serves the client port"))
+    return refused
 
 
 def makeService(options: Options) -> Any:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
+from twisted.internet.abstract import FileDescriptor
+
 
 class Batched:
     """Mixed into a protocol whose writes go through a ``WriteBatch``."""
@@ -78,18 +80,21 @@ def write_now(transport: Any, data: bytes) -> None:
     writable: two epoll registrations and one more reactor event per write. The
     batch flushes at a safe point (a timed call), so when the transport holds no
     earlier bytes it is sent here; whatever the kernel does not take, or any error,
-    goes the usual way through ``transport.write``.
+    goes the usual way through ``transport.write``. Only plain sockets go this way:
+    never TLS (the bytes must be encrypted) nor a connection being aborted.
     """
-    sock = getattr(transport, "socket", None)
     if (
-        sock is not None
+        isinstance(transport, FileDescriptor)  # a plain socket, not a TLS wrapper
+        and not getattr(transport, "TLS", False)  # nor a socket after startTLS
         and transport.connected
         and not transport.disconnecting
-        and not getattr(transport, "dataBuffer", b"x")
-        and not getattr(transport, "_tempDataBuffer", True)
+        and not getattr(transport, "_aborting", False)
+        and not transport.dataBuffer
+        and not transport._tempDataBuffer
     ):
+        sock = getattr(transport, "socket", None)
         try:
-            sent = sock.send(data)
+            sent = sock.send(data) if sock is not None else 0
         except OSError:  # EAGAIN, or an error Twisted will meet and report itself
             sent = 0
         if sent == len(data):

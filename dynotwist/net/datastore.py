@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from time import perf_counter
-from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from twisted.internet import endpoints
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -144,6 +144,7 @@ class DatastoreProtocol(PooledProtocol):
 
     pool: DatastorePool
     framer_class: Callable[[], Any] = ReplyFramer
+    framer_errors: Tuple[Type[Exception], ...] = (ReplyError,)  # garbage from the datastore
 
     def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
         super().__init__(pool, slot_index)
@@ -185,7 +186,7 @@ class DatastoreProtocol(PooledProtocol):
     def dataReceived(self, data: bytes) -> None:
         try:
             replies = self.framer.feed(data)
-        except ReplyError as error:
+        except self.framer_errors as error:
             log.error(
                 "datastore {address} sent garbage: {error}", address=self.pool.name, error=error
             )

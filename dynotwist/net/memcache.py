@@ -182,12 +182,24 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
 
     framer: MemcacheReplyFramer
     framer_class = MemcacheReplyFramer
+    framer_errors = (memcache.ReplyError,)
 
     def opening_commands(self) -> List[List[bytes]]:
         return []
 
     def send(self, raw: bytes, slot: Slot) -> None:
-        self.framer.expect(expected_reply(raw))
+        kind = expected_reply(raw)
+        if kind & memcache.EXPECT_FENCED:
+            # the quick reading saw noreply or q: the parser decides (a key may be named
+            # "noreply"), and a request relayed without a fence (by a Dynomite peer)
+            # gets one, so that nothing it answers can shift the connection's replies
+            items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
+            first = items[0] if items else None
+            if isinstance(first, MemcacheRequest):
+                kind = first.expect
+                if first.fenced and len(items) < 2:
+                    raw += memcache.FENCE
+        self.framer.expect(kind)
         super().send(raw, slot)
 
 
@@ -199,9 +211,9 @@ _META_LINES = frozenset((b"ms", b"md"))
 def expected_reply(raw: bytes) -> int:
     """The reply kind of one relayed request, from its first line.
 
-    Relayed requests were accepted by the client port's parser, so the command name
-    and the fence rule are enough: classic commands are fenced when they end with
-    ``noreply``, meta commands when they carry the ``q`` flag.
+    Relayed requests were accepted by a parser, so the command name is enough for the
+    kind. Fencing is only suspected here (a last token ``noreply``, a meta ``q``
+    flag): the sender checks it with the parser, as a key may be named ``noreply``.
     """
     end = raw.find(b"\n")
     tokens = raw[: end if end >= 0 else len(raw)].split()

@@ -335,3 +335,21 @@ class HelloAuthTests(unittest.TestCase):
         out.clear()
         client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"s3cret") + cmd(b"PING"))
         self.assertTrue(out.value().endswith(b"+PONG\r\n"))
+
+
+class HeldWriteTimeoutTests(unittest.TestCase):
+    def test_a_write_held_past_the_timeout_is_refused(self) -> None:
+        h = Harness()
+        client, out = h.client()
+        client.dataReceived(cmd(b"PING"))
+        _, store = h.datastore()
+        out.value()
+        out.clear()
+        h.node.state = "WRITES_ONLY"
+        client.dataReceived(cmd(b"SET", b"a", b"1"))
+        h.reactor.advance(0.6)
+        self.assertEqual(out.value(), b"")  # still held
+        h.reactor.advance(0.6)
+        self.assertEqual(out.value(), errors.STATE_FORBIDS)
+        h.node.state = "NORMAL"
+        self.assertEqual(store.transport.value(), b"")  # not sent after all

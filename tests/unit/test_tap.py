@@ -115,3 +115,22 @@ class TwistdTests(unittest.TestCase):
         self.assertIn('conf: directive "tokens"', result.stderr)
         self.assertNotIn("Traceback", result.stderr + result.stdout)
 
+
+
+class UnsupportedSettingsTests(unittest.TestCase):
+    """Parsed, but not honoured yet: refused rather than silently ignored."""
+
+    def test_each_is_refused_with_its_key(self) -> None:
+        for line, key in [
+            ("  secure_server_option: datacenter\n", "secure_server_option"),
+            ("  client_tls: true\n  tls_cert_file: c.pem\n", "client_tls"),
+            ("  workers: 2\n", "workers"),
+        ]:
+            path = self.mktemp()
+            with open(path, "w") as f:
+                f.write(GOOD + line)
+            err = io.StringIO()
+            with redirect_stderr(err), self.assertRaises(SystemExit) as exit:
+                Options().parseOptions(["-t", "-c", path])
+            self.assertEqual(exit.exception.code, 1)
+            self.assertIn('conf: directive "%s" is not supported yet' % key, err.getvalue())
