@@ -127,7 +127,7 @@ local request: the node answers ``MN`` once the replies before it are written.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 CRLF = b"\r\n"
 
@@ -661,26 +661,28 @@ class MemcacheRequestParser:
         out.append(_keyed(tokens[0], tokens[1], line, noreply))
 
     def _arithmetic(self, tokens: List[bytes], line: bytes, out: List[Item]) -> None:
-        if len(tokens) not in (3, 4):
-            out.append(ClientError(ERROR))
-            return
-        noreply = tokens[-1] == b"noreply"
-        if len(tokens[1]) > KEY_MAX_LENGTH:
-            out.append(ClientError(b"" if noreply else BAD_FORMAT))
-        elif _strtoull(tokens[2]) is None:
-            out.append(ClientError(b"" if noreply else BAD_DELTA))
-        else:
-            out.append(_keyed(tokens[0], tokens[1], line, noreply))
+        self._key_and_number(tokens, line, out, _strtoull, BAD_DELTA)
 
     def _touch(self, tokens: List[bytes], line: bytes, out: List[Item]) -> None:
+        self._key_and_number(tokens, line, out, _strtol32, BAD_EXPTIME)
+
+    def _key_and_number(
+        self,
+        tokens: List[bytes],
+        line: bytes,
+        out: List[Item],
+        number: Callable[[bytes], Optional[int]],
+        bad_number: bytes,
+    ) -> None:
+        """``<command> <key> <number> [noreply]``: incr, decr, touch."""
         if len(tokens) not in (3, 4):
             out.append(ClientError(ERROR))
             return
         noreply = tokens[-1] == b"noreply"
         if len(tokens[1]) > KEY_MAX_LENGTH:
             out.append(ClientError(b"" if noreply else BAD_FORMAT))
-        elif _strtol32(tokens[2]) is None:
-            out.append(ClientError(b"" if noreply else BAD_EXPTIME))
+        elif number(tokens[2]) is None:
+            out.append(ClientError(b"" if noreply else bad_number))
         else:
             out.append(_keyed(tokens[0], tokens[1], line, noreply))
 

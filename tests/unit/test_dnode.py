@@ -271,18 +271,6 @@ class ExamplesTests(unittest.TestCase):
         self.assertEqual(dnode.VERSION, 1)
         self.assertEqual(MAGIC, b"   $2014$ ")
 
-    def test_no_twisted_import(self) -> None:
-        with open(dnode.__file__) as f:
-            tree = ast.parse(f.read())
-        for item in ast.walk(tree):
-            if isinstance(item, ast.Import):
-                names = [alias.name for alias in item.names]
-            elif isinstance(item, ast.ImportFrom):
-                names = [item.module or ""]
-            else:
-                continue
-            for name in names:
-                self.assertFalse(name.startswith("twisted"), name)
 
 
 OK_FRAME = encode_frame(42, DMSG_RES, 0, 1, b"+OK\r\n")

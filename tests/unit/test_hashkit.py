@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import struct
 
@@ -200,19 +199,6 @@ class RegistryTests(unittest.TestCase):
         e = self.assertRaises(KeyError, get_hash, "sha1")
         self.assertIn("sha1", str(e))
         self.assertIn("murmur", str(e))
-
-    def test_no_twisted_import(self) -> None:
-        with open(hashkit.__file__) as f:
-            tree = ast.parse(f.read())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                self.assertFalse(name.startswith("twisted"), name)
 
     @given(st.binary(max_size=300))
     @settings(max_examples=300, deadline=None)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from dynotwist.core import ring
 from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
 from dynotwist.core.ring import MAX_TOKEN, Node, RackRing, Topology, parse_tokens, preselect_rack
 
@@ -348,16 +346,3 @@ class ValidationTests(unittest.TestCase):
         self.assertEqual(parse_tokens(str(MAX_TOKEN)), (MAX_TOKEN,))
         for bad in ("", "x", "-1", "1,,2", str(MAX_TOKEN + 1), "1.5"):
             self.assertRaises(ValueError, parse_tokens, bad)
-
-    def test_no_twisted_import(self) -> None:
-        with open(ring.__file__) as f:
-            tree = ast.parse(f.read())
-        for item in ast.walk(tree):
-            if isinstance(item, ast.Import):
-                names = [alias.name for alias in item.names]
-            elif isinstance(item, ast.ImportFrom):
-                names = [item.module or ""]
-            else:
-                continue
-            for name in names:
-                self.assertFalse(name.startswith("twisted"), name)
