@@ -739,22 +739,27 @@ class MemcacheRequestParser:
             out.append(_meta(tokens[0], flags, line, write, EXPECT_META))
 
     def _md(self, tokens: List[bytes], line: bytes, out: List[Item]) -> None:
-        if len(tokens) < 2:
-            out.append(ClientError(ERROR))
-        elif len(tokens[1]) > KEY_MAX_LENGTH:
-            out.append(ClientError(BAD_FORMAT))
-        elif len(tokens) > _META_MAX_TOKENS:
-            out.append(ClientError(META_TOO_LONG))
+        flags = self._delete_or_arithmetic_flags(tokens, out)
+        if flags is None:
+            return
+        if _opaque_too_long(tokens):
+            out.append(ClientError(META_OPAQUE))
         else:
-            flags = _meta_flags(tokens, 2)
-            if flags.error is not None:
-                out.append(ClientError(META_INVALID_OR_DUPLICATE))
-            elif _opaque_too_long(tokens):
-                out.append(ClientError(META_OPAQUE))
-            else:
-                out.append(_meta(tokens[0], flags, line, True, EXPECT_LINE))
+            out.append(_meta(tokens[0], flags, line, True, EXPECT_LINE))
 
     def _ma(self, tokens: List[bytes], line: bytes, out: List[Item]) -> None:
+        flags = self._delete_or_arithmetic_flags(tokens, out)
+        if flags is None:
+            return
+        if flags.mode and flags.mode not in _MA_MODES:
+            out.append(ClientError(MA_BAD_MODE))
+        else:
+            # an over-long opaque is left to memcached: it reports it after the change
+            out.append(_meta(tokens[0], flags, line, True, EXPECT_META))
+
+    @staticmethod
+    def _delete_or_arithmetic_flags(tokens: List[bytes], out: List[Item]) -> Optional[_MetaFlags]:
+        """md's and ma's common checks: the flags, or None once the error is out."""
         if len(tokens) < 2:
             out.append(ClientError(ERROR))
         elif len(tokens[1]) > KEY_MAX_LENGTH:
@@ -763,13 +768,11 @@ class MemcacheRequestParser:
             out.append(ClientError(META_TOO_LONG))
         else:
             flags = _meta_flags(tokens, 2)
-            if flags.error is not None:
-                out.append(ClientError(META_INVALID_OR_DUPLICATE))
-            elif flags.mode and flags.mode not in _MA_MODES:
-                out.append(ClientError(MA_BAD_MODE))
-            else:
-                # an over-long opaque is left to memcached: it reports it after the change
-                out.append(_meta(tokens[0], flags, line, True, EXPECT_META))
+            if flags.error is None:
+                return flags
+            # md and ma fold every flag error into one text
+            out.append(ClientError(META_INVALID_OR_DUPLICATE))
+        return None
 
     def _ms(self, tokens: List[bytes], line: bytes, out: List[Item]) -> None:
         count = len(tokens)
