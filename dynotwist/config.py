@@ -119,6 +119,9 @@ class Config:
     proto_max_bulk_len: int
     item_size_max: int
     workers: int
+    client_query_buffer_limit: int
+    client_output_buffer_limit: int
+    admin_token: str | None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -333,6 +336,21 @@ def _positive(raw: str) -> int:
     if number == 0:
         raise _Invalid("must be a positive number")
     return number
+
+
+# Redis's memtoll units: k, m, g are powers of 1000; kb, mb, gb powers of 1024
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
+               "g": 1000**3, "gb": 1024**3}
+
+
+def _num_or_bytes(raw: str) -> int:
+    """A byte count as Redis's config reads one: digits, optionally with a unit."""
+    text = raw.strip().lower()
+    digits = text.rstrip(string.ascii_letters)
+    unit = text[len(digits):]
+    if not _is_digits(digits) or unit not in _SIZE_UNITS:
+        raise _Invalid("is not a number of bytes (digits, optionally with k, kb, m, mb, g or gb)")
+    return int(digits) * _SIZE_UNITS[unit]
 
 
 def _bounded(low: int, high: int, reason: str) -> Callable[[str], int]:
@@ -587,6 +605,12 @@ _KEYS: dict[str, _Key] = {
     "proto_max_bulk_len": _Key(_positive, 536870912),
     "item_size_max": _Key(_positive, 1048576),
     "workers": _Key(_positive, 1),
+    # Redis's client-query-buffer-limit default; 0 means no limit
+    "client_query_buffer_limit": _Key(_num_or_bytes, 1 << 30),
+    # bytes of replies held for a client that does not read them; 0: no limit, as
+    # Redis's normal clients
+    "client_output_buffer_limit": _Key(_num_or_bytes, 0),
+    "admin_token": _Key(_text),
 }
 
 

@@ -168,6 +168,9 @@ DEFAULTS = {
     "proto_max_bulk_len": 536870912,
     "item_size_max": 1048576,
     "workers": 1,
+    "client_query_buffer_limit": 1 << 30,
+    "client_output_buffer_limit": 0,
+    "admin_token": None,
 }
 
 # Keys where Dynomite reads an explicit 0 as "unset", hence the default.
@@ -705,6 +708,29 @@ class DynotwistKeyTests(ConfigTestCase):
             self.assertEqual(
                 self.key_error(**{key: "x"}), f'conf: directive "{key}" is not a number'
             )
+
+
+    def test_buffer_limits_take_redis_units(self) -> None:
+        defaults = parse()
+        self.assertEqual(
+            (defaults.client_query_buffer_limit, defaults.client_output_buffer_limit),
+            (1 << 30, 0),
+        )
+        for text, size in (("4096", 4096), ("1k", 1000), ("1kb", 1024), ("2MB", 2 << 20),
+                           ("1g", 10**9), ("1gb", 1 << 30), ("0", 0)):
+            config = parse(client_query_buffer_limit=text, client_output_buffer_limit=text)
+            self.assertEqual(config.client_query_buffer_limit, size, text)
+            self.assertEqual(config.client_output_buffer_limit, size, text)
+        for text in ("lots", "12 parsecs", "1tb", "-5"):
+            self.assertEqual(
+                self.key_error(client_query_buffer_limit=text),
+                'conf: directive "client_query_buffer_limit" is not a number of bytes'
+                " (digits, optionally with k, kb, m, mb, g or gb)",
+            )
+
+    def test_admin_token(self) -> None:
+        self.assertIsNone(parse().admin_token)
+        self.assertEqual(parse(admin_token="s3cret-t0ken").admin_token, "s3cret-t0ken")
 
 
 class YamlRuleTests(ConfigTestCase):
