@@ -16,7 +16,7 @@ PEER_REFUSED = error_reply("ERR Peer: Peer Node refused connection")
 STATE_FORBIDS = error_reply("ERR Dynomite: Dynomite's current state does not allow this request")
 QUORUM_FAILED = error_reply("ERR Dynomite: Failed to achieve Quorum")
 SCRIPT_SPANS_NODES = error_reply("ERR Dynomite: Keys in the script cannot span multiple nodes")
-
+MAX_CLIENTS = error_reply("ERR max number of clients reached")
 
 
 class Replies(NamedTuple):
@@ -33,6 +33,7 @@ class Replies(NamedTuple):
     state_forbids: bytes
     quorum_failed: bytes
     is_error: Callable[[bytes], bool]
+    max_clients: bytes  # to a connection over client_connections, before it is closed
 
 
 RESP = Replies(
@@ -42,4 +43,5 @@ RESP = Replies(
     STATE_FORBIDS,
     QUORUM_FAILED,
     is_error_reply,
+    MAX_CLIENTS,
 )

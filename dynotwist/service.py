@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import socket
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from twisted.application import service
 from twisted.internet import error as netError
@@ -21,11 +21,13 @@ from dynotwist.core.ring import Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
 from dynotwist.core.stats import Stats
+from dynotwist.datastores import Relayed
 from dynotwist.logs import logger, notice
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, Slot
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
+from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import DnodeServerFactory, PeerPool
 
 log = logger(__name__)
@@ -51,6 +53,7 @@ class Node(NodeControls):
         self.kind = datastores.resolve(config.data_store)
         self.replies = self.kind.replies
         self.gate = LocalGate(self)
+        self.clients = ClientCount(config.client_connections)
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
@@ -100,9 +103,13 @@ class Node(NodeControls):
             batch=self.batch,
         )
 
-    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
+    def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
+        """A peer's request, checked as a client's would be (net.peer.ServingNode)."""
+        return self.kind.admit_relayed(payload, self.config)
+
+    def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
         """A request from a peer for this node's datastore."""
-        self.gate.send_unparsed(payload, slot, resp3, lane)
+        self.gate.send(request.raw, slot, resp3, lane, request.write)
 
     def _make_peer_pool(self, peer: RingNode) -> PeerPool:
         config = self.config
@@ -121,12 +128,12 @@ class Node(NodeControls):
         pool.replies = self.replies
         return pool
 
-    def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
+    def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
-        keys, write = self.kind.inspect(payload)
+        keys = request.keys
         token = self.router.token(keys[0]) if keys else NO_TOKEN
         plan = self.router.local_dc_fanout(token)
-        self.dispatcher.execute(plan, payload, slot, resp3, lane, write)
+        self.dispatcher.execute(plan, request.raw, slot, resp3, lane, request.write)
         return True
 
     def start(self) -> None:
@@ -211,6 +218,8 @@ class DynomiteService(service.Service):
     def startService(self) -> None:
         super().startService()
         self.node.start()
+        for warning in security_warnings(self.config):
+            log.warn(warning)
         notice(
             log,
             "dynotwist-{version} node {pool} serving clients on {listen}",
@@ -223,6 +232,18 @@ class DynomiteService(service.Service):
         super().stopService()
         self.node.stop()
         return _stop_listening(self._ports)
+
+
+def security_warnings(config: Config) -> List[str]:
+    """Settings that leave a door open, said once at startup."""
+    warnings = []
+    if config.requirepass is not None and config.secure_server_option != "all":
+        warnings.append(
+            "requirepass is set, but dyn_listen (%s) takes plaintext peer frames without"
+            " a password from anyone who can reach it: keep that port on the cluster's"
+            " private network, or use secure_server_option: all" % _show(config.dyn_listen)
+        )
+    return warnings
 
 
 def _stop_listening(ports: list) -> Any:

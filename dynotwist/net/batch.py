@@ -27,8 +27,8 @@ class Batched:
     _out: Optional[List[bytes]] = None
     _hang_up = False
 
-    def flushed(self) -> None:
-        """Called once this iteration's bytes are handed to the transport."""
+    def flushed(self, size: int) -> None:
+        """Called once this iteration's ``size`` bytes are handed to the transport."""
 
 
 class WriteBatch:
@@ -66,9 +66,12 @@ class WriteBatch:
             transport = protocol.transport
             if transport is None:
                 continue
+            size = 0
             if out:
-                write_now(transport, out[0] if len(out) == 1 else b"".join(out))
-            protocol.flushed()
+                data = out[0] if len(out) == 1 else b"".join(out)
+                size = len(data)
+                write_now(transport, data)
+            protocol.flushed(size)
             if protocol._hang_up:
                 transport.loseConnection()
 

@@ -45,6 +45,8 @@ _FORWARDED = frozenset(
     )
 )
 _lookup = commands.lookup
+# the first words of an HTTP request that Redis refuses as a cross-protocol attack
+_CROSS_PROTOCOL = frozenset((b"post", b"host:"))
 _RequestParser = request_parser_class()
 
 
@@ -60,6 +62,12 @@ class RedisClientProtocol(ClientConnection):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        try:
+            self._received(data)
+        except Exception:
+            self.abort_after_error()
+
+    def _received(self, data: bytes) -> None:
         try:
             requests = self.parser.feed(data)
         except ProtocolError as error:
@@ -82,6 +90,7 @@ class RedisClientProtocol(ClientConnection):
         # straight to one datastore connection, their bytes written together
         direct = self._direct()
         connection: Optional[DatastoreProtocol] = None
+        slots: List[Slot] = []
         out: List[bytes] = []
         reads = writes = written_bytes = 0  # sent directly: counted once per read
         for args, raw in requests:
@@ -103,9 +112,8 @@ class RedisClientProtocol(ClientConnection):
                     if connection is not None:
                         slot = Slot(self)
                         slot.started = now
-                        slot.tick = connection.pool.tick
                         waiting.append(slot)
-                        connection.pending.append(slot)
+                        slots.append(slot)
                         if raw is None:
                             raw = encode_command(args)
                         out.append(raw)
@@ -123,14 +131,15 @@ class RedisClientProtocol(ClientConnection):
                     stats.client_read_requests += 1
             if out:  # what came before goes first
                 assert connection is not None
-                connection.write_requests(out)
+                connection.send_many(slots, out)
+                slots = []
                 out = []
             connection = None
             self.handle(spec, args, raw)
             direct = self._direct()  # HELLO and AUTH change the session
         if out:
             assert connection is not None
-            connection.write_requests(out)
+            connection.send_many(slots, out)
         if stats_enabled and (reads or writes):
             stats.client_read_requests += reads
             stats.read_requests += reads
@@ -153,6 +162,9 @@ class RedisClientProtocol(ClientConnection):
     ) -> None:
         """Any request: answered here, refused with an error, or forwarded."""
         if spec is None:
+            if args[0].lower() in _CROSS_PROTOCOL:
+                self._refuse_cross_protocol()
+                return
             self.answer(commands.unknown_command_error(args))
             return
         route = spec.route
@@ -168,6 +180,18 @@ class RedisClientProtocol(ClientConnection):
             self.answer(commands.unsupported_error(spec, args))
         else:
             self.forward(spec, args, raw if raw is not None else encode_command(args))
+
+    def _refuse_cross_protocol(self) -> None:
+        """An HTTP request sent to the RESP port (a browser page or a server-side
+        request forgery aiming at the datastore): closed at once, nothing after it
+        run, as Redis does."""
+        log.warn(
+            "possible security attack: client {peer} sent an HTTP request (POST or Host:)"
+            " to the RESP port; connection aborted",
+            peer=self.describe_peer(),
+        )
+        self.closing = True
+        self.transport.abortConnection()
 
     def forward(self, spec: commands.CommandSpec, args: List[bytes], raw: bytes) -> None:
         """Send a request where the router says, at this connection's consistency."""

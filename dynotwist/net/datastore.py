@@ -176,8 +176,16 @@ class DatastoreProtocol(PooledProtocol):
         if trips is not None and not trips.probing:
             trips.sent(len(self.pending))
 
-    def write_requests(self, requests: List[bytes]) -> None:
-        """The bytes of requests whose slots the caller queued in ``pending``, in order."""
+    def send_many(self, slots: List[Slot], requests: List[bytes]) -> None:
+        """Several requests, ``requests[i]`` awaiting its reply in ``slots[i]``.
+
+        Each slot is queued together with its bytes, in one step: a slot never waits
+        in ``pending`` for a reply to bytes that were not written.
+        """
+        tick = self.pool.tick
+        for slot in slots:
+            slot.tick = tick
+        self.pending.extend(slots)
         self.pool.batch.write(self, b"".join(requests))
         trips = self.round_trips
         if trips is not None and not trips.probing:

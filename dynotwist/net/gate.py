@@ -84,11 +84,3 @@ class LocalGate:
         if not held and self._expiry is not None:
             self._expiry.stop()
             self._expiry = None
-
-    def send_unparsed(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
-        """A request from a peer: parsed only when the state has to look at it."""
-        if self.normal:
-            if not self.node.datastore(resp3).send(raw, slot, lane):
-                complete_once(slot, self.node.replies.datastore_refused)
-            return
-        self._admit(raw, slot, resp3, lane, self.node.kind.inspect(raw)[1])

@@ -15,7 +15,7 @@ memcached, not a client's.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
 from twisted.internet.protocol import Factory
 
@@ -46,6 +46,7 @@ REPLIES = Replies(
     server_error("Dynomite: Dynomite's current state does not allow this request"),
     server_error("Dynomite: Failed to achieve Quorum"),
     memcache.is_error_reply,
+    b"ERROR Too many open connections\r\n",  # memcached's, at maxconns
 )
 
 FLUSH_REFUSED = server_error(
@@ -65,8 +66,17 @@ class MemcacheClientProtocol(ClientConnection):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        try:
+            self._received(data)
+        except Exception:
+            self.abort_after_error()
+
+    def _received(self, data: bytes) -> None:
         self.sample_clock()
-        for item in self.parser.feed(data):
+        items = self.parser.feed(data)
+        if not self.check_query_buffer(self.parser.buffered):
+            return
+        for item in items:
             if self.closing:
                 return
             if isinstance(item, ClientError):
@@ -227,12 +237,3 @@ def expected_reply(raw: bytes) -> int:
         return memcache.EXPECT_STATS
     fenced = tokens[-1] == b"noreply" if tokens else False
     return memcache.EXPECT_LINE | (memcache.EXPECT_FENCED if fenced else 0)
-
-
-def inspect(raw: bytes) -> Tuple[List[bytes], bool]:
-    """The keys of a relayed request and whether it writes (peer-forwarded requests)."""
-    items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
-    first = items[0] if items else None
-    if isinstance(first, MemcacheRequest):
-        return first.keys, first.write
-    return [], True

@@ -43,6 +43,7 @@ class OrderedConnection(Batched, Protocol):
         self._answered_since = 0.0
         self._send_blocked = False  # the transport's buffer is full
         self._too_many = False  # too many replies due
+        self._unsent = 0  # bytes written since the transport's buffer filled up
 
     def frame(self, reply: bytes) -> bytes:
         """The bytes that carry ``reply`` for the oldest request (a hook)."""
@@ -63,6 +64,18 @@ class OrderedConnection(Batched, Protocol):
         self.transport.unregisterProducer()
         log.info("{kind} {peer} disconnected", kind=self.kind, peer=self.describe_peer())
 
+    def abort_after_error(self) -> None:
+        """Called from an ``except`` block: a bug met while serving this connection's
+        input. The connection alone is dropped (its replies could no longer be trusted
+        to be in order); every other connection goes on."""
+        log.failure(
+            "{kind} {peer}: internal error while serving its requests; closing it",
+            kind=self.kind,
+            peer=self.describe_peer(),
+        )
+        self.closing = True
+        self.transport.abortConnection()
+
     def describe_peer(self) -> str:
         peer = self.transport.getPeer()
         host = getattr(peer, "host", None)
@@ -75,11 +88,31 @@ class OrderedConnection(Batched, Protocol):
 
     def resumeProducing(self) -> None:
         self._send_blocked = False
+        self._unsent = 0
         if not self._too_many and not self.closing:
             self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
         self.closing = True
+
+    output_limit = 0  # bytes of unsent replies a connection may hold; 0: no limit
+
+    def _check_output(self, size: int) -> None:
+        """Bytes written while the transport's buffer is full: the other side is not
+        reading. Past ``output_limit`` the connection is closed, as Redis closes a
+        client over its output buffer limit."""
+        self._unsent += size
+        if self.output_limit and self._unsent > self.output_limit and not self.closing:
+            log.warn(
+                "{kind} {peer} does not read its replies ({size} bytes unsent, over the"
+                " limit of {limit}); closing it",
+                kind=self.kind,
+                peer=self.describe_peer(),
+                size=self._unsent,
+                limit=self.output_limit,
+            )
+            self.closing = True
+            self.transport.abortConnection()
 
     def check_backlog(self) -> None:
         """After a read: stop reading while too many replies are due."""
@@ -128,9 +161,11 @@ class OrderedConnection(Batched, Protocol):
         if self.closing and not waiting:
             self._batch.close(self)
 
-    def flushed(self) -> None:
+    def flushed(self, size: int) -> None:
         """The replies of this iteration are out: their latency, with one clock reading
         (they were answered together; the oldest request's wait stands for all)."""
+        if self._send_blocked:
+            self._check_output(size)
         count = self._answered
         if count and self.latency is not None:
             self._answered = 0
@@ -159,6 +194,9 @@ class ClientConnection(OrderedConnection):
         self.read_started = 0.0
         if stats_enabled:
             self.latency = node.stats.latency
+        self.output_limit = node.config.client_output_buffer_limit
+        self.query_limit = node.config.client_query_buffer_limit
+        self._admitted = False  # counted among the node's clients
 
     def sample_clock(self) -> float:
         """At each read: the time, if its requests are to be timed (one read in
@@ -173,11 +211,68 @@ class ClientConnection(OrderedConnection):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        if not self.node.clients.admit():
+            # Redis's answer at maxclients: an error, then the connection is closed
+            self.answer(self.node.replies.max_clients)
+            self.close_when_answered()
+            return
+        self._admitted = True
         self.stats.client_connections += 1
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        stats = self.stats
-        stats.client_connections -= 1
-        stats.client_eof += 1
-        stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
+        if self._admitted:
+            self.node.clients.release()
+            stats = self.stats
+            stats.client_connections -= 1
+            stats.client_eof += 1
+            stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
         super().connectionLost(reason)
+
+    def check_query_buffer(self, buffered: int) -> bool:
+        """False, and the connection closed, if the client's incomplete request holds
+        more than ``client_query_buffer_limit`` bytes (Redis closes such a client
+        without a reply)."""
+        if not self.query_limit or buffered <= self.query_limit:
+            return True
+        log.warn(
+            "{kind} {peer} sent a request over the query buffer limit ({size} bytes buffered,"
+            " limit {limit}); closing it",
+            kind=self.kind,
+            peer=self.describe_peer(),
+            size=buffered,
+            limit=self.query_limit,
+        )
+        self.closing = True
+        self.transport.abortConnection()
+        return False
+
+
+class ClientCount:
+    """The node's open client connections against ``client_connections`` (0: no limit).
+
+    Reaching the limit is logged once, and leaving it once, so that a flood of
+    refused connections does not flood the log.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self._full = False
+
+    def admit(self) -> bool:
+        if self.limit and self.open >= self.limit:
+            if not self._full:
+                self._full = True
+                log.warn(
+                    "{limit} client connections open (client_connections): refusing new ones",
+                    limit=self.limit,
+                )
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
+        if self._full and self.open < self.limit:
+            self._full = False
+            log.info("client connections below client_connections again: accepting new ones")

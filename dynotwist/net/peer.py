@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Deque, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Iterator, List, Optional, Sequence, Tuple, Union
 from typing import Protocol as Interface
 
 from twisted.internet.interfaces import ITCPTransport
@@ -47,6 +47,9 @@ from dynotwist.proto.dnode import (
     DnodeParser,
     Frame,
 )
+
+if TYPE_CHECKING:
+    from dynotwist.datastores import Relayed
 
 __all__ = [
     "PEER_RETRY_CAP_MS",
@@ -349,11 +352,15 @@ class ServingNode(Interface):
     batch: WriteBatch
     replies: errors.Replies
 
-    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
+    def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
+        """The frame's payload as one request the client port would accept, or the error
+        reply that refuses it (answered to the peer in the response frame)."""
+
+    def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
         """Send to the local datastore (through the node's state); ``slot`` is completed
         with its reply or with the error that stopped it."""
 
-    def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
+    def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """Send to every rack of this DC; complete ``slot`` with the local rack's reply.
 
         False if that cannot be done (answered ``errors.PEER_NOT_CONNECTED``).
@@ -363,10 +370,12 @@ class ServingNode(Interface):
 class DnodeServerProtocol(OrderedConnection):
     """A connection from another node on ``dyn_listen``.
 
-    ``node`` provides ``batch`` (a WriteBatch), ``serve_local(payload, resp3, slot,
-    lane)`` and ``forward_to_local_dc(payload, resp3, slot, lane) -> bool``.
-    ``waiting`` holds a slot per request in arrival order and ``headers`` its
-    ``(msg_id, flags, same_dc)`` for the response frame.
+    ``node`` is a :class:`ServingNode`. Each request's payload is admitted as the
+    client port admits a client's request (exactly one request, the same command
+    table and limits): a refused one is answered with its error in the response
+    frame and nothing reaches the datastore. ``waiting`` holds a slot per request in
+    arrival order and ``headers`` its ``(msg_id, flags, same_dc)`` for the response
+    frame.
     """
 
     kind = "peer"
@@ -403,6 +412,12 @@ class DnodeServerProtocol(OrderedConnection):
         if self.closing:
             return
         try:
+            self._received(data)
+        except Exception:
+            self.abort_after_error()
+
+    def _received(self, data: bytes) -> None:
+        try:
             frames = self.parser.feed(data)
         except DnodeError as error:
             self._serve(error.frames)
@@ -435,10 +450,13 @@ class DnodeServerProtocol(OrderedConnection):
             slot = Slot(self)
             waiting.append(slot)
             headers.append((frame[0], resp3, frame[4]))
-            if msg_type == DMSG_REQ:
+            request = node.admit_relayed(frame[5])
+            if isinstance(request, bytes):
+                self.complete(slot, request)
+            elif msg_type == DMSG_REQ:
                 # the coordinator owns the decision: no token ownership check here
-                node.serve_local(frame[5], bool(resp3), slot, lane)
-            elif not node.forward_to_local_dc(frame[5], bool(resp3), slot, lane):
+                node.serve_local(request, bool(resp3), slot, lane)
+            elif not node.forward_to_local_dc(request, bool(resp3), slot, lane):
                 self.complete(slot, node.replies.peer_not_connected)
 
 

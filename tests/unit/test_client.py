@@ -353,3 +353,99 @@ class HeldWriteTimeoutTests(unittest.TestCase):
         self.assertEqual(out.value(), errors.STATE_FORBIDS)
         h.node.state = "NORMAL"
         self.assertEqual(store.transport.value(), b"")  # not sent after all
+
+
+class HostileInputTests(unittest.TestCase):
+    """What one connection sends never reaches another's replies or the datastore."""
+
+    def setUp(self) -> None:
+        self.h = Harness()
+        self.attacker, self.attacker_out = self.h.client()
+        self.attacker.dataReceived(cmd(b"PING"))
+        _, self.store = self.h.datastore()
+        self.attacker_out.value()
+        self.attacker_out.clear()
+
+    def test_an_error_while_serving_a_read_drops_that_client_alone(self) -> None:
+        import dynotwist.net.client as client_module
+
+        def broken(args):  # a bug met half-way through a read's requests
+            raise RuntimeError("bug")
+
+        self.patch(client_module, "encode_command", broken)
+        # GET a is queued first, then the inline GET b (re-encoded) meets the bug
+        self.attacker.dataReceived(cmd(b"GET", b"a") + b"GET b\r\n")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)  # logged once
+        self.assertTrue(self.attacker_out.closing())
+        self.assertEqual(self.store.transport.value(), b"")
+        self.assertEqual(len(self.store.pending), 0)  # no slot waits for unsent bytes
+        victim, victim_out = self.h.client()
+        victim.dataReceived(cmd(b"GET", b"mine"))
+        self.store.dataReceived(b"$4\r\nmine\r\n")
+        self.assertEqual(victim_out.value(), b"$4\r\nmine\r\n")
+
+    def test_an_http_request_on_the_resp_port_runs_nothing(self) -> None:
+        self.attacker.dataReceived(
+            cmd(b"GET", b"a")
+            + b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8102\r\nContent-Length: 11\r\n\r\n"
+            + b"SET pwned 1\r\n"
+        )
+        self.assertTrue(self.attacker_out.closing())
+        # the request before it was read as Redis would; nothing after it
+        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"a"))
+
+    def test_a_host_line_closes_too_and_an_inline_get_of_a_path_stays_a_get(self) -> None:
+        self.attacker.dataReceived(b"GET /index.html\r\n")
+        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"/index.html"))
+        self.assertFalse(self.attacker_out.closing())
+        self.attacker.dataReceived(b"Host: example.com\r\nDEL k\r\n")
+        self.assertTrue(self.attacker_out.closing())
+        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"/index.html"))
+
+
+class ClientLimitTests(unittest.TestCase):
+    def test_client_connections_is_enforced_with_redis_error(self) -> None:
+        h = Harness(CONFIG + "  client_connections: 2\n")
+        first, _ = h.client()
+        second, _ = h.client()
+        third, third_out = h.client()
+        self.assertEqual(third_out.value(), b"-ERR max number of clients reached\r\n")
+        self.assertTrue(third_out.closing())
+        third.dataReceived(cmd(b"PING"))
+        self.assertEqual(third_out.value(), b"-ERR max number of clients reached\r\n")
+        self.assertEqual(h.node.stats.client_connections, 2)
+        third.connectionLost(None)
+        first.connectionLost(None)
+        fourth, fourth_out = h.client()
+        fourth.dataReceived(cmd(b"PING"))
+        self.assertEqual(fourth_out.value(), b"+PONG\r\n")
+        self.assertFalse(fourth_out.closing())
+
+    def test_a_client_that_does_not_read_is_closed_past_the_output_limit(self) -> None:
+        h = Harness(CONFIG + "  client_output_buffer_limit: 1000\n")
+        client, out = h.client()
+        reader, reader_out = h.client()
+        _, store = h.datastore()
+        client.dataReceived(cmd(b"GET", b"big") * 3)
+        reader.dataReceived(cmd(b"GET", b"small"))
+        client.pauseProducing()  # as the transport does once its buffer is full
+        value = b"v" * 600
+        store.dataReceived(b"$600\r\n%s\r\n" % value)
+        self.assertFalse(out.closing())  # 600 bytes unsent: under the limit
+        store.dataReceived(b"$600\r\n%s\r\n" % value)
+        self.assertTrue(out.closing())
+        store.dataReceived(b"$600\r\n%s\r\n" % value + b"$2\r\nok\r\n")
+        self.assertEqual(reader_out.value(), b"$2\r\nok\r\n")
+
+    def test_replies_drained_by_the_transport_reset_the_count(self) -> None:
+        h = Harness(CONFIG + "  client_output_buffer_limit: 1000\n")
+        client, out = h.client()
+        _, store = h.datastore()
+        client.dataReceived(cmd(b"GET", b"big") * 4)
+        reply = b"$600\r\n%s\r\n" % (b"v" * 600)
+        for _ in range(4):
+            client.pauseProducing()
+            store.dataReceived(reply)
+            out.value()
+            client.resumeProducing()  # the transport drained its buffer
+        self.assertFalse(out.closing())

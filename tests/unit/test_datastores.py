@@ -5,7 +5,21 @@ from __future__ import annotations
 from twisted.trial import unittest
 
 from dynotwist import datastores, errors
+from dynotwist.config import parse_config
+from dynotwist.datastores import Relayed
 from dynotwist.net.memcache import REPLIES
+
+CONFIG = parse_config(
+    """\
+dyn_o_mite:
+  listen: 127.0.0.1:8102
+  dyn_listen: 127.0.0.1:8101
+  servers:
+  - 127.0.0.1:22122:1
+  tokens: '0'
+"""
+)
+NOT_ONE = b"-ERR Protocol error: a peer frame must carry exactly one request\r\n"
 
 
 class ResolveTests(unittest.TestCase):
@@ -36,9 +50,43 @@ class ResolveTests(unittest.TestCase):
         self.assertTrue(REPLIES.is_error(b"CLIENT_ERROR bad data chunk\r\n"))
         self.assertFalse(REPLIES.is_error(b"STORED\r\n"))
 
-    def test_inspect_reads_keys_and_writes(self) -> None:
+    def test_relayed_requests_are_parsed_with_their_keys(self) -> None:
         redis, memcache = datastores.resolve(0), datastores.resolve(1)
-        self.assertEqual(redis.inspect(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), ([b"k"], False))
-        self.assertEqual(redis.inspect(b"garbage"), ([], True))
-        self.assertEqual(memcache.inspect(b"set k 0 0 1\r\nx\r\n"), ([b"k"], True))
-        self.assertEqual(memcache.inspect(b"get a b\r\n"), ([b"a", b"b"], False))
+        get = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        self.assertEqual(redis.admit_relayed(get, CONFIG), Relayed(get, False, [b"k"]))
+        self.assertEqual(
+            redis.admit_relayed(b"del a b\r\n", CONFIG),
+            Relayed(b"*3\r\n$3\r\ndel\r\n$1\r\na\r\n$1\r\nb\r\n", True, [b"a", b"b"]),
+        )
+        self.assertEqual(redis.admit_relayed(b"garbage", CONFIG), NOT_ONE)
+        store = b"set k 0 0 1\r\nx\r\n"
+        self.assertEqual(memcache.admit_relayed(store, CONFIG), Relayed(store, True, [b"k"]))
+        self.assertEqual(
+            memcache.admit_relayed(b"get a b\r\n", CONFIG), Relayed(b"get a b\r\n", False, [b"a", b"b"])
+        )
+
+    def test_relayed_memcached_noreply_requests_travel_fenced(self) -> None:
+        memcache = datastores.resolve(1)
+        request = b"set k 0 0 1 noreply\r\nx\r\n"
+        fenced = Relayed(request + b"mn\r\n", True, [b"k"])
+        # from a dynotwist peer (with its fence) and from a C Dynomite peer (without)
+        self.assertEqual(memcache.admit_relayed(request + b"mn\r\n", CONFIG), fenced)
+        self.assertEqual(memcache.admit_relayed(request, CONFIG), fenced)
+
+    def test_relayed_memcached_requests_are_refused_as_clients_are(self) -> None:
+        memcache = datastores.resolve(1)
+        not_one = b"SERVER_ERROR Protocol error: a peer frame must carry exactly one request\r\n"
+        for payload, reply in [
+            (b"get a\r\nget b\r\n", not_one),
+            (b"get a\r\nmn\r\n", not_one),  # a fence after a request that has none
+            (b"", not_one),
+            (b"get a", not_one),
+            (b"set k 0 0 5\r\nx\r\n", not_one),
+            (b"bogus\r\n", b"ERROR\r\n"),
+            (b"set k 0 0 x\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        ]:
+            self.assertEqual(memcache.admit_relayed(payload, CONFIG), reply, payload)
+        for command in (b"flush_all", b"stats", b"version", b"quit"):
+            reply = memcache.admit_relayed(command + b"\r\n", CONFIG)
+            assert isinstance(reply, bytes)
+            self.assertTrue(reply.startswith(b"SERVER_ERROR '%s' is answered by" % command))

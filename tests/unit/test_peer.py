@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -15,7 +15,9 @@ from twisted.test import iosim
 from twisted.trial import unittest
 
 from dynotwist import errors
+from dynotwist.config import parse_config
 from dynotwist.core import ring
+from dynotwist.datastores import Datastore, Relayed
 from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import Slot
@@ -457,8 +459,22 @@ class FakeDatastore:
             slot.owner.complete(slot, reply)
 
 
+NODE_CONFIG = parse_config(
+    """\
+dyn_o_mite:
+  listen: 127.0.0.1:8102
+  dyn_listen: 127.0.0.1:8101
+  servers:
+  - 127.0.0.1:22122:1
+  tokens: '0'
+  proto_max_bulk_len: 4096
+"""
+)
+
+
 class FakeNode:
-    """What DnodeServerProtocol needs of the node."""
+    """What DnodeServerProtocol needs of the node; requests are admitted by the real
+    Redis datastore kind."""
 
     def __init__(self, reactor: MemoryReactorClock) -> None:
         self.batch = WriteBatch(reactor)
@@ -466,15 +482,19 @@ class FakeNode:
         self.stores = {False: FakeDatastore(False), True: FakeDatastore(True)}
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
+        self.kind = Datastore()
 
-    def serve_local(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> None:
-        if not self.stores[resp3].send(payload, slot, lane):
+    def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
+        return self.kind.admit_relayed(payload, NODE_CONFIG)
+
+    def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
+        if not self.stores[resp3].send(request.raw, slot, lane):
             slot.owner.complete(slot, errors.DATASTORE_REFUSED)
 
-    def forward_to_local_dc(self, payload: bytes, resp3: bool, slot: Slot, lane: int) -> bool:
+    def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         if not self.forward_ok:
             return False
-        self.forwarded.append((payload, resp3, slot, lane))
+        self.forwarded.append((request.raw, resp3, slot, lane))
         return True
 
 
@@ -585,10 +605,57 @@ class DnodeServerTests(unittest.TestCase):
         self.assertEqual([raw for raw, _, _ in store.sent], [GET_FOO, GET_FOO])
         self.assertFalse(self.out.closing())
 
-    def test_a_payload_that_is_not_one_request_is_relayed_as_is(self) -> None:
-        payload = GET_FOO + GET_FOO[:5]
-        self.server.dataReceived(encode_frame(1, DMSG_REQ, 0, 1, payload))
-        self.assertEqual(self.node.stores[False].sent[0][0], payload)
+    def test_a_payload_must_be_exactly_one_request(self) -> None:
+        not_one = b"-ERR Protocol error: a peer frame must carry exactly one request\r\n"
+        for msg_id, payload in enumerate(
+            (GET_FOO + GET_FOO[:5], GET_FOO + GET_FOO, b"", GET_FOO[:-2], b"*0\r\n"), 1
+        ):
+            self.server.dataReceived(encode_frame(msg_id, DMSG_REQ, 0, 1, payload))
+            self.assertEqual(self.out.take(), encode_frame(msg_id, 5, 0, 1, not_one), payload)
+        self.assertEqual(self.node.stores[False].sent, [])
+        self.assertFalse(self.out.closing())
+
+    def test_peers_are_refused_what_clients_are_refused(self) -> None:
+        refused = [
+            (encode_command([b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"]),
+             b"-ERR CONFIG SET is not supported"),
+            (encode_command([b"FLUSHALL"]), b"-ERR FLUSHALL is not supported"),
+            (encode_command([b"NOSUCH", b"x"]), b"-ERR unknown command 'NOSUCH'"),
+            (encode_command([b"GET"]), b"-ERR wrong number of arguments for 'get' command"),
+            (encode_command([b"AUTH", b"pw"]), b"-ERR 'auth' is answered by the node"),
+            (encode_command([b"MULTI"]), b"-ERR MULTI is not supported"),
+            (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length"),
+            (encode_command([b"SET", b"k", b"v" * 4097]), b"-ERR Protocol error: invalid bulk"),
+        ]
+        for msg_id, (payload, error) in enumerate(refused, 1):
+            self.server.dataReceived(encode_frame(msg_id, DMSG_REQ_FORWARD, 0, 0, payload))
+            [frame] = frames(self.out.take())
+            self.assertEqual((frame.msg_id, frame.msg_type), (msg_id, 5))
+            self.assertTrue(frame.payload.startswith(error), (payload, frame.payload))
+        self.assertEqual(self.node.stores[False].sent, [])
+        self.assertEqual(self.node.forwarded, [])
+        self.assertFalse(self.out.closing())
+
+    def test_what_dynomite_peers_send_is_admitted(self) -> None:
+        """The requests C Dynomite peers send (captured), lower-case fragments included."""
+        with open(os.path.join(VECTORS, "dnode-frames.txt"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        requests = [
+            frame
+            for i, line in enumerate(lines)
+            if " dnode " in line and line.startswith("[")
+            for frame in frames(ast.literal_eval(lines[i + 1]))
+            if frame.msg_type in (DMSG_REQ, DMSG_REQ_FORWARD)
+        ]
+        self.assertGreater(len(requests), 50)
+        names = set()
+        for frame in requests:
+            admitted = self.node.admit_relayed(frame.payload)
+            self.assertIsInstance(admitted, Relayed, frame.payload[:60])
+            assert isinstance(admitted, Relayed)
+            self.assertEqual(admitted.raw, frame.payload)
+            names.add(frame.payload.split(b"\r\n")[2])
+        self.assertTrue({b"del", b"mget", b"SET", b"GET"} <= names, names)
 
     def test_unrecoverable_input_closes_the_connection_after_serving_what_came_before(self) -> None:
         self.server.dataReceived(
