@@ -78,7 +78,8 @@ class RedisClientProtocol(ClientConnection):
                 self.close_when_answered()
             return
         self._serve(requests)
-        self.check_backlog()
+        if self.check_query_buffer(self.parser.buffered):
+            self.check_backlog()
 
     def _serve(self, requests: List[Request]) -> None:
         session = self.session

@@ -173,6 +173,12 @@ class RequestParser:
         self._chunks_len = 0
         self._failed: Optional[str] = None
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held of an incomplete request."""
+        args = sum(map(len, self._args)) if self._args is not None else 0
+        return len(self._buf) + self._chunks_len + args
+
     def feed(self, data: bytes) -> List[Request]:
         """Return the requests completed by ``data``; raise ProtocolError on bad input."""
         if self._failed is not None:

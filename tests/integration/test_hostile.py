@@ -95,6 +95,7 @@ class HostileClientPortTest(ProcessTestCase):
         super().setUp()
         with RespClient(self.backend.port) as direct:
             direct.call("SET", "canary", "alive")
+            direct.call("CONFIG", "SET", "maxmemory-policy", "noeviction")
 
     def test_smuggling_chunks_run_nothing_and_shift_no_reply(self) -> None:
         for name, port in self.each_node():

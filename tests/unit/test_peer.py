@@ -467,7 +467,7 @@ dyn_o_mite:
   servers:
   - 127.0.0.1:22122:1
   tokens: '0'
-  proto_max_bulk_len: 4096
+  proto_max_bulk_len: 65536
 """
 )
 
@@ -625,7 +625,7 @@ class DnodeServerTests(unittest.TestCase):
             (encode_command([b"AUTH", b"pw"]), b"-ERR 'auth' is answered by the node"),
             (encode_command([b"MULTI"]), b"-ERR MULTI is not supported"),
             (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length"),
-            (encode_command([b"SET", b"k", b"v" * 4097]), b"-ERR Protocol error: invalid bulk"),
+            (encode_command([b"SET", b"k", b"v" * 65537]), b"-ERR Protocol error: invalid bulk"),
         ]
         for msg_id, (payload, error) in enumerate(refused, 1):
             self.server.dataReceived(encode_frame(msg_id, DMSG_REQ_FORWARD, 0, 0, payload))
@@ -651,7 +651,7 @@ class DnodeServerTests(unittest.TestCase):
         names = set()
         for frame in requests:
             admitted = self.node.admit_relayed(frame.payload)
-            self.assertIsInstance(admitted, Relayed, frame.payload[:60])
+            self.assertIsInstance(admitted, Relayed, repr(frame.payload[:60]))
             assert isinstance(admitted, Relayed)
             self.assertEqual(admitted.raw, frame.payload)
             names.add(frame.payload.split(b"\r\n")[2])
