@@ -407,7 +407,7 @@ class ClientLimitTests(unittest.TestCase):
     def test_client_connections_is_enforced_with_redis_error(self) -> None:
         h = Harness(CONFIG + "  client_connections: 2\n")
         first, _ = h.client()
-        second, _ = h.client()
+        h.client()
         third, third_out = h.client()
         self.assertEqual(third_out.value(), b"-ERR max number of clients reached\r\n")
         self.assertTrue(third_out.closing())
