@@ -19,7 +19,7 @@ differs on purpose:
 - paths that only read (``/info``, ``/state/get_state``...) answer GET and HEAD, and
   other methods get 405;
 - paths that change the node are guarded (:func:`change_refusal`): refused to any
-  method but GET, to a browser (``Origin``, cross-site ``Sec-Fetch-Site``) and, when
+  method but GET, to a page in a browser (``Origin``, ``Sec-Fetch-Site``) and, when
   ``admin_token`` is set, to a request without ``Authorization: Bearer <token>``;
 - ``/metrics``: the same numbers in the Prometheus text format.
 
@@ -72,9 +72,8 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
 MIN_TIMEOUT_FACTOR = 1
 MAX_TIMEOUT_FACTOR = 10
 
-# Sec-Fetch-Site values of requests no other site made: typed in the address bar, or
-# from a page of the admin port itself
-_NOT_CROSS_SITE = (b"none", b"same-origin")
+# the Sec-Fetch-Site of a request the user made (typed URL, bookmark), not a page
+_USER_MADE = b"none"
 
 
 class NodeView(Interface):
@@ -162,10 +161,12 @@ def change_refusal(request: Any, token: Optional[str]) -> Optional[Tuple[int, st
     """Why ``request`` may not change the node, as (status, reason); None if it may.
 
     Browsers send ``Origin`` on cross-origin requests other than plain GETs, and
-    ``Sec-Fetch-Site`` on every request (not ``none`` or ``same-origin`` when another
-    site made it): refusing both keeps a web page from driving the node through the
-    browser of someone on the admin network. Old browsers send neither; ``token``
-    (``admin_token``), which a page cannot know, is the protection that holds for them.
+    ``Sec-Fetch-Site`` on every request, ``none`` only when the user made it: refusing
+    the others keeps a web page from driving the node through the browser of someone
+    on the admin network. ``same-origin`` is refused too: the admin port serves no
+    page, so such a request comes from a page whose name was rebound to the node's
+    address. Old browsers send neither header; ``token`` (``admin_token``), which a
+    page cannot know, is the protection that holds for them.
     """
     if request.method != b"GET":
         method = request.method.decode("ascii", "replace")
@@ -174,8 +175,8 @@ def change_refusal(request: Any, token: Optional[str]) -> Optional[Tuple[int, st
     if headers.hasHeader(b"origin"):
         return 403, "a request with an Origin header (a web page) cannot change the node"
     fetch_sites = headers.getRawHeaders(b"sec-fetch-site") or []
-    if any(site.strip().lower() not in _NOT_CROSS_SITE for site in fetch_sites):
-        return 403, "a cross-site request (Sec-Fetch-Site) cannot change the node"
+    if any(site.strip().lower() != _USER_MADE for site in fetch_sites):
+        return 403, "a request made by a web page (Sec-Fetch-Site) cannot change the node"
     if token is None:
         return None
     credentials = _bearer(headers.getRawHeaders(b"authorization"))

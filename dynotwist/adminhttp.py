@@ -11,7 +11,7 @@ big) before the resource runs, and its idle timeout restarts on every byte. On
   seconds of the connection opening, or of the answer to the previous request on a
   kept-alive connection, however slowly they trickle in; so an idle kept-alive
   connection is closed after as long. The connection is then dropped;
-- request line and headers together: Twisted's limit, 16 KB (400 beyond);
+- request line and headers together: Twisted's limit, 16 KB (closed beyond);
 - at most :data:`MAX_CONNECTIONS` connections at once: one more is answered 503 and
   closed.
 """

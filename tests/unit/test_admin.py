@@ -532,9 +532,9 @@ class GuardTests(AdminTestCase):
         }))
 
     def test_cross_site_fetch_refused(self) -> None:
-        for site in ("cross-site", "same-site", "Cross-Site"):
+        for site in ("cross-site", "same-site", "Cross-Site", "same-origin", ""):
             self.assert_refused_everywhere(403, headers=Headers({"Sec-Fetch-Site": [site]}))
-        for site in ("none", "same-origin"):
+        for site in ("none", "None"):  # typed in the address bar
             response, body = self.request(
                 "/loglevelup", headers=Headers({"Sec-Fetch-Site": [site]})
             )
@@ -713,6 +713,11 @@ class ChannelTests(unittest.TestCase):
         channel.dataReceived(b"GET /ping HTTP/1.1\r\n" + headers + b"\r\n")
         self.assertEqual(transport.value(), b"HTTP/1.1 400 Bad Request\r\n\r\n")
         self.assertTrue(transport.disconnecting)
+        # one line too long
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\nX-H: " + b"v" * 16384)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
 
     def test_connection_cap(self) -> None:
         connections = [self.connect() for _ in range(MAX_CONNECTIONS)]
