@@ -344,24 +344,6 @@ TOKEN = "it-admin-token"
 DRIP_INTERVAL = 0.5  # seconds between the bytes of a trickling client
 
 
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Every byte the node sends until it closes (or resets) the connection."""
-    chunks = []
-    while True:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def connect(port: int) -> socket.socket:
-    return socket.create_connection((LOOPBACK, port), timeout=SOCKET_TIMEOUT)
-
-
 class AdminGuardTests(ProcessTestCase):
     """What the admin port refuses, on a node without and a node with ``admin_token``."""
 
@@ -423,33 +405,33 @@ class AdminGuardTests(ProcessTestCase):
 
     def test_declared_body_refused_from_the_headers(self) -> None:
         port = self.open_node.stats_port
-        with connect(port) as sock:
+        with RespClient(port) as client:  # raw bytes both ways
             # 1 GB announced, only the headers sent: the answer comes without the body
-            sock.sendall(b"POST /state/standby HTTP/1.1\r\nHost: %s:%d\r\n"
-                         b"Content-Length: 1073741824\r\n\r\n" % (LOOPBACK.encode(), port))
-            answer = read_until_closed(sock)
+            client.send(b"POST /state/standby HTTP/1.1\r\nHost: %s:%d\r\n"
+                        b"Content-Length: 1073741824\r\n\r\n" % (LOOPBACK.encode(), port))
+            answer = client.read_until_closed()
         self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer)
         self.assertTrue(answer.endswith(b"\r\n\r\nthe admin port takes no request body\n"))
         self.assert_state(self.open_node, b"NORMAL")
 
     def test_trickled_headers_closed(self) -> None:
         port = self.open_node.stats_port
-        with connect(port) as sock:
-            sock.sendall(b"GET /ping HTTP/1.1\r\nHost: a\r\nX-Slow: ")
-            answer = self.trickle(sock, time.monotonic() + 3 * REQUEST_DEADLINE)
+        with RespClient(port) as client:
+            client.send(b"GET /ping HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            answer = self.trickle(client, time.monotonic() + 3 * REQUEST_DEADLINE)
         self.assertEqual(answer, b"")  # dropped, not answered
         self.assertEqual(admin(port, "/ping"), b"OK\r\n")
 
-    def trickle(self, sock: socket.socket, give_up: float) -> bytes:
+    def trickle(self, client: RespClient, give_up: float) -> bytes:
         """Send a byte every DRIP_INTERVAL until the node closes; what it sent."""
         while time.monotonic() < give_up:
-            readable, _, _ = select.select([sock], [], [], DRIP_INTERVAL)
+            readable, _, _ = select.select([client.sock], [], [], DRIP_INTERVAL)
             if readable:
-                return read_until_closed(sock)
+                return client.read_until_closed()
             try:
-                sock.sendall(b"x")
+                client.send(b"x")
             except ConnectionError:
-                return read_until_closed(sock)
+                return client.read_until_closed()
         raise AssertionError("a connection trickling its headers is still open")
 
 
@@ -467,24 +449,24 @@ class AdminConnectionCapTests(ProcessTestCase):
         held = []
         request = b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n"
         for _ in range(MAX_CONNECTIONS):
-            sock = connect(port)
-            self.addCleanup(sock.close)
-            held.append(sock)
-            sock.sendall(request)
+            client = RespClient(port)
+            self.addCleanup(client.close)
+            held.append(client)
+            client.send(request)
             # the answer proves the node counts this connection
-            self.assertTrue(sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n"))
-        with connect(port) as sock:
-            answer = read_until_closed(sock)
+            self.assertTrue(client.sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n"))
+        with RespClient(port) as client:
+            answer = client.read_until_closed()
         self.assertTrue(answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer)
         self.assertTrue(answer.endswith(b"too many admin connections (%d): try again later\n"
                                         % MAX_CONNECTIONS))
         held.pop().close()
 
         def served() -> bool:
-            with connect(port) as sock:
+            with RespClient(port) as client:
                 try:  # a 503 until the node has seen the close
-                    sock.sendall(request)
-                    return sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+                    client.send(request)
+                    return client.sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
                 except ConnectionError:
                     return False
 
