@@ -9,8 +9,8 @@ big) before the resource runs, and its idle timeout restarts on every byte. On
   body;
 - a request's line and headers must be complete within :data:`REQUEST_DEADLINE`
   seconds of the connection opening, or of the answer to the previous request on a
-  kept-alive connection, however slowly they trickle in; so an idle kept-alive
-  connection is closed after as long. The connection is then dropped;
+  kept-alive connection, however slowly they trickle in, or the connection is
+  dropped; an idle kept-alive connection is dropped after as long;
 - request line and headers together: Twisted's limit, 16 KB (closed beyond);
 - at most :data:`MAX_CONNECTIONS` connections at once: one more is answered 503 and
   closed.
