@@ -16,18 +16,24 @@ differs on purpose:
   clamp a number to 1..10 and 0..11 as Dynomite does;
 - ``/peer/<verb>/all`` applies the verb to every peer (Dynomite resets every peer
   whatever the verb);
-- only GET (and HEAD) are served; other methods get 405;
+- paths that only read (``/info``, ``/state/get_state``...) answer GET and HEAD, and
+  other methods get 405;
+- paths that change the node are guarded (:func:`change_refusal`): refused to any
+  method but GET, to a page in a browser (``Origin``, ``Sec-Fetch-Site``) and, when
+  ``admin_token`` is set, to a request without ``Authorization: Bearer <token>``;
 - ``/metrics``: the same numbers in the Prometheus text format.
 
 The app holds no state of its own: it reads and sets the node's through a
-:class:`NodeView`.
+:class:`NodeView`. The connections are bounded by :mod:`dynotwist.adminhttp`.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
 import os
 import re
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 from typing import Protocol as Interface
 
 from klein import Klein
@@ -45,7 +51,7 @@ from dynotwist.core.stats import (
     render_prometheus,
 )
 
-__all__ = ["HELP", "AdminApp", "NodeView", "cluster_members"]
+__all__ = ["HELP", "AdminApp", "NodeView", "change_refusal", "cluster_members"]
 
 JSON = "application/json; charset=utf-8"  # Dynomite's, for every body
 TEXT = "text/plain; charset=utf-8"  # dynotwist's own 4xx replies
@@ -65,6 +71,9 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
 
 MIN_TIMEOUT_FACTOR = 1
 MAX_TIMEOUT_FACTOR = 10
+
+# the Sec-Fetch-Site of a request the user made (typed URL, bookmark), not a page
+_USER_MADE = b"none"
 
 
 class NodeView(Interface):
@@ -138,10 +147,80 @@ def _integer(text: str) -> Optional[int]:
     return int(text) if _INTEGER.match(text) else None
 
 
+def _bearer(values: Optional[List[bytes]]) -> Optional[bytes]:
+    """The credentials of the one ``Authorization: Bearer <credentials>`` header."""
+    if not values or len(values) != 1:
+        return None
+    scheme, _, credentials = values[0].strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return credentials.strip()
+
+
+def change_refusal(request: Any, token: Optional[str]) -> Optional[Tuple[int, str]]:
+    """Why ``request`` may not change the node, as (status, reason); None if it may.
+
+    Browsers send ``Origin`` on cross-origin requests other than plain GETs, and
+    ``Sec-Fetch-Site`` on every request, ``none`` only when the user made it: refusing
+    the others keeps a web page from driving the node through the browser of someone
+    on the admin network. ``same-origin`` is refused too: the admin port serves no
+    page, so such a request comes from a page whose name was rebound to the node's
+    address. Old browsers send neither header; ``token`` (``admin_token``), which a
+    page cannot know, is the protection that holds for them.
+    """
+    if request.method != b"GET":
+        method = request.method.decode("ascii", "replace")
+        return 403, "method %s cannot change the node: use GET" % method
+    headers = request.requestHeaders
+    if headers.hasHeader(b"origin"):
+        return 403, "a request with an Origin header (a web page) cannot change the node"
+    fetch_sites = headers.getRawHeaders(b"sec-fetch-site") or []
+    if any(site.strip().lower() != _USER_MADE for site in fetch_sites):
+        return 403, "a request made by a web page (Sec-Fetch-Site) cannot change the node"
+    if token is None:
+        return None
+    credentials = _bearer(headers.getRawHeaders(b"authorization"))
+    if credentials is None:
+        return 401, "this path changes the node: send Authorization: Bearer <admin_token>"
+    if not hmac.compare_digest(credentials, token.encode("utf-8")):
+        return 401, "wrong admin token"
+    return None
+
+
+Handler = Callable[..., bytes]
+
+_routes = Klein()
+
+
+def reads(path: str) -> Callable[[Handler], Handler]:
+    """Route a path that only reads the node: GET and HEAD, for anyone."""
+    return _routes.route(path, methods=["GET"])
+
+
+def changes(path: str) -> Callable[[Handler], Handler]:
+    """Route a path that changes the node: every method reaches the handler's guard,
+    which runs the handler only when :func:`change_refusal` finds nothing against it."""
+
+    def register(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def guarded(app: AdminApp, request: Any, **values: str) -> bytes:
+            refusal = change_refusal(request, app.node.config.admin_token)
+            if refusal is None:
+                return handler(app, request, **values)
+            code, reason = refusal
+            if code == 401:
+                request.setHeader(b"www-authenticate", b"Bearer")
+            return _refuse(request, reason, code)
+
+        return _routes.route(path)(guarded)
+
+    return register
+
+
 class AdminApp:
     """Dynomite's admin REST API over a :class:`NodeView`; ``resource()`` serves it."""
 
-    app = Klein()
+    app = _routes
 
     def __init__(self, node: NodeView, environ: Optional[Mapping[str, str]] = None) -> None:
         self.node = node
@@ -153,37 +232,37 @@ class AdminApp:
 
     # -- stats
 
-    @app.route("/", methods=["GET"])
-    @app.route("/info", methods=["GET"])
+    @reads("/")
+    @reads("/info")
     def info(self, request: Any) -> bytes:
         return _reply(request, render_info(self.node.stats_snapshot()))
 
-    @app.route("/metrics", methods=["GET"])
+    @reads("/metrics")
     def metrics(self, request: Any) -> bytes:
         text = render_prometheus(self.node.stats_snapshot())
         return _reply(request, text.encode("utf-8"), PROMETHEUS_CONTENT_TYPE)
 
-    @app.route("/historeset", methods=["GET"])
+    @changes("/historeset")
     def historeset(self, request: Any) -> bytes:
         self.node.reset_histograms()
         return _reply(request, OK)
 
-    @app.route("/ping", methods=["GET"])
+    @reads("/ping")
     def ping(self, request: Any) -> bytes:
         return _reply(request, OK)
 
-    @app.route("/help", methods=["GET"])
+    @reads("/help")
     def help(self, request: Any) -> bytes:
         return _reply(request, HELP)
 
-    @app.route("/cluster_describe", methods=["GET"])
+    @reads("/cluster_describe")
     def cluster_describe(self, request: Any) -> bytes:
         members = cluster_members(self.node.topology, self.node.config, self.environ)
         return _reply(request, render_cluster_describe(members))
 
     # -- consistency and timeouts
 
-    @app.route("/get_consistency", methods=["GET"])
+    @reads("/get_consistency")
     def get_consistency(self, request: Any) -> bytes:
         body = "Read Consistency: %s\r\nWrite Consistency: %s\r\n" % (
             self.node.read_consistency,
@@ -191,7 +270,7 @@ class AdminApp:
         )
         return _reply(request, body.encode("ascii"))
 
-    @app.route("/set_consistency/<op>/<level>", methods=["GET"])
+    @changes("/set_consistency/<op>/<level>")
     def set_consistency(self, request: Any, op: str, level: str) -> bytes:
         if op not in ("read", "write"):
             return _refuse(request, "unknown consistency operation %r: read or write" % op)
@@ -208,11 +287,11 @@ class AdminApp:
             self.node.write_consistency = chosen
         return _reply(request, OK)
 
-    @app.route("/get_timeout_factor", methods=["GET"])
+    @reads("/get_timeout_factor")
     def get_timeout_factor(self, request: Any) -> bytes:
         return _reply(request, b"Timeout factor: %d\n" % self.node.timeout_factor)
 
-    @app.route("/set_timeout_factor/<value>", methods=["GET"])
+    @changes("/set_timeout_factor/<value>")
     def set_timeout_factor(self, request: Any, value: str) -> bytes:
         factor = _integer(value)
         if factor is None:
@@ -222,7 +301,7 @@ class AdminApp:
 
     # -- logging
 
-    @app.route("/setloglevel/<value>", methods=["GET"])
+    @changes("/setloglevel/<value>")
     def setloglevel(self, request: Any, value: str) -> bytes:
         level = _integer(value)
         if level is None:
@@ -230,22 +309,24 @@ class AdminApp:
         self.node.set_verbosity(level)
         return _reply(request, OK)
 
-    @app.route("/loglevelup", methods=["GET"])
+    @changes("/loglevelup")
     def loglevelup(self, request: Any) -> bytes:
         self.node.set_verbosity(self.node.verbosity + 1)
         return _reply(request, OK)
 
-    @app.route("/logleveldown", methods=["GET"])
+    @changes("/logleveldown")
     def logleveldown(self, request: Any) -> bytes:
         self.node.set_verbosity(self.node.verbosity - 1)
         return _reply(request, OK)
 
     # -- node state, peers, read repairs
 
-    @app.route("/state/<name>", methods=["GET"])
+    @reads("/state/get_state")
+    def get_state(self, request: Any) -> bytes:
+        return _reply(request, b"State: %s\n" % self.node.state.encode("ascii"))
+
+    @changes("/state/<name>")
     def state(self, request: Any, name: str) -> bytes:
-        if name == "get_state":
-            return _reply(request, b"State: %s\n" % self.node.state.encode("ascii"))
         chosen = states.from_admin(name)
         if chosen is None:
             return _refuse(
@@ -255,7 +336,7 @@ class AdminApp:
         self.node.state = chosen
         return _reply(request, OK)
 
-    @app.route("/peer/<verb>/<name>", methods=["GET"])
+    @changes("/peer/<verb>/<name>")
     def peer(self, request: Any, verb: str, name: str) -> bytes:
         if verb == "up":
             done = self.node.peer_up(name)
@@ -269,11 +350,11 @@ class AdminApp:
             return _refuse(request, "no peer named %r" % name)
         return _reply(request, OK)
 
-    @app.route("/peer/<verb>", methods=["GET"])
+    @changes("/peer/<verb>")
     def peer_without_name(self, request: Any, verb: str) -> bytes:
         return _refuse(request, "missing peer name: /peer/%s/<name|all>" % verb)
 
-    @app.route("/read_repairs/<action>", methods=["GET"])
+    @changes("/read_repairs/<action>")
     def read_repairs(self, request: Any, action: str) -> bytes:
         if action == "enable":
             self.node.read_repairs = True

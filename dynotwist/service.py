@@ -9,10 +9,9 @@ from typing import Any, Dict, List, Optional, Union
 
 from twisted.application import service
 from twisted.internet import error as netError
-from twisted.web.server import Site
 
 from dynotwist import __version__, datastores
-from dynotwist.admin import AdminApp
+from dynotwist.adminhttp import admin_site
 from dynotwist.config import Address, Config
 from dynotwist.control import NodeControls
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
@@ -203,8 +202,7 @@ class DynomiteService(service.Service):
                     self.reactor, config.dyn_listen, DnodeServerFactory(self.node), config.backlog
                 )
             )
-            admin = Site(AdminApp(self.node).resource())
-            admin.noisy = False
+            admin = admin_site(self.node, self.reactor)
             self._ports.append(_listen(self.reactor, config.stats_listen, admin, config.backlog))
         except netError.CannotListenError as failure:
             # an operator error, not a crash: say what and exit, without a traceback

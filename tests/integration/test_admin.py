@@ -8,29 +8,38 @@
   timeout factor, unknown paths and bad values, peers marked down, up and reset.
 - States, through the admin port of a single node: STANDBY, WRITES_ONLY (writes
   held until the state changes), RESUMING, NORMAL.
+- Guards, on two single nodes (one with ``admin_token``): a browser's request (Origin,
+  Sec-Fetch-Site) or another method than GET changes nothing; the token is needed
+  when set; a request announcing a 1 GB body is answered 413 from its headers; a
+  connection that trickles its headers is closed; connections over the cap get 503.
 - ``twistd dynomite -D`` lists every metric.
 
 No timing assertions: the one short socket read that times out proves that a write is
-held, it does not measure the node.
+held, it does not measure the node; the trickling client gives up (and fails) only
+after three times the node's header deadline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any, Dict, List, Tuple
+from email.message import Message
+from typing import Any, Dict, List, Optional, Tuple
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial import unittest
 
+from dynotwist.adminhttp import MAX_CONNECTIONS, REQUEST_DEADLINE
 from dynotwist.core.stats import METRICS, PEER
-from dynotwist.local import Cluster, ClusterNode, Node, RedisServer
+from dynotwist.local import LOOPBACK, Cluster, ClusterNode, Node, RedisServer
 from tests.integration.support import (
     SOCKET_TIMEOUT,
     Processes,
@@ -53,15 +62,24 @@ def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-def http_get(port: int, path: str) -> Tuple[int, bytes, str]:
-    """GET ``path`` on the admin port: (status, body, content type)."""
+def http_call(
+    port: int, path: str, method: str = "GET", headers: Optional[Dict[str, str]] = None
+) -> Tuple[int, bytes, Message]:
+    """A request on the admin port: (status, body, headers)."""
     url = "http://127.0.0.1:%d%s" % (port, path)
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=SOCKET_TIMEOUT) as response:
-            return response.status, response.read(), response.headers.get("content-type", "")
+        with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT) as response:
+            return response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, error.read(), error.headers.get("content-type", "")
+            return error.code, error.read(), error.headers
+
+
+def http_get(port: int, path: str) -> Tuple[int, bytes, str]:
+    """GET ``path`` on the admin port: (status, body, content type)."""
+    status, body, headers = http_call(port, path)
+    return status, body, headers.get("content-type", "")
 
 
 def admin(port: int, path: str) -> bytes:
@@ -320,6 +338,139 @@ class AdminStateTests(ProcessTestCase):
         self.assertEqual(client.call("SET", key, b"normal"), OK)
         self.assertEqual(client.call("GET", key), bulk(b"normal"))
         self.assertEqual(admin(port, "/state/get_state"), b"State: NORMAL\n")
+
+
+TOKEN = "it-admin-token"
+DRIP_INTERVAL = 0.5  # seconds between the bytes of a trickling client
+
+
+class AdminGuardTests(ProcessTestCase):
+    """What the admin port refuses, on a node without and a node with ``admin_token``."""
+
+    open_node: Node
+    guarded_node: Node
+
+    @classmethod
+    def start_processes(cls, processes: Processes) -> None:
+        redis = processes.redis()
+        cls.open_node = processes.node(redis.port, name="open")
+        cls.guarded_node = processes.node(redis.port, name="guarded", admin_token=TOKEN)
+
+    def assert_state(self, node: Node, state: bytes) -> None:
+        self.assertEqual(admin(node.stats_port, "/state/get_state"), b"State: %s\n" % state)
+
+    def test_browser_requests_change_nothing(self) -> None:
+        port = self.open_node.stats_port
+        self.addCleanup(http_get, port, "/state/normal")
+        for headers in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},  # an <img src> on another site sends no Origin
+        ):
+            status, body, _ = http_call(port, "/state/standby", headers=headers)
+            self.assertEqual(status, 403, (headers, body))
+            self.assertTrue(body.endswith(b"cannot change the node\n"), body)
+        self.assert_state(self.open_node, b"NORMAL")
+        # reading stays open to them
+        status, body, _ = http_call(port, "/ping", headers={"Origin": "http://evil.example"})
+        self.assertEqual((status, body), (200, b"OK\r\n"))
+        # and a plain GET changes the node
+        self.assertEqual(admin(port, "/state/standby"), b"OK\r\n")
+        self.assert_state(self.open_node, b"STANDBY")
+
+    def test_other_methods_change_nothing(self) -> None:
+        port = self.open_node.stats_port
+        for method in ("POST", "PUT", "DELETE", "HEAD"):
+            status, body, _ = http_call(port, "/state/standby", method)
+            self.assertEqual(status, 403, (method, body))
+        status, body, _ = http_call(port, "/set_timeout_factor/7", "POST")
+        self.assertEqual((status, body), (403, b"method POST cannot change the node: use GET\n"))
+        self.assert_state(self.open_node, b"NORMAL")
+        self.assertEqual(admin(port, "/get_timeout_factor"), b"Timeout factor: 1\n")
+
+    def test_token_required_when_set(self) -> None:
+        port = self.guarded_node.stats_port
+        right = {"Authorization": "Bearer " + TOKEN}
+        self.addCleanup(http_call, port, "/state/normal", "GET", right)
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            status, _, answer_headers = http_call(port, "/state/standby", headers=headers)
+            self.assertEqual(status, 401, headers)
+            self.assertEqual(answer_headers.get("www-authenticate"), "Bearer")
+        self.assert_state(self.guarded_node, b"NORMAL")  # reading needs no token
+        # the token does not let a browser in
+        browser = dict(right, Origin="http://evil.example")
+        self.assertEqual(http_call(port, "/state/standby", headers=browser)[0], 403)
+        self.assertEqual(http_call(port, "/state/standby", headers=right)[:2], (200, b"OK\r\n"))
+        self.assert_state(self.guarded_node, b"STANDBY")
+
+    def test_declared_body_refused_from_the_headers(self) -> None:
+        port = self.open_node.stats_port
+        with RespClient(port) as client:  # raw bytes both ways
+            # 1 GB announced, only the headers sent: the answer comes without the body
+            client.send(b"POST /state/standby HTTP/1.1\r\nHost: %s:%d\r\n"
+                        b"Content-Length: 1073741824\r\n\r\n" % (LOOPBACK.encode(), port))
+            answer = client.read_until_closed()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nthe admin port takes no request body\n"))
+        self.assert_state(self.open_node, b"NORMAL")
+
+    def test_trickled_headers_closed(self) -> None:
+        port = self.open_node.stats_port
+        with RespClient(port) as client:
+            client.send(b"GET /ping HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            answer = self.trickle(client, time.monotonic() + 3 * REQUEST_DEADLINE)
+        self.assertEqual(answer, b"")  # dropped, not answered
+        self.assertEqual(admin(port, "/ping"), b"OK\r\n")
+
+    def trickle(self, client: RespClient, give_up: float) -> bytes:
+        """Send a byte every DRIP_INTERVAL until the node closes; what it sent."""
+        while time.monotonic() < give_up:
+            readable, _, _ = select.select([client.sock], [], [], DRIP_INTERVAL)
+            if readable:
+                return client.read_until_closed()
+            try:
+                client.send(b"x")
+            except ConnectionError:
+                return client.read_until_closed()
+        raise AssertionError("a connection trickling its headers is still open")
+
+
+class AdminConnectionCapTests(ProcessTestCase):
+    """At most MAX_CONNECTIONS admin connections at once (a node of its own)."""
+
+    node: Node
+
+    @classmethod
+    def start_processes(cls, processes: Processes) -> None:
+        cls.node = processes.node(processes.redis().port)
+
+    def test_connections_over_the_cap(self) -> None:
+        port = self.node.stats_port
+        held = []
+        request = b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n"
+        for _ in range(MAX_CONNECTIONS):
+            client = RespClient(port)
+            self.addCleanup(client.close)
+            held.append(client)
+            client.send(request)
+            # the answer proves the node counts this connection
+            self.assertTrue(client.sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n"))
+        with RespClient(port) as client:
+            answer = client.read_until_closed()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer)
+        self.assertTrue(answer.endswith(b"too many admin connections (%d): try again later\n"
+                                        % MAX_CONNECTIONS))
+        held.pop().close()
+
+        def served() -> bool:
+            with RespClient(port) as client:
+                try:  # a 503 until the node has seen the close
+                    client.send(request)
+                    return client.sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+                except ConnectionError:
+                    return False
+
+        wait_until(served, SOCKET_TIMEOUT, message="an admin connection once one closed")
 
 
 class DescribeStatsTests(unittest.TestCase):

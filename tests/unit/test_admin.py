@@ -6,9 +6,15 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from treq.testing import StubTreq
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial import unittest
+from twisted.web.http_headers import Headers
 
 from dynotwist.admin import HELP, AdminApp
+from dynotwist.adminhttp import MAX_CONNECTIONS, REQUEST_DEADLINE, AdminChannel, AdminSite
 from dynotwist.config import parse_config
 from dynotwist.core import consistency, states
 from dynotwist.core.ring import Node, Topology
@@ -110,8 +116,8 @@ class AdminTestCase(unittest.TestCase):
         self.environ: Dict[str, str] = {}
         self.http = StubTreq(AdminApp(self.node, environ=self.environ).resource())
 
-    def request(self, path: str, method: str = "GET"):
-        d = self.http.request(method, "http://127.0.0.61:30930" + path)
+    def request(self, path: str, method: str = "GET", headers: Optional[Headers] = None):
+        d = self.http.request(method, "http://127.0.0.61:30930" + path, headers=headers)
         self.http.flush()
         response = self.successResultOf(d)
         body = self.successResultOf(self.http.content(response))
@@ -230,11 +236,12 @@ class PathTests(AdminTestCase):
         self.assertEqual(body, b"")
 
     def test_other_methods(self) -> None:
-        response, body = self.request("/state/standby", "POST")
+        response, body = self.request("/ping", "POST")
         self.assertEqual(response.code, 405)
         self.assertEqual(body, b"method POST not allowed: use GET\n")
         self.assertEqual(response.headers.getRawHeaders(b"allow"), [b"GET, HEAD"])
-        self.assertEqual(self.node.state, states.NORMAL)
+        response, body = self.request("/get_consistency", "DELETE")
+        self.assertEqual(response.code, 405)
 
     def test_unknown_paths(self) -> None:
         self.assertEqual(
@@ -443,3 +450,294 @@ class StatesModuleTests(unittest.TestCase):
         self.assertEqual(states.from_admin("writes_only"), states.WRITES_ONLY)
         self.assertIsNone(states.from_admin("WRITES_ONLY"))
         self.assertIsNone(states.from_admin("get_state"))
+
+
+# every route that changes the node (Klein rules without a method list), with a path
+# that reaches it and changes something
+CHANGING = {
+    "/historeset": "/historeset",
+    "/set_consistency/<op>/<level>": "/set_consistency/read/dc_quorum",
+    "/set_timeout_factor/<value>": "/set_timeout_factor/5",
+    "/setloglevel/<value>": "/setloglevel/7",
+    "/loglevelup": "/loglevelup",
+    "/logleveldown": "/logleveldown",
+    "/state/<name>": "/state/standby",
+    "/peer/<verb>/<name>": "/peer/down/all",
+    "/peer/<verb>": "/peer/up",
+    "/read_repairs/<action>": "/read_repairs/enable",
+}
+
+READING = [
+    "/", "/info", "/metrics", "/ping", "/help", "/cluster_describe", "/get_consistency",
+    "/get_timeout_factor", "/state/get_state",
+]
+
+TOKEN = "s3cret-t0ken"
+
+
+class GuardTests(AdminTestCase):
+    """Paths that change the node: GET only, no browser, the token when one is set."""
+
+    def settings(self) -> Tuple[object, ...]:
+        node = self.node
+        return (
+            node.state, node.read_consistency, node.write_consistency, node.timeout_factor,
+            node.verbosity, node.histogram_resets, node.read_repairs, list(node.peer_calls),
+        )
+
+    def set_token(self, token: str) -> None:
+        self.node.config = parse_config(NODE_A + "  admin_token: %s\n" % token)
+
+    def assert_refused_everywhere(
+        self, code: int, method: str = "GET", headers: Optional[Headers] = None
+    ) -> List[bytes]:
+        """Every changing path answers ``code`` with one line, and nothing changes."""
+        before = self.settings()
+        bodies = []
+        for path in CHANGING.values():
+            response, body = self.request(path, method, headers)
+            self.assertEqual(response.code, code, (path, method, body))
+            if method != "HEAD":
+                self.assertEqual(body.count(b"\n"), 1, body)
+                self.assertTrue(body.endswith(b"\n"), body)
+            bodies.append(body)
+        self.assertEqual(self.settings(), before)
+        return bodies
+
+    def test_every_route_is_classified(self) -> None:
+        rules = {rule.rule: rule.methods for rule in AdminApp.app.url_map.iter_rules()}
+        self.assertEqual({path for path, methods in rules.items() if methods is None},
+                         set(CHANGING))
+        self.assertEqual({path for path, methods in rules.items() if methods is not None},
+                         set(READING))
+
+    def test_changing_paths_work_for_a_plain_get(self) -> None:
+        for path in CHANGING.values():
+            response, body = self.request(path)
+            self.assertIn(response.code, (200, 400), (path, body))  # /peer/up: no name
+        self.assertEqual(self.node.state, states.STANDBY)
+        self.assertEqual(self.node.timeout_factor, 5)
+
+    def test_origin_refused(self) -> None:
+        bodies = self.assert_refused_everywhere(
+            403, headers=Headers({"Origin": ["http://evil.example"]})
+        )
+        self.assertEqual(
+            bodies[0], b"a request with an Origin header (a web page) cannot change the node\n"
+        )
+        # even from the admin port's own origin, and with the right token
+        self.set_token(TOKEN)
+        self.assert_refused_everywhere(403, headers=Headers({
+            "Origin": ["http://127.0.0.61:30930"], "Authorization": ["Bearer " + TOKEN],
+        }))
+
+    def test_cross_site_fetch_refused(self) -> None:
+        for site in ("cross-site", "same-site", "Cross-Site", "same-origin", ""):
+            self.assert_refused_everywhere(403, headers=Headers({"Sec-Fetch-Site": [site]}))
+        for site in ("none", "None"):  # typed in the address bar
+            response, body = self.request(
+                "/loglevelup", headers=Headers({"Sec-Fetch-Site": [site]})
+            )
+            self.assertEqual(response.code, 200, body)
+        self.assertEqual(self.node.verbosity, 7)
+
+    def test_methods_other_than_get_refused(self) -> None:
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
+            bodies = self.assert_refused_everywhere(403, method)
+            if method != "HEAD":
+                self.assertEqual(
+                    bodies[0], b"method %s cannot change the node: use GET\n" % method.encode()
+                )
+
+    def test_reading_paths_are_open(self) -> None:
+        self.set_token(TOKEN)
+        browser = Headers({"Origin": ["http://evil.example"], "Sec-Fetch-Site": ["cross-site"]})
+        for path in READING:
+            for method in ("GET", "HEAD"):
+                response, body = self.request(path, method, browser)
+                self.assertEqual(response.code, 200, (path, method, body))
+        self.assertEqual(self.get("/state/get_state"), b"State: NORMAL\n")
+
+    def test_token_required_when_set(self) -> None:
+        self.set_token(TOKEN)
+        for authorization in (
+            [],
+            ["Bearer wrong"],
+            ["Bearer " + TOKEN[:-1]],
+            ["Bearer " + TOKEN + "x"],
+            ["Basic " + TOKEN],
+            [TOKEN],
+            ["Bearer"],
+            ["Bearer " + TOKEN, "Bearer " + TOKEN],  # one header, not two
+        ):
+            headers = Headers({"Authorization": authorization})
+            self.assert_refused_everywhere(401, headers=headers)
+            response, _ = self.request("/loglevelup", headers=headers)
+            self.assertEqual(response.headers.getRawHeaders(b"www-authenticate"), [b"Bearer"])
+        response, body = self.request("/loglevelup")
+        self.assertEqual(
+            body, b"this path changes the node: send Authorization: Bearer <admin_token>\n"
+        )
+        response, body = self.request(
+            "/loglevelup", headers=Headers({"Authorization": ["Bearer wrong"]})
+        )
+        self.assertEqual(body, b"wrong admin token\n")
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            response, body = self.request(
+                "/state/standby", headers=Headers({"Authorization": [scheme + " " + TOKEN]})
+            )
+            self.assertEqual((response.code, body), (200, b"OK\r\n"))
+        self.assertEqual(self.node.state, states.STANDBY)
+
+    def test_unknown_paths_and_bad_values_unchanged(self) -> None:
+        self.set_token(TOKEN)
+        authorized = Headers({"Authorization": ["Bearer " + TOKEN]})
+        for path in ("/no_such_path", "/peer/up/a/b", "/state/"):
+            response, _ = self.request(path, headers=Headers({"Origin": ["http://x.example"]}))
+            self.assertEqual(response.code, 404, path)
+        response, _ = self.request("/state/bogus", headers=authorized)
+        self.assertEqual(response.code, 400)
+        self.assertEqual(self.node.state, states.NORMAL)
+
+
+class ChannelTests(unittest.TestCase):
+    """The admin port's connections, driven byte by byte on a clock."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.node = FakeNodeView()
+        self.site = AdminSite(AdminApp(self.node).resource(), self.clock)
+        self.ports = iter(range(40000, 50000))
+
+    def connect(self) -> Tuple[AdminChannel, StringTransport]:
+        address = IPv4Address("TCP", "127.0.0.1", next(self.ports))
+        channel = self.site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        return channel, transport
+
+    def disconnect(self, channel: AdminChannel, transport: StringTransport) -> None:
+        """What the reactor does once a transport is closed."""
+        self.assertTrue(transport.disconnecting)
+        channel.connectionLost(Failure(ConnectionDone()))
+
+    def test_request_served(self) -> None:
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK\r\n"), transport.value())
+        self.assertTrue(transport.value().endswith(b"\r\n\r\nOK\r\n"))
+        self.assertFalse(transport.disconnecting)
+
+    def assert_body_refused(self, head: bytes) -> None:
+        channel, transport = self.connect()
+        channel.dataReceived(head)
+        answer = transport.value()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n"), answer)
+        self.assertIn(b"\r\nConnection: close\r\n", answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nthe admin port takes no request body\n"))
+        self.assertTrue(transport.disconnecting)
+        # no request was started: nothing opened to hold a body, nothing run
+        self.assertIsNone(getattr(channel.requests[-1], "content", None))
+        self.assertEqual(self.node.state, states.NORMAL)
+
+    def test_declared_body_refused_from_the_headers(self) -> None:
+        # 1 GB announced, only the headers sent: answered at once
+        self.assert_body_refused(
+            b"POST /state/standby HTTP/1.1\r\nHost: a\r\nContent-Length: 1073741824\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        for length in (b"1", b"1073741824"):
+            self.assert_body_refused(
+                b"GET /ping HTTP/1.1\r\nContent-Length: %s\r\nHost: a\r\n\r\n" % length
+            )
+        for coding in (b"chunked", b"identity", b"gzip, chunked"):
+            self.assert_body_refused(
+                b"GET /ping HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: %s\r\n\r\n" % coding
+            )
+
+    def test_body_sent_with_the_headers_is_not_read(self) -> None:
+        # what follows the headers (here a request of its own) is never parsed
+        self.assert_body_refused(
+            b"POST /ping HTTP/1.1\r\nContent-Length: 40\r\n\r\n"
+            b"GET /state/standby HTTP/1.1\r\n\r\n"
+        )
+
+    def test_empty_body_allowed(self) -> None:
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK\r\n"))
+
+    def test_headers_trickled_past_the_deadline(self) -> None:
+        channel, transport = self.connect()
+        request = b"GET /ping HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"x" * 100
+        elapsed = 0.0
+        for byte in request:
+            if transport.disconnected:
+                break
+            channel.dataReceived(bytes([byte]))
+            self.clock.advance(0.5)  # a byte every half second: never idle for long
+            elapsed += 0.5
+        self.assertTrue(transport.disconnected)  # aborted, not waited on
+        self.assertEqual(elapsed, REQUEST_DEADLINE)
+        self.assertEqual(transport.value(), b"")
+        self.disconnect(channel, transport)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_silent_connection_dropped(self) -> None:
+        _, transport = self.connect()
+        self.clock.advance(REQUEST_DEADLINE - 0.01)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.01)
+        self.assertTrue(transport.disconnected)
+
+    def test_kept_alive_connection_idle_after_an_answer(self) -> None:
+        channel, transport = self.connect()
+        for _ in range(3):  # each answer restarts the wait for the next request
+            self.clock.advance(REQUEST_DEADLINE - 1)
+            channel.dataReceived(b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertFalse(transport.disconnected)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK\r\n"), 3)
+        self.clock.advance(REQUEST_DEADLINE)
+        self.assertTrue(transport.disconnected)
+
+    def test_pipelined_requests(self) -> None:
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\n\r\nGET /help HTTP/1.1\r\n\r\nGET /pi")
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK\r\n"), 2)
+        self.clock.advance(REQUEST_DEADLINE)  # the third never completes
+        self.assertTrue(transport.disconnected)
+
+    def test_headers_too_large(self) -> None:
+        channel, transport = self.connect()
+        headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(17))
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\n" + headers + b"\r\n")
+        self.assertEqual(transport.value(), b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        self.assertTrue(transport.disconnecting)
+        # one line too long
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\nX-H: " + b"v" * 16384)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
+
+    def test_connection_cap(self) -> None:
+        connections = [self.connect() for _ in range(MAX_CONNECTIONS)]
+        self.assertTrue(all(isinstance(c, AdminChannel) for c, _ in connections))
+        self.assertEqual(self.site.open_connections, MAX_CONNECTIONS)
+        busy, transport = self.connect()
+        self.assertNotIsInstance(busy, AdminChannel)
+        answer = transport.value()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer)
+        self.assertTrue(answer.endswith(
+            b"\r\n\r\ntoo many admin connections (%d): try again later\n" % MAX_CONNECTIONS
+        ))
+        self.assertTrue(transport.disconnecting)
+        busy.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.site.open_connections, MAX_CONNECTIONS)
+        # one closes: the next is served
+        closing, closed = connections[0]
+        closed.loseConnection()
+        self.disconnect(closing, closed)
+        channel, transport = self.connect()
+        self.assertIsInstance(channel, AdminChannel)
+        channel.dataReceived(b"GET /ping HTTP/1.1\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK\r\n"))
