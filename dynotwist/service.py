@@ -19,11 +19,12 @@ from dynotwist.core.ring import Node as RingNode
 from dynotwist.core.ring import Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
 from dynotwist.datastores import Relayed
 from dynotwist.logs import logger, notice
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import DatastorePool, Slot
+from dynotwist.net.datastore import DatastorePool
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.ordered import ClientCount
@@ -51,7 +52,7 @@ class Node(NodeControls):
         )
         self.kind = datastores.resolve(config.data_store)
         self.replies = self.kind.replies
-        self.gate = LocalGate(self)
+        self.gate = LocalGate(self.datastore, self.replies, self.stats, reactor, self._timeout)
         self.clients = ClientCount(config.client_connections)
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
@@ -62,11 +63,11 @@ class Node(NodeControls):
             get_hash(config.hash),
             config.hash_tag.encode("latin-1") if config.hash_tag else None,
         )
-        self.dispatcher = Dispatcher(self)
         self._msg_ids = itertools.count(1)
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies)
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -75,6 +76,10 @@ class Node(NodeControls):
             self.write_consistency,
             self.config.requirepass,
         )
+
+    def _timeout(self) -> float:
+        """The request timeout now, in seconds."""
+        return self.config.timeout * self.timeout_factor / 1000.0
 
     def datastore(self, resp3: bool) -> DatastorePool:
         """The local datastore's pool for clients of this protocol version."""

@@ -21,13 +21,14 @@ other          refused    refused   LEAVING, DOWN, RESET, UNKNOWN name peer (gos
                                     states; a node never serves in them
 =============  =========  ========  ====================================================
 
-The hot path should not call :func:`allows` with a string per request: keep the two
-booleans of :func:`permissions` on the node, recomputed when the state is set.
+:func:`admission` is the table above as a function: what a state does to a read or a
+write (:data:`PASS`, :data:`HOLD` or :data:`REFUSE`). The hot path keeps the two
+decisions of the current state, recomputed when the state is set.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 __all__ = [
     "ADMIN_STATES",
@@ -42,9 +43,8 @@ __all__ = [
     "STANDBY",
     "UNKNOWN",
     "WRITES_ONLY",
-    "allows",
+    "admission",
     "from_admin",
-    "permissions",
 ]
 
 # Dynomite's dyn_state_t names, as /state/get_state prints them ("State: NORMAL\n")
@@ -69,18 +69,22 @@ ADMIN_STATES: Dict[str, str] = {
     "normal": NORMAL,
 }
 
-_READS = frozenset((NORMAL,))
-_WRITES = frozenset((NORMAL, WRITES_ONLY, RESUMING, INIT, JOINING))
+#: what a state does to a request: sent on, kept until the state changes, or refused
+PASS = "pass"
+HOLD = "hold"
+REFUSE = "refuse"
+
+_WRITES_SERVED = frozenset((NORMAL, RESUMING))
+_WRITES_HELD = frozenset((WRITES_ONLY, INIT, JOINING))
 
 
-def allows(state: str, is_write: bool) -> bool:
-    """Whether a read (``is_write`` false) or a write may reach the local datastore."""
-    return state in (_WRITES if is_write else _READS)
-
-
-def permissions(state: str) -> Tuple[bool, bool]:
-    """``(reads allowed, writes allowed)`` in *state*: cache these on the node."""
-    return state in _READS, state in _WRITES
+def admission(state: str, write: bool) -> str:
+    """What *state* does to a read or a write reaching the local datastore."""
+    if state == NORMAL or (write and state in _WRITES_SERVED):
+        return PASS
+    if write and state in _WRITES_HELD:
+        return HOLD
+    return REFUSE
 
 
 def from_admin(segment: str) -> Optional[str]:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, List, Optional
 from twisted.internet.protocol import Factory
 
 from dynotwist.core import session as node_commands
+from dynotwist.core.coalesce import coalesce
 from dynotwist.core.router import Fragmented
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
-from dynotwist.net.datastore import DatastoreProtocol, Slot
+from dynotwist.net.datastore import DatastoreProtocol
 from dynotwist.net.ordered import ClientConnection
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
@@ -205,8 +207,17 @@ class RedisClientProtocol(ClientConnection):
         if isinstance(routed, bytes):
             self.complete(slot, routed)
         elif isinstance(routed, Fragmented):
-            node.dispatcher.execute_fragmented(routed, slot, session.resp3, self.lane, spec.write)
+            parts = [(plan, encode_command(part)) for part, plan in routed.fragments]
+
+            def merge(replies: List[bytes]) -> bytes:
+                return coalesce(routed.command, replies, routed.positions)
+
+            node.dispatcher.execute_parts(
+                parts, slot, merge, session.resp3, self.lane, spec.write
+            )
         else:
+            if routed.rewritten is not None:
+                raw = encode_command(routed.rewritten)
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, spec.write)
 
 

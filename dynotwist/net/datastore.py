@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
@@ -37,18 +38,6 @@ from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
 
 log = logger(__name__)
-
-
-class Slot:
-    """One request awaiting its reply. ``owner.complete(slot, reply)`` delivers it."""
-
-    __slots__ = ("owner", "reply", "started", "tick")
-
-    def __init__(self, owner: Any) -> None:
-        self.owner = owner
-        self.reply: Optional[bytes] = None
-        self.tick = 0
-        self.started = 0.0  # when the client's request was read (for latency)
 
 
 class PooledProtocol(Batched, Protocol):
@@ -83,11 +72,9 @@ class PooledProtocol(Batched, Protocol):
         if self.round_trips is not None:
             self.round_trips.clear()
         pending, self.pending = self.pending, deque()
+        failure = self.pool.failure_reply
         for slot in pending:
-            owner = slot.owner
-            if owner is not None:
-                slot.owner = None
-                owner.complete(slot, self.pool.failure_reply)
+            slot.deliver(failure)
 
     def expire(self, oldest_allowed: int, dead_before: int) -> None:
         """Fail requests sent before tick ``oldest_allowed``; drop the connection if
@@ -99,21 +86,11 @@ class PooledProtocol(Batched, Protocol):
             self.pool.on_stalled(self)
             self.transport.abortConnection()
             return
+        failure = self.pool.failure_reply
         for slot in pending:
             if slot.tick >= oldest_allowed:
                 break
-            owner = slot.owner
-            if owner is not None:
-                slot.owner = None
-                owner.complete(slot, self.pool.failure_reply)
-
-
-def complete_once(slot: Slot, reply: bytes) -> None:
-    """Give ``slot`` its reply (an error, usually) unless someone already has."""
-    owner = slot.owner
-    if owner is not None:
-        slot.owner = None
-        owner.complete(slot, reply)
+            slot.deliver(failure)
 
 
 class _Handshake:
@@ -208,10 +185,7 @@ class DatastoreProtocol(PooledProtocol):
                 log.error("datastore {address} sent an unrequested reply", address=self.pool.name)
                 self.transport.abortConnection()
                 return
-            slot = pending.popleft()
-            owner = slot.owner
-            if owner is not None:
-                owner.complete(slot, reply)
+            pending.popleft().deliver(reply)
 
 
 class _PoolFactory(Factory):
@@ -481,8 +455,7 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
     def _fail_waiting(self) -> None:
         waiting, self._waiting = self._waiting, deque()
         for _, slot in waiting:
-            if slot.owner is not None:
-                slot.owner.complete(slot, self.failure_reply)
+            slot.deliver(self.failure_reply)
 
     # -- requests -----------------------------------------------------------------
     def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
@@ -502,6 +475,4 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
 
     def expire_waiting(self, oldest_allowed: int) -> None:
         while self._waiting and self._waiting[0][1].tick < oldest_allowed:
-            _, slot = self._waiting.popleft()
-            if slot.owner is not None:
-                slot.owner.complete(slot, self.failure_reply)
+            self._waiting.popleft()[1].deliver(self.failure_reply)

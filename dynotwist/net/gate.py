@@ -1,44 +1,69 @@
 """The way to the local datastore, through the node's state (reference 6.5).
 
 Dynomite checks the node's state where a request reaches the local datastore,
-whether it came from a client or from a peer: NORMAL serves everything, STANDBY
-nothing, WRITES_ONLY holds writes, RESUMING serves writes (the drain); reads are
-refused outside NORMAL with Dynomite's error. Unlike Dynomite, writes held under
-WRITES_ONLY are answered: sent on when the state lets writes through again, refused
-if the node goes to STANDBY or when they have waited the request timeout.
+whether it came from a client or from a peer; :func:`dynotwist.core.states.admission`
+says what each state does. Unlike Dynomite, writes held under WRITES_ONLY are
+answered: sent on when the state lets writes through again, refused if the node goes
+to STANDBY or when they have waited the request timeout.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Protocol as Interface
 
 from twisted.internet.task import LoopingCall
 
+from dynotwist import errors
 from dynotwist.core import states
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
-from dynotwist.net.datastore import Slot, complete_once
+from dynotwist.core.stats import Stats
 
-if TYPE_CHECKING:
-    from dynotwist.service import Node
 
-_HOLDING = frozenset((states.WRITES_ONLY, states.INIT, states.JOINING))
+class Datastore(Interface):
+    """One of the local datastore's pools (``net.datastore.DatastorePool``)."""
+
+    def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
+        """False if no connection can take the request."""
 
 
 class LocalGate:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    """Requests for the local datastore, admitted by the node's state.
+
+    ``datastore(resp3)`` gives the pool for a protocol version; ``timeout()`` the
+    request timeout in seconds (held writes are refused after it).
+    """
+
+    def __init__(
+        self,
+        datastore: Callable[[bool], Datastore],
+        replies: errors.Replies,
+        stats: Stats,
+        clock: Any,
+        timeout: Callable[[], float],
+    ) -> None:
+        self._datastore = datastore
+        self._replies = replies
+        self._stats = stats
+        self._clock = clock
+        self._timeout = timeout
         self.state = states.NORMAL
-        self.normal = True  # read on the hot path: everything passes
-        self._reads = self._writes = True
+        # the current state's decisions, for a read and for a write
+        self._read = self._write = states.PASS
         self._held: Deque[Tuple[float, bytes, Slot, bool, int]] = deque()
         self._expiry: Optional[LoopingCall] = None
 
+    @property
+    def normal(self) -> bool:
+        return self.state == states.NORMAL
+
     def set_state(self, state: str) -> None:
         self.state = state
-        self.normal = state == states.NORMAL
-        self._reads, self._writes = states.permissions(state)
-        if state in _HOLDING:
+        self._read = states.admission(state, False)
+        self._write = states.admission(state, True)
+        if self._write == states.HOLD:
             return
         held, self._held = self._held, deque()
         for _, raw, slot, resp3, lane in held:
@@ -48,39 +73,35 @@ class LocalGate:
         """A request for the local datastore, if the state lets it through."""
         if stats_enabled:
             if write:
-                self.node.stats.write_requests += 1
+                self._stats.write_requests += 1
             else:
-                self.node.stats.read_requests += 1
+                self._stats.read_requests += 1
         self._admit(raw, slot, resp3, lane, write)
 
     def _admit(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
-        if self.normal or (self._writes if write else self._reads):
-            if write and self.state in _HOLDING:
-                self._hold(raw, slot, resp3, lane)
-                return
-            if not self.node.datastore(resp3).send(raw, slot, lane):
-                complete_once(slot, self.node.replies.datastore_refused)
-            return
-        complete_once(slot, self.node.replies.state_forbids)
+        decision = self._write if write else self._read
+        if decision is states.PASS:
+            if not self._datastore(resp3).send(raw, slot, lane):
+                slot.deliver(self._replies.datastore_refused)
+        elif decision is states.HOLD:
+            self._hold(raw, slot, resp3, lane)
+        else:
+            slot.deliver(self._replies.state_forbids)
 
     def _hold(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
         """Keep a write until the state changes — or until the request timeout, when
         it is refused (a coordinator waiting on it would give up and drop its link)."""
-        node = self.node
-        self._held.append((node.reactor.seconds(), raw, slot, resp3, lane))
+        self._held.append((self._clock.seconds(), raw, slot, resp3, lane))
         if self._expiry is None:
             self._expiry = LoopingCall(self._expire)
-            self._expiry.clock = node.reactor
+            self._expiry.clock = self._clock
             self._expiry.start(self._timeout() / 4, now=False)
-
-    def _timeout(self) -> float:
-        return self.node.config.timeout * self.node.timeout_factor / 1000.0
 
     def _expire(self) -> None:
         held = self._held
-        oldest = self.node.reactor.seconds() - self._timeout()
+        oldest = self._clock.seconds() - self._timeout()
         while held and held[0][0] <= oldest:
-            complete_once(held.popleft()[2], self.node.replies.state_forbids)
+            held.popleft()[2].deliver(self._replies.state_forbids)
         if not held and self._expiry is not None:
             self._expiry.stop()
             self._expiry = None

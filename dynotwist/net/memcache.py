@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 from twisted.internet.protocol import Factory
 
 from dynotwist import __version__
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.errors import Replies
 from dynotwist.logs import logger
-from dynotwist.net.datastore import DatastoreProtocol, Slot
+from dynotwist.net.datastore import DatastoreProtocol
 from dynotwist.net.ordered import ClientConnection
 from dynotwist.proto import memcache
 from dynotwist.proto.memcache import (
@@ -171,9 +172,7 @@ class MemcacheClientProtocol(ClientConnection):
         def merge(replies: List[bytes]) -> bytes:
             return memcache.merge_get_replies(replies, request.keys)
 
-        self.node.dispatcher.execute_parts(
-            parts, slot, merge, False, self.lane, request.write
-        )
+        self.node.dispatcher.execute_parts(parts, slot, merge, False, self.lane, request.write)
 
 
 class MemcacheClientFactory(Factory):

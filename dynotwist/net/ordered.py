@@ -17,11 +17,11 @@ from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY, Histogram
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
-from dynotwist.net.datastore import Slot
 
 log = logger(__name__)
 
@@ -59,7 +59,7 @@ class OrderedConnection(Batched, Protocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closing = True
         for slot in self.waiting:
-            slot.owner = None
+            slot.forget()
         self.waiting.clear()
         self.transport.unregisterProducer()
         log.info("{kind} {peer} disconnected", kind=self.kind, peer=self.describe_peer())

@@ -32,10 +32,11 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
+from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Histogram, PeerStats
 from dynotwist.logs import logger
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import BackendPool, PooledProtocol, Slot
+from dynotwist.net.datastore import BackendPool, PooledProtocol
 from dynotwist.net.ordered import OrderedConnection
 from dynotwist.proto.dnode import (
     DMSG_REQ,
@@ -154,22 +155,15 @@ class PeerProtocol(PooledProtocol):
                 head = ids[0]
                 if head == msg_id:
                     ids.popleft()
-                    slot = pending.popleft()
-                    owner = slot.owner
-                    if owner is not None:
-                        owner.complete(slot, frame[5])
+                    pending.popleft().deliver(frame[5])
                     break
                 if msg_id < head:
                     self.pool.late_replies += 1  # its request was already failed
                     break
                 # the peer skipped the head: Dynomite fails it and matches on
                 ids.popleft()
-                slot = pending.popleft()
                 self.pool.mismatches += 1
-                owner = slot.owner
-                if owner is not None:
-                    slot.owner = None
-                    owner.complete(slot, self.pool.failure_reply)
+                pending.popleft().deliver(self.pool.failure_reply)
             else:
                 self.pool.late_replies += 1
 

@@ -427,24 +427,24 @@ class ReadRepairTests(AdminTestCase):
 
 
 class StatesModuleTests(unittest.TestCase):
-    def test_allows(self) -> None:
-        table = {
-            states.NORMAL: (True, True),
-            states.STANDBY: (False, False),
-            states.WRITES_ONLY: (False, True),
-            states.RESUMING: (False, True),
-            states.INIT: (False, True),
-            states.JOINING: (False, True),
-            states.LEAVING: (False, False),
-            states.DOWN: (False, False),
-            states.RESET: (False, False),
-            states.UNKNOWN: (False, False),
+    def test_admission(self) -> None:
+        PASS, HOLD, REFUSE = states.PASS, states.HOLD, states.REFUSE
+        table = {  # state: (a read, a write)
+            states.NORMAL: (PASS, PASS),
+            states.STANDBY: (REFUSE, REFUSE),
+            states.WRITES_ONLY: (REFUSE, HOLD),
+            states.RESUMING: (REFUSE, PASS),
+            states.INIT: (REFUSE, HOLD),
+            states.JOINING: (REFUSE, HOLD),
+            states.LEAVING: (REFUSE, REFUSE),
+            states.DOWN: (REFUSE, REFUSE),
+            states.RESET: (REFUSE, REFUSE),
+            states.UNKNOWN: (REFUSE, REFUSE),
         }
         self.assertEqual(set(table), set(states.NAMES))
-        for state, (reads, writes) in table.items():
-            self.assertEqual(states.allows(state, False), reads, state)
-            self.assertEqual(states.allows(state, True), writes, state)
-            self.assertEqual(states.permissions(state), (reads, writes), state)
+        for state, (read, write) in table.items():
+            self.assertEqual(states.admission(state, False), read, state)
+            self.assertEqual(states.admission(state, True), write, state)
 
     def test_admin_names(self) -> None:
         self.assertEqual(states.from_admin("writes_only"), states.WRITES_ONLY)

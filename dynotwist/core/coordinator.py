@@ -1,0 +1,167 @@
+"""The coordinator: the copies of one client request, and the one reply they make.
+
+Sans-I/O. The router says where a request goes: a :class:`~dynotwist.core.router.Plan`
+(its copies: targets per rack and DC, and how their replies count) or, for a
+multi-key command split by owner, one plan per part. A :class:`Coordination` carries
+one request from there, as a state machine fed events and returning commands:
+
+- :meth:`Coordination.start` -> the :class:`Send` of every copy;
+- :meth:`Coordination.on_reply` (a copy's reply, or the error standing for it: a
+  timeout or a lost connection reach the coordinator as their error reply, which the
+  connection pools deliver) -> the client's answer, once decided;
+- :meth:`Coordination.on_unreachable` (a copy could not even be sent) -> a
+  :class:`Send` to the copy's next alternate, or the answer that the failure decides.
+
+How replies decide, per part: under DC_ONE the first target's reply is the part's and
+the other copies (other racks, other DCs) are fire-and-forget; under the quorum levels
+a :class:`~dynotwist.core.consistency.QuorumCollector` decides over the part's groups.
+The answer is the one part's decision, or ``merge`` of every part's, in part order.
+Each copy counts once: a reply after a timeout already counted for it, or after the
+answer, is dropped.
+
+The network layer owns the slots: it gives every copy a slot owned by the
+coordination (``Slot(coordination, copy)``), and :meth:`Coordination.complete`, the
+:class:`~dynotwist.core.slots.ReplyOwner` side, hands the decided answer to the
+client's slot.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+from dynotwist import errors
+from dynotwist.core import consistency as levels
+from dynotwist.core.consistency import QuorumCollector
+from dynotwist.core.ring import Node
+from dynotwist.core.router import Plan, Target
+from dynotwist.core.slots import Slot
+
+__all__ = ["Coordination", "Merge", "Send"]
+
+Merge = Callable[[List[bytes]], bytes]
+
+
+class Send(NamedTuple):
+    """Send ``raw`` (copy number ``copy`` of the request) to ``node``: the local node
+    means the local datastore; a peer gets a dnode frame of type ``msg_type``."""
+
+    copy: int
+    node: Node
+    msg_type: int
+    raw: bytes
+
+
+class Coordination:
+    """One client request in flight: its copies, their replies, its answer."""
+
+    __slots__ = (
+        "_collectors",
+        "_counted",
+        "_is_error",
+        "_merge",
+        "_next_alternate",
+        "_part_of",
+        "_raws",
+        "_results",
+        "_targets",
+        "_undecided",
+        "answered",
+        "client",
+    )
+
+    def __init__(
+        self,
+        parts: Sequence[Tuple[Plan, bytes]],
+        client: Slot,
+        merge: Optional[Merge] = None,
+        replies: errors.Replies = errors.RESP,
+    ) -> None:
+        """``parts``: each part's plan and request bytes (one part, or the fragments
+        of a multi-key command, whose answers ``merge`` makes one)."""
+        self.client = client
+        self._merge = merge
+        self._raws: List[bytes] = []
+        self._targets: List[Target] = []
+        self._part_of: List[int] = []
+        self._collectors: List[Optional[QuorumCollector]] = []
+        multi_key = len(parts) > 1
+        for index, (plan, raw) in enumerate(parts):
+            self._raws.append(raw)
+            self._targets.extend(plan.targets)
+            self._part_of.extend([index] * len(plan.targets))
+            if plan.level == levels.DC_ONE:
+                self._collectors.append(None)
+            else:
+                self._collectors.append(
+                    QuorumCollector(
+                        plan.level,
+                        plan.group_sizes,
+                        multi_key=multi_key,
+                        is_error=replies.is_error,
+                        quorum_failed=replies.quorum_failed,
+                    )
+                )
+        self._results: List[Optional[bytes]] = [None] * len(parts)
+        self._undecided = len(parts)
+        self._counted = bytearray(len(self._targets))
+        self._next_alternate: Optional[List[int]] = None
+        self.answered = False
+
+    # -- events in, commands out -------------------------------------------------------
+    def start(self) -> List[Send]:
+        """Every copy to its first target."""
+        raws = self._raws
+        part_of = self._part_of
+        return [
+            Send(copy, target.node, target.msg_type, raws[part_of[copy]])
+            for copy, target in enumerate(self._targets)
+        ]
+
+    def on_reply(self, copy: int, reply: bytes) -> Optional[bytes]:
+        """Copy ``copy``'s reply (or the error standing for it); the client's answer if
+        this reply decides it, else None."""
+        counted = self._counted
+        if counted[copy]:
+            return None  # late: this copy already counted
+        counted[copy] = 1
+        group = self._targets[copy].group
+        if group < 0 or self.answered:
+            return None  # fire-and-forget, or decided already
+        part = self._part_of[copy]
+        results = self._results
+        if results[part] is not None:
+            return None
+        collector = self._collectors[part]
+        decision = reply if collector is None else collector.add(group, reply)
+        if decision is None:
+            return None
+        results[part] = decision
+        self._undecided -= 1
+        if self._undecided:
+            return None
+        self.answered = True
+        if self._merge is None:
+            return decision
+        return self._merge([r for r in results if r is not None])
+
+    def on_unreachable(self, copy: int, error: bytes) -> Tuple[Optional[Send], Optional[bytes]]:
+        """Copy ``copy`` could not be sent: the send to its next alternate (the other
+        racks of a remote DC, in order), or, once none is left, ``error`` counted as
+        its reply (and the answer, if that decides it)."""
+        target = self._targets[copy]
+        if target.alternates:
+            tried = self._next_alternate
+            if tried is None:
+                tried = self._next_alternate = [0] * len(self._targets)
+            index = tried[copy]
+            if index < len(target.alternates):
+                tried[copy] = index + 1
+                raw = self._raws[self._part_of[copy]]
+                return Send(copy, target.alternates[index], target.msg_type, raw), None
+        return None, self.on_reply(copy, error)
+
+    # -- the ReplyOwner side -----------------------------------------------------------
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        answer = self.on_reply(slot.copy, reply)
+        if answer is not None:
+            self.client.deliver(answer)

@@ -1,0 +1,50 @@
+"""Slots: a request awaiting its reply, and the one rule for delivering it.
+
+A slot is queued wherever a request waits (a datastore or peer connection's FIFO, a
+held write, a client connection's replies in order). Whoever has the reply calls
+``slot.deliver(reply)``: the owner is cleared first, so a slot is completed at most
+once, whichever of a reply, an error, a timeout or a closed connection comes first;
+what comes later finds no owner and is dropped. No Deferred per request: a slot is a
+plain object.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from typing import Protocol as Interface
+
+
+class ReplyOwner(Interface):
+    """Who is told a slot's reply: a client connection, a coordination, a handshake."""
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        """``reply`` for ``slot``, delivered once."""
+
+
+class Slot:
+    """One awaited reply.
+
+    ``copy`` tells a coordination which of a request's copies the slot is for;
+    ``tick`` is when it was sent (timeouts), ``started`` when the client's request was
+    read (latency); ``reply`` holds a reply that arrived before its turn.
+    """
+
+    __slots__ = ("copy", "owner", "reply", "started", "tick")
+
+    def __init__(self, owner: Optional[ReplyOwner], copy: int = 0) -> None:
+        self.owner = owner
+        self.copy = copy
+        self.reply: Optional[bytes] = None
+        self.tick = 0
+        self.started = 0.0
+
+    def deliver(self, reply: bytes) -> None:
+        """Hand ``reply`` to the owner, unless the slot was completed already."""
+        owner = self.owner
+        if owner is not None:
+            self.owner = None
+            owner.complete(self, reply)
+
+    def forget(self) -> None:
+        """Nobody waits for the reply any more (the client went away)."""
+        self.owner = None
