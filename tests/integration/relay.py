@@ -10,6 +10,7 @@ changing the addresses the nodes and their certificates name.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import List, Optional
@@ -76,10 +77,8 @@ class RecordingRelay:
         except OSError:
             pass
         for sock in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _from(self, source: Optional[str]) -> List[RelayedConnection]:
         with self.lock:
@@ -98,7 +97,5 @@ class RecordingRelay:
         with self.lock:
             sockets = list(self._sockets)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
