@@ -43,13 +43,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> float:
+def redis_benchmark(
+    port: int, test: str, pipeline: int, requests: int, clients: int, host: str = "127.0.0.1"
+) -> float:
     """Requests per second reported by redis-benchmark for one test."""
     out = subprocess.run(
         [
             find_program("redis-benchmark"),
             "-h",
-            "127.0.0.1",
+            host,
             "-p",
             str(port),
             "-c",
