@@ -9,6 +9,8 @@ connecting to it) and as the client certificate it presents to peers.
 ``python -m dynotwist.certs DIR NAME=HOST ...`` writes ``DIR/ca.pem`` (the CA,
 ``tls_ca_file``), ``DIR/ca-key.pem`` (its key: keep it away from the nodes) and, per
 node, ``DIR/NAME.pem`` (``tls_cert_file``) and ``DIR/NAME-key.pem`` (``tls_key_file``).
+A CA already in DIR is used again, so that certificates can be added later (a client's
+certificate for ``client_tls_ca_file``, a new node's).
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Authority", "NodeFiles", "issue", "main", "new_authority", "write_node_files"]
+__all__ = [
+    "Authority",
+    "NodeFiles",
+    "issue",
+    "load_authority",
+    "main",
+    "new_authority",
+    "write_authority",
+    "write_node_files",
+]
 
 DAY = datetime.timedelta(days=1)
 
@@ -154,6 +165,20 @@ def _write(path: str, data: bytes, private: bool = False) -> None:
         f.write(data)
 
 
+def load_authority(directory: str) -> Optional[Authority]:
+    """The CA written to ``directory`` earlier, or None if there is none."""
+    try:
+        with open(os.path.join(directory, "ca.pem"), "rb") as f:
+            certificate = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(directory, "ca-key.pem"), "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+    except FileNotFoundError:
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("%s/ca-key.pem is not a key this module made" % directory)
+    return Authority(certificate, key)
+
+
 def write_authority(directory: str, authority: Authority) -> str:
     """Write ``ca.pem`` and ``ca-key.pem`` to ``directory``; the path of ``ca.pem``."""
     os.makedirs(directory, exist_ok=True)
@@ -206,8 +231,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not equals or not name or not hosts or os.sep in name:
             parser.error("%r: expected NAME=HOST[,HOST...]" % spec)
         nodes.append((name, hosts.split(",")))
-    authority = new_authority()
-    print("CA: %s (its key: ca-key.pem)" % write_authority(args.directory, authority))
+    authority = load_authority(args.directory)
+    if authority is None:
+        authority = new_authority()
+        print("CA: %s (its key: ca-key.pem)" % write_authority(args.directory, authority))
+    else:
+        print("CA: %s (already there)" % os.path.join(args.directory, "ca.pem"))
     for name, hosts in nodes:
         files = write_node_files(args.directory, name, authority, hosts, days=args.days)
         print("%s: %s, %s (names %s)" % (name, files.cert_file, files.key_file, ", ".join(hosts)))

@@ -288,3 +288,33 @@ class TestConfTests(unittest.TestCase):
             'conf: directive "secure_server_option" is datacenter, which needs "tls_ca_file" '
             'and "tls_cert_file"', err,
         )
+
+
+class CertsCommandTests(unittest.TestCase):
+    """``python -m dynotwist.certs``: a CA once, certificates added under it later."""
+
+    def test_adds_to_an_existing_ca(self) -> None:
+        directory = self.mktemp()
+        out = io.StringIO()
+        with redirect_stdout(out):
+            self.assertEqual(certs.main([directory, "a=127.0.0.2"]), 0)
+            with open(os.path.join(directory, "ca.pem"), "rb") as f:
+                ca = f.read()
+            self.assertEqual(certs.main([directory, "app=app.example"]), 0)
+        with open(os.path.join(directory, "ca.pem"), "rb") as f:
+            self.assertEqual(f.read(), ca)
+        self.assertIn("(already there)", out.getvalue())
+        for name, host in (("a", "127.0.0.2"), ("app", "app.example")):
+            fields = dict(
+                BASE, dyn_listen="%s:8101" % host, secure_server_option="all",
+                tls_ca_file=os.path.join(directory, "ca.pem"),
+                tls_cert_file=os.path.join(directory, "%s.pem" % name),
+                tls_key_file=os.path.join(directory, "%s-key.pem" % name),
+            )
+            self.assertEqual(load(parse_config(render_config(fields))).warnings, ())
+
+    def test_bad_node_argument(self) -> None:
+        err = io.StringIO()
+        with redirect_stderr(err), self.assertRaises(SystemExit):
+            certs.main([self.mktemp(), "no-host"])
+        self.assertIn("expected NAME=HOST", err.getvalue())
