@@ -6,7 +6,9 @@ single node needs and runs that node in the foreground; Ctrl-C stops both.
 ``python -m dynotwist.local cluster --dcs 2 --racks 2`` starts a whole cluster, in the
 spirit of Cassandra's ccm: one redis-server per node, every rack a full ring with the
 same evenly spaced tokens, every node listing the others as ``dyn_seeds``; it prints
-where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM.
+where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM. With
+``--tls`` it makes a CA and a certificate per node and encrypts peer links per
+``--secure-server-option`` (``--client-tls``: the client ports too).
 
 The integration tests and benchmarks start their processes with the same classes
 (``RedisServer``, ``Node``, ``Cluster``).
@@ -455,7 +457,7 @@ class Cluster:
     ``dcs`` datacenters (``dc1``...) of ``racks`` racks (``rack1``...) of
     ``nodes_per_rack`` nodes. Every rack is a full ring with the same tokens (``tokens``,
     one string per node of a rack; evenly spaced by default); every node lists every
-    other node in ``dyn_seeds``; ``secure_server_option: none``. ``extra_fields`` adds or
+    other node in ``dyn_seeds``. ``extra_fields`` adds or
     overrides YAML keys of every node (``hash_tag``, ``timeout``, ``read_consistency``...).
     ``datastore="memcached"`` puts a memcached behind each node instead (``data_store:
     1``); it is still reached as ``member.redis`` (or ``member.datastore_port``).
