@@ -19,7 +19,7 @@ import sys
 import tempfile
 from typing import Dict, List, Tuple
 
-from benchmarks.redis_bench import cpu_seconds, redis_benchmark
+from benchmarks.redis_bench import add_load_options, cpu_seconds, redis_benchmark
 from dynotwist.local import Cluster, loopback_hosts
 
 OPTIONS = ("none", "all")
@@ -27,11 +27,7 @@ OPTIONS = ("none", "all")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--requests", type=int, default=100000)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--pipelines", default="1,16")
-    parser.add_argument("--tests", default="set,get")
+    add_load_options(parser, ("set", "get"))
     parser.add_argument("--consistency", default="DC_ONE", help="read/write level")
     args = parser.parse_args()
     pipelines = [int(p) for p in args.pipelines.split(",")]
