@@ -264,6 +264,9 @@ class DynomiteService(service.Service):
             listen=_show(self.config.listen),
             tls=" (TLS)" if self.config.client_tls else "",
         )
+        files = self.node.links.contexts.files
+        if files.peer is not None or files.client is not None:
+            notice(log, "TLS: {summary}", summary=_tls_summary(self.config, files))
 
     def stopService(self) -> Any:
         if self._previous_sighup is not None:
@@ -297,11 +300,8 @@ class DynomiteService(service.Service):
             log.warn("SIGHUP: {warning}", warning=warning)
         notice(
             log,
-            "SIGHUP: TLS settings reloaded: secure_server_option {option}, peer certificate "
-            "{peer}, client port certificate {client}{reconnected}",
-            option=config.secure_server_option,
-            peer=tlsfiles.describe(files.peer) if files.peer else "none",
-            client=tlsfiles.describe(files.client) if files.client else "none",
+            "SIGHUP: TLS settings reloaded: {summary}{reconnected}",
+            summary=_tls_summary(config, files),
             reconnected="; reconnecting to " + ", ".join(reconnected) if reconnected else "",
         )
         later = _changed_keys(self.config, current, RELOADED_KEYS)
@@ -312,6 +312,14 @@ class DynomiteService(service.Service):
                 path=self.config_path,
             )
         return True
+
+
+def _tls_summary(config: Config, files: tlsfiles.TLSFiles) -> str:
+    return "secure_server_option %s, peer certificate %s, client port certificate %s" % (
+        config.secure_server_option,
+        tlsfiles.describe(files.peer) if files.peer else "none",
+        tlsfiles.describe(files.client) if files.client else "none",
+    )
 
 
 def _changed_keys(old: Config, new: Config, ignored: Any) -> List[str]:

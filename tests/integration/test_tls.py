@@ -294,6 +294,8 @@ class ReloadTests(ProcessTestCase):
 
     def test_sighup_turns_tls_on(self) -> None:
         first, second = self.cluster.nodes
+        self.assertIn("TLS: secure_server_option none, peer certificate '%s'"
+                      % self.cluster.tls_files(first)["tls_cert_file"], log_of(first))
         for member in self.cluster.nodes:
             member.node.rewrite(dict(member.node.fields, secure_server_option="all"))
             member.node.reload()
