@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from dynotwist.local import (
     Cluster,
@@ -43,13 +43,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> float:
+def redis_benchmark(
+    port: int, test: str, pipeline: int, requests: int, clients: int, host: str = "127.0.0.1"
+) -> float:
     """Requests per second reported by redis-benchmark for one test."""
     out = subprocess.run(
         [
             find_program("redis-benchmark"),
             "-h",
-            "127.0.0.1",
+            host,
             "-p",
             str(port),
             "-c",
@@ -70,13 +72,18 @@ def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients:
     return float(rows[-1][1])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_load_options(parser: argparse.ArgumentParser, tests: Sequence[str]) -> None:
+    """The load redis-benchmark puts on: rounds, requests, clients, pipelines, tests."""
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--requests", type=int, default=100000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipelines", default="1,16")
-    parser.add_argument("--tests", default=",".join(TESTS))
+    parser.add_argument("--tests", default=",".join(tests))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_load_options(parser, TESTS)
     parser.add_argument("--racks", type=int, default=0, help="benchmark a 1-DC cluster")
     parser.add_argument("--consistency", default="DC_ONE", help="cluster read/write level")
     args = parser.parse_args()

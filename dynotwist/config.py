@@ -678,6 +678,15 @@ def _validate(pool_name: str, values: dict[str, Any], warnings: list[str]) -> No
         raise ConfigError(
             'conf: directive "client_tls" needs "client_tls_cert_file" or "tls_cert_file"'
         )
+    option = values.get("secure_server_option", "none")
+    missing = [key for key in ("tls_ca_file", "tls_cert_file") if not values.get(key)]
+    if option != "none" and missing:
+        # peer links are TLS: each node needs its certificate and the CA that signs them
+        raise ConfigError(
+            'conf: directive "secure_server_option" is %s, which needs %s (the CA that '
+            "signs every node's certificate, and this node's certificate)"
+            % (option, " and ".join('"%s"' % key for key in missing))
+        )
 
 
 def _build(pool_name: str, values: dict[str, Any], warnings: list[str]) -> Config:

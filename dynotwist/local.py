@@ -6,7 +6,9 @@ single node needs and runs that node in the foreground; Ctrl-C stops both.
 ``python -m dynotwist.local cluster --dcs 2 --racks 2`` starts a whole cluster, in the
 spirit of Cassandra's ccm: one redis-server per node, every rack a full ring with the
 same evenly spaced tokens, every node listing the others as ``dyn_seeds``; it prints
-where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM.
+where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM. With
+``--tls`` it makes a CA and a certificate per node and encrypts peer links per
+``--secure-server-option`` (``--client-tls``: the client ports too).
 
 The integration tests and benchmarks start their processes with the same classes
 (``RedisServer``, ``Node``, ``Cluster``).
@@ -19,12 +21,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from dynotwist import certs
 from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
 from dynotwist.proto.resp import ReplyFramer, encode_command
 
@@ -205,13 +209,28 @@ class Node(Process):
     def __init__(
         self, workdir: str, fields: Dict[str, object], name: str = "node", verbosity: int = 5
     ) -> None:
-        self.fields = fields
         self.name = name
         self.config_path = os.path.join(workdir, "%s.yml" % name)
-        with open(self.config_path, "w") as f:
-            f.write(render_config(fields))
+        self.rewrite(fields)
         argv = twistd_argv("-c", self.config_path, "-v", str(verbosity))
         super().__init__(argv, os.path.join(workdir, "%s.log" % name), env=_node_env())
+
+    def rewrite(self, fields: Dict[str, object]) -> None:
+        """Write the config file from ``fields`` (a running node reads it again on
+        SIGHUP, for its TLS settings, or when restarted)."""
+        self.fields = fields
+        with open(self.config_path, "w") as f:
+            f.write(render_config(fields))
+
+    def reload(self) -> None:
+        """SIGHUP: the node applies its config file's TLS settings again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+
+    @property
+    def host(self) -> str:
+        """The host of the client port."""
+        return str(self.fields["listen"]).rsplit(":", 1)[0]
 
     @property
     def client_port(self) -> int:
@@ -228,7 +247,7 @@ class Node(Process):
         return None if listen is None else _port_of(listen)
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        wait_for_port(self.client_port, timeout=timeout, process=self.process)
+        wait_for_port(self.client_port, self.host, timeout=timeout, process=self.process)
 
 
 def _port_of(address: object) -> int:
@@ -344,6 +363,14 @@ def free_ports(count: int, host: str = LOOPBACK) -> List[int]:
             sock.close()
 
 
+def loopback_hosts(count: int, first: int = 2) -> List[str]:
+    """``count`` loopback addresses from 127.0.0.``first`` (Linux routes all of
+    127.0.0.0/8 to the loopback interface)."""
+    if first < 1 or first + count > 255:
+        raise ValueError("127.0.0.%d and %d more do not fit in 127.0.0.1-254" % (first, count))
+    return ["127.0.0.%d" % n for n in range(first, first + count)]
+
+
 def stop_all(processes: Iterable[Process], timeout: float = 10.0) -> None:
     """SIGTERM to every running process at once, then wait; SIGKILL the slow ones."""
     signalled = []
@@ -430,11 +457,19 @@ class Cluster:
     ``dcs`` datacenters (``dc1``...) of ``racks`` racks (``rack1``...) of
     ``nodes_per_rack`` nodes. Every rack is a full ring with the same tokens (``tokens``,
     one string per node of a rack; evenly spaced by default); every node lists every
-    other node in ``dyn_seeds``; ``secure_server_option: none``. ``extra_fields`` adds or
+    other node in ``dyn_seeds``. ``extra_fields`` adds or
     overrides YAML keys of every node (``hash_tag``, ``timeout``, ``read_consistency``...).
     ``datastore="memcached"`` puts a memcached behind each node instead (``data_store:
     1``); it is still reached as ``member.redis`` (or ``member.datastore_port``).
     ``datastore_args`` are added to each memcached's command line.
+
+    ``secure_server_option`` other than ``none``, or ``tls``, makes a CA and one
+    certificate per node in ``workdir/tls`` (``authority``, ``tls_dir``; each naming its
+    node's host) and sets every node's ``tls_ca_file``, ``tls_cert_file`` and
+    ``tls_key_file``. Nodes then listen on distinct loopback addresses, 127.0.0.2 and
+    up (``hosts`` chooses others), so that each one connects from its own address and
+    plaintext can be told apart by source address. ``client_tls`` also serves clients
+    over TLS with those certificates (``client_context()`` trusts them).
     Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
     processes, ``stop()`` stops them by pid. The directory is left in place.
     """
@@ -452,6 +487,10 @@ class Cluster:
         detach: bool = False,
         datastore: str = "redis",
         datastore_args: Sequence[str] = (),
+        secure_server_option: str = "none",
+        tls: bool = False,
+        hosts: Optional[Sequence[str]] = None,
+        client_tls: bool = False,
     ) -> None:
         if datastore not in DATASTORES:
             raise ValueError("datastore %r: one of %s" % (datastore, ", ".join(DATASTORES)))
@@ -470,25 +509,51 @@ class Cluster:
         self.nodes_per_rack = nodes_per_rack
         self.extra_fields: Dict[str, object] = dict(extra_fields or {})
         self.host = host
-        ports = iter(free_ports(4 * dcs * racks * nodes_per_rack, host))
+        self.secure_server_option = secure_server_option
+        self.client_tls = client_tls
+        if client_tls and datastore == "memcached":
+            raise ValueError("client_tls: this launcher's memcached clients are plaintext")
+        self.tls = tls or client_tls or secure_server_option != "none"
+        count = dcs * racks * nodes_per_rack
+        if hosts is None:
+            hosts = loopback_hosts(count) if self.tls else [host] * count
+        if len(hosts) != count:
+            raise ValueError("%d hosts for %d nodes" % (len(hosts), count))
+        # every port of one host chosen at once, so that none is chosen twice
+        needs = {LOOPBACK: count}  # the datastores
+        for node_host in hosts:
+            needs[node_host] = needs.get(node_host, 0) + 3  # client, peer, admin
+        ports_of = {h: iter(free_ports(n, h)) for h, n in needs.items()}
+        datastore_ports = ports_of[LOOPBACK]
         self.nodes: List[ClusterNode] = []
-        for d in range(1, dcs + 1):
-            for r in range(1, racks + 1):
-                for i, token in enumerate(rack_tokens, 1):
-                    name = "dc%d-rack%d" % (d, r)
-                    if nodes_per_rack > 1:
-                        name += "-%d" % i
-                    redis: Datastore
-                    if datastore == "memcached":
-                        redis = MemcachedServer(workdir, next(ports), datastore_args)
-                        redis.log_path = os.path.join(workdir, "%s.memcached.log" % name)
-                    else:
-                        redis = RedisServer(workdir, port=next(ports))
-                        redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
-                    self.nodes.append(ClusterNode(
-                        name, "dc%d" % d, "rack%d" % r, token,
-                        next(ports), next(ports), next(ports), redis, host,
-                    ))
+        names = (
+            ("dc%d" % d, "rack%d" % r, i, token)
+            for d in range(1, dcs + 1)
+            for r in range(1, racks + 1)
+            for i, token in enumerate(rack_tokens, 1)
+        )
+        for (dc, rack, i, token), node_host in zip(names, hosts):
+            name = "%s-%s" % (dc, rack)
+            if nodes_per_rack > 1:
+                name += "-%d" % i
+            redis: Datastore
+            if datastore == "memcached":
+                redis = MemcachedServer(workdir, next(datastore_ports), datastore_args)
+                redis.log_path = os.path.join(workdir, "%s.memcached.log" % name)
+            else:
+                redis = RedisServer(workdir, port=next(datastore_ports))
+                redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
+            ports = ports_of[node_host]
+            self.nodes.append(ClusterNode(
+                name, dc, rack, token, next(ports), next(ports), next(ports), redis, node_host,
+            ))
+        self.tls_dir = os.path.join(workdir, "tls")
+        self.authority: Optional[certs.Authority] = None
+        if self.tls:
+            self.authority = certs.new_authority()
+            certs.write_authority(self.tls_dir, self.authority)
+            for member in self.nodes:
+                certs.write_node_files(self.tls_dir, member.name, self.authority, [member.host])
         for member in self.nodes:
             member.node = Node(workdir, self.fields_for(member), member.name, verbosity)
             member.node.new_session = member.redis.new_session = detach
@@ -508,11 +573,29 @@ class Cluster:
             "servers": ["%s:%d:1" % (LOOPBACK, member.datastore_port)],
             "tokens": member.tokens,
             "data_store": 1 if self.datastore == "memcached" else 0,
-            "secure_server_option": "none",
+            "secure_server_option": self.secure_server_option,
             "dyn_seeds": [other.seed for other in self.nodes if other is not member],
         }
+        if self.tls:
+            fields.update(self.tls_files(member))
+        if self.client_tls:
+            fields["client_tls"] = True
         fields.update(self.extra_fields)
         return fields
+
+    def client_context(self) -> Optional[ssl.SSLContext]:
+        """What a client needs to reach the nodes' client ports (None: plaintext)."""
+        if not self.client_tls:
+            return None
+        return ssl.create_default_context(cafile=os.path.join(self.tls_dir, "ca.pem"))
+
+    def tls_files(self, member: ClusterNode) -> Dict[str, object]:
+        """``member``'s tls_* keys: the files made for it in ``tls_dir``."""
+        return {
+            "tls_ca_file": os.path.join(self.tls_dir, "ca.pem"),
+            "tls_cert_file": os.path.join(self.tls_dir, "%s.pem" % member.name),
+            "tls_key_file": os.path.join(self.tls_dir, "%s-key.pem" % member.name),
+        }
 
     # -- topology -----------------------------------------------------------------------
     def dc_names(self) -> List[str]:
@@ -692,7 +775,9 @@ class Cluster:
                 return "%s: %s" % (type(error).__name__, error)
             return ""
         try:
-            with BlockingClient(member.client_port, member.host) as client:
+            with BlockingClient(
+                member.client_port, member.host, context=self.client_context()
+            ) as client:
                 for key in keys:
                     reply = client.call(b"SET", key, value)
                     if reply != b"+OK\r\n":
@@ -743,10 +828,10 @@ class Cluster:
     # -- showing ------------------------------------------------------------------------
     def table(self) -> str:
         """Where each node listens, one line per node; pids: node/redis-server."""
-        header = ("node", "dc", "rack", "tokens", "client", "peer", "stats", "redis",
+        header = ("node", "dc", "rack", "tokens", "host", "client", "peer", "stats", "redis",
                   "pids", "config", "log")
         rows = [header] + [
-            (m.name, m.dc, m.rack, m.tokens, str(m.client_port), str(m.peer_port),
+            (m.name, m.dc, m.rack, m.tokens, m.host, str(m.client_port), str(m.peer_port),
              str(m.stats_port), str(m.redis.port), "%s/%s" % (_pid(m.node), _pid(m.redis)),
              m.config_path, m.log_path)
             for m in self.nodes
@@ -771,8 +856,16 @@ def _pid(process: Process) -> str:
 class BlockingClient:
     """A minimal blocking RESP client: each reply as its raw bytes."""
 
-    def __init__(self, port: int, host: str = LOOPBACK, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        host: str = LOOPBACK,
+        timeout: float = 5.0,
+        context: Optional[ssl.SSLContext] = None,
+    ) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if context is not None:
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.framer = ReplyFramer()
         self.replies: List[bytes] = []
 
@@ -822,8 +915,24 @@ def cluster_main(argv: List[str]) -> int:
         "--workdir", help="where configs, logs and redis files go, kept afterwards "
         "(default: a temporary directory, removed afterwards)"
     )
+    parser.add_argument(
+        "--tls", action="store_true",
+        help="make a CA and a certificate per node (in WORKDIR/tls) and encrypt peer "
+        "links per --secure-server-option; nodes get their own 127.0.0.N addresses",
+    )
+    parser.add_argument(
+        "--secure-server-option", choices=("none", "rack", "datacenter", "all"),
+        help="which peer links are TLS (default: datacenter with --tls, else none)",
+    )
+    parser.add_argument(
+        "--client-tls", action="store_true",
+        help="serve clients over TLS too (implies --tls): redis-cli --tls --cacert "
+        "WORKDIR/tls/ca.pem",
+    )
     parser.add_argument("-v", "--verbosity", type=int, default=6, help="log level 0-11 (default 6)")
     args = parser.parse_args(argv)
+    tls = args.tls or args.client_tls
+    option = args.secure_server_option or ("datacenter" if tls else "none")
 
     extra: Dict[str, object] = {}
     if args.hash_tag:
@@ -845,14 +954,22 @@ def cluster_main(argv: List[str]) -> int:
     try:
         cluster = Cluster(
             workdir, args.dcs, args.racks, args.nodes_per_rack, extra,
-            verbosity=args.verbosity, detach=True,
+            verbosity=args.verbosity, detach=True, secure_server_option=option, tls=tls,
+            client_tls=args.client_tls,
         )
         cluster.start()
         first = cluster.nodes[0]
         print(cluster.table())
         print()
         print("a write through any node reaches every replica; files in %s" % workdir)
-        print("try: redis-cli -p %d set greeting hello" % first.client_port)
+        if cluster.tls:
+            print("secure_server_option: %s; CA, certificates and keys in %s"
+                  % (option, cluster.tls_dir))
+        tls_flags = ""
+        if args.client_tls:
+            tls_flags = " --tls --cacert %s" % os.path.join(cluster.tls_dir, "ca.pem")
+        print("try: redis-cli%s -h %s -p %d set greeting hello"
+              % (tls_flags, first.host, first.client_port))
         print("     redis-cli -p %d get greeting    (%s's redis-server, directly)"
               % (cluster.nodes[-1].redis.port, cluster.nodes[-1].name))
         print("Ctrl-C stops everything.")

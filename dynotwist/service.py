@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import signal
 import socket
 import sys
+import threading
 from typing import Any, Dict, List, Optional, Union
 
+from OpenSSL import SSL
 from twisted.application import service
 from twisted.internet import error as netError
 
-from dynotwist import __version__, datastores
+from dynotwist import __version__, datastores, tlsfiles
 from dynotwist.adminhttp import admin_site
-from dynotwist.config import Address, Config
+from dynotwist.config import Address, Config, ConfigError, load_config
 from dynotwist.control import NodeControls
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
 from dynotwist.core.ring import Node as RingNode
@@ -29,6 +33,9 @@ from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import DnodeServerFactory, PeerPool
+from dynotwist.net.peerlinks import PeerLinks
+from dynotwist.net.peerport import PeerPortFactory
+from dynotwist.net.tls import CurrentServerContext, TLSFactory
 
 log = logger(__name__)
 
@@ -36,7 +43,9 @@ log = logger(__name__)
 class Node(NodeControls):
     """What every connection of this node shares: config, sessions, datastore pools."""
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(
+        self, config: Config, reactor: Any, tls: Optional[tlsfiles.TLSFiles] = None
+    ) -> None:
         self.config = config
         self.reactor = reactor
         self.read_consistency = config.read_consistency
@@ -64,6 +73,9 @@ class Node(NodeControls):
             config.hash_tag.encode("latin-1") if config.hash_tag else None,
         )
         self._msg_ids = itertools.count(1)
+        self.links = PeerLinks(
+            config, tls if tls is not None else tlsfiles.load(config), reactor, self.stats
+        )
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
@@ -130,6 +142,7 @@ class Node(NodeControls):
         )
         pool.stats = self.stats
         pool.replies = self.replies
+        pool.dialer = self.links.endpoint
         return pool
 
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
@@ -180,34 +193,64 @@ def _listen(reactor: Any, address: Address, factory: Any, backlog: int) -> Any:
     return reactor.listenTCP(address.port, factory, backlog=backlog, interface=address.host)
 
 
-class DynomiteService(service.Service):
-    """Starts the node and its client listener; stops them in order."""
+#: the keys a SIGHUP applies; the others take effect at the next restart
+RELOADED_KEYS = (
+    "secure_server_option",
+    "pem_key_file",
+    "tls_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
+    "client_tls_cert_file",
+    "client_tls_key_file",
+    "client_tls_ca_file",
+)
 
-    def __init__(self, config: Config, reactor: Optional[Any] = None) -> None:
+
+class DynomiteService(service.Service):
+    """Starts the node and its listeners; stops them in order.
+
+    SIGHUP reads the configuration file (``config_path``) again and applies its TLS
+    settings (:data:`RELOADED_KEYS`): certificate files, CAs, ``secure_server_option``.
+    """
+
+    def __init__(
+        self, config: Config, reactor: Optional[Any] = None, config_path: Optional[str] = None
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
             reactor = default_reactor
         self.config = config
-        self.reactor = reactor
-        self.node = Node(config, reactor)
+        self.config_path = config_path
+        self.reactor: Any = reactor
+        try:
+            self.node = Node(config, reactor, tlsfiles.load(config))
+        except (tlsfiles.TLSFileError, SSL.Error) as error:
+            # an operator error, not a crash (twistd --test-conf names these too)
+            sys.stderr.write("dynomite: %s\n" % error)
+            raise SystemExit(1) from None
         self._ports: list = []
+        self._previous_sighup: Any = None
 
     def privilegedStartService(self) -> None:
         config = self.config
+        node = self.node
+        clients = node.kind.client_port(node)
+        if config.client_tls:
+            clients = TLSFactory(
+                CurrentServerContext(lambda: node.links.contexts.client_port), False, clients
+            )
         try:
+            self._ports.append(_listen(self.reactor, config.listen, clients, config.backlog))
             self._ports.append(
                 _listen(
-                    self.reactor, config.listen, self.node.kind.client_port(self.node),
+                    self.reactor,
+                    config.dyn_listen,
+                    PeerPortFactory(DnodeServerFactory(node), node.links),
                     config.backlog,
                 )
             )
-            self._ports.append(
-                _listen(
-                    self.reactor, config.dyn_listen, DnodeServerFactory(self.node), config.backlog
-                )
-            )
-            admin = admin_site(self.node, self.reactor)
+            admin = admin_site(node, self.reactor)
             self._ports.append(_listen(self.reactor, config.stats_listen, admin, config.backlog))
         except netError.CannotListenError as failure:
             # an operator error, not a crash: say what and exit, without a traceback
@@ -223,18 +266,82 @@ class DynomiteService(service.Service):
         self.node.start()
         for warning in security_warnings(self.config):
             log.warn(warning)
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
         notice(
             log,
-            "dynotwist-{version} node {pool} serving clients on {listen}",
+            "dynotwist-{version} node {pool} serving clients on {listen}{tls}",
             version=__version__,
             pool=self.config.pool_name,
             listen=_show(self.config.listen),
+            tls=" (TLS)" if self.config.client_tls else "",
         )
+        files = self.node.links.contexts.files
+        if files.peer is not None or files.client is not None:
+            notice(log, "TLS: {summary}", summary=_tls_summary(self.config, files))
 
     def stopService(self) -> Any:
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
         super().stopService()
         self.node.stop()
         return _stop_listening(self._ports)
+
+    def _sighup(self, signum: int, frame: Any) -> None:
+        # in a signal handler: do the work from the reactor, between events
+        self.reactor.callFromThread(self.reload_tls)
+
+    def reload_tls(self) -> bool:
+        """Apply the TLS settings of the configuration file as it is now; on any
+        problem keep the current ones and log why. True if applied."""
+        try:
+            current = load_config(self.config_path) if self.config_path else self.config
+            config = dataclasses.replace(
+                self.config, **{key: getattr(current, key) for key in RELOADED_KEYS}
+            )
+            files = tlsfiles.load(config)
+            reconnected = self.node.links.apply(config, files, self.node.peers.values())
+        except (ConfigError, tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
+            log.error(
+                "SIGHUP: TLS settings not reloaded; the current ones stay: {error}",
+                error=error,
+            )
+            return False
+        for warning in files.warnings:
+            log.warn("SIGHUP: {warning}", warning=warning)
+        notice(
+            log,
+            "SIGHUP: TLS settings reloaded: {summary}{reconnected}",
+            summary=_tls_summary(config, files),
+            reconnected="; reconnecting to " + ", ".join(reconnected) if reconnected else "",
+        )
+        later = _changed_keys(self.config, current, RELOADED_KEYS)
+        if later:
+            log.warn(
+                "SIGHUP: {keys} changed in {path}; the change takes effect at the next restart",
+                keys=", ".join(later),
+                path=self.config_path,
+            )
+        return True
+
+
+def _tls_summary(config: Config, files: tlsfiles.TLSFiles) -> str:
+    return "secure_server_option %s, peer certificate %s, client port certificate %s" % (
+        config.secure_server_option,
+        tlsfiles.describe(files.peer) if files.peer else "none",
+        tlsfiles.describe(files.client) if files.client else "none",
+    )
+
+
+def _changed_keys(old: Config, new: Config, ignored: Any) -> List[str]:
+    return [
+        field.name
+        for field in dataclasses.fields(Config)
+        if field.name not in ignored
+        and field.name != "warnings"
+        and getattr(old, field.name) != getattr(new, field.name)
+    ]
 
 
 def security_warnings(config: Config) -> List[str]:

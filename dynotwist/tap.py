@@ -7,7 +7,7 @@ from typing import Any, List, Optional, Tuple
 
 from twisted.python import usage
 
-from dynotwist import __version__, datastores
+from dynotwist import __version__, datastores, tlsfiles
 from dynotwist.config import Config, ConfigError, load_config
 from dynotwist.logs import verbosity
 
@@ -75,6 +75,16 @@ class Options(usage.Options):
                 "syntax is invalid\n" % (key, reason, path)
             )
             sys.exit(1)
+        try:
+            tls = tlsfiles.load(self.loaded)
+        except tlsfiles.TLSFileError as error:
+            sys.stderr.write(
+                "%s\ndynomite: configuration file '%s' names a TLS file that cannot be "
+                "used\n" % (error, path)
+            )
+            sys.exit(1)
+        for warning in tls.warnings:  # certificates about to expire: shown by -t too
+            sys.stderr.write(warning + "\n")
         if self["test-conf"]:
             print("dynomite: configuration file '%s' syntax is valid" % path)
             sys.exit(0)
@@ -83,15 +93,8 @@ class Options(usage.Options):
 
 
 def unsupported_settings(config: Config) -> List[Tuple[str, str]]:
-    """Settings this version parses but cannot honour: refused rather than ignored,
-    since running in plaintext where encryption was asked for would be worse."""
+    """Settings this version parses but cannot honour: refused rather than ignored."""
     refused = []
-    if config.secure_server_option != "none":
-        refused.append(
-            ("secure_server_option", "is not supported yet: peers speak plaintext (use none)")
-        )
-    if config.client_tls:
-        refused.append(("client_tls", "is not supported yet: the client port is plaintext"))
     if config.workers != 1:
         refused.append(("workers", "is not supported yet: one process serves the client port"))
     return refused
@@ -102,4 +105,4 @@ def makeService(options: Options) -> Any:
 
     verbosity.set(options["verbosity"])
     assert options.loaded is not None
-    return DynomiteService(options.loaded)
+    return DynomiteService(options.loaded, config_path=options["config"])

@@ -59,6 +59,7 @@ __all__ = [
     "NODE",
     "PEER",
     "POOL",
+    "POOL_EXTRAS",
     "SERVER",
     "TIMESTAMP",
     "ClusterMember",
@@ -235,6 +236,19 @@ METRICS: Tuple[Metric, ...] = (
     _m("forward_error", C, POOL, "# times we encountered a forwarding error"),
     _m("fragments", C, POOL, "# fragments created from a multi-vector request"),
     _m("stats_count", C, POOL, "# stats request"),
+    # pool, dynotwist's own (POOL_EXTRAS): /info lists them after Dynomite's pool fields
+    _m(
+        "peer_plaintext_refused",
+        C,
+        POOL,
+        "# plaintext peer connections refused where secure_server_option requires TLS",
+    ),
+    _m(
+        "peer_tls_refused",
+        C,
+        POOL,
+        "# peer connections refused for their certificate or a failed TLS handshake",
+    ),
     # -- server (Dynomite's STATS_SERVER_CODEC, in its order). server_ejected_at holds ms
     # since the epoch, as Dynomite's values do, whatever its description says.
     _m("server_eof", C, SERVER, "# eof on server connections"),
@@ -287,6 +301,10 @@ METRICS: Tuple[Metric, ...] = (
 )
 
 del C, G, T, H
+
+#: pool metrics of dynotwist's own, after Dynomite's in /info (its clients read JSON
+#: by key, so fields added at the end of the pool object change nothing for them)
+POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused")
 
 
 def metrics_of(scope: str, kind: Optional[str] = None) -> Tuple[Metric, ...]:
@@ -668,6 +686,8 @@ class Stats:
     forward_error: int
     fragments: int
     stats_count: int
+    peer_plaintext_refused: int
+    peer_tls_refused: int
     # server
     server_eof: int
     server_err: int

@@ -21,7 +21,18 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Deque,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from typing import Protocol as Interface
 
 from twisted.internet.interfaces import ITCPTransport
@@ -187,6 +198,9 @@ class PeerPool(BackendPool[PeerProtocol]):
     admin_down = False  # set through the admin port (/peer/down): no requests sent
 
     link: Optional[PeerStats] = None  # this peer's own counters, once stats are kept
+    #: makes each connection's endpoint (TLS or plaintext, from the node's address:
+    #: net.peerlinks); None: plain TCP from any local address
+    dialer: Optional[Callable[[PeerPool], Any]] = None
 
     @property
     def failure_reply(self) -> bytes:
@@ -239,6 +253,11 @@ class PeerPool(BackendPool[PeerProtocol]):
         if self.msg_rate is not None:
             self._refiller = LoopingCall(self._refill)
             self._refiller.clock = reactor
+
+    def _endpoint(self) -> Any:
+        if self.dialer is not None:
+            return self.dialer(self)
+        return super()._endpoint()
 
     @property
     def is_up(self) -> bool:

@@ -273,9 +273,19 @@ class Processes:
             ) from None
         return node
 
-    def cluster(self, dcs: int, racks: int, nodes_per_rack: int = 1, **options: Any) -> Cluster:
+    def cluster(
+        self,
+        dcs: int,
+        racks: int,
+        nodes_per_rack: int = 1,
+        prepare: Optional[Callable[[Cluster], object]] = None,
+        connected: bool = True,
+        **options: Any,
+    ) -> Cluster:
         """A running ``Cluster`` (``options``: extra_fields, tokens, ...), in a directory
-        of its own; its processes are stopped with the others."""
+        of its own; its processes are stopped with the others. ``prepare`` may change
+        its files before it starts; ``connected``: wait until writes reach every
+        replica (``Cluster.start``)."""
         workdir = tempfile.mkdtemp(prefix="cluster-", dir=self.workdir)
         cluster = Cluster(workdir, dcs, racks, nodes_per_rack, **options)
         for member in cluster.nodes:
@@ -283,7 +293,9 @@ class Processes:
         for member in cluster.nodes:
             self._track(member.node)
         self.add_cleanup(cluster.stop)  # all nodes at once, then all redis-servers
-        cluster.start()
+        if prepare is not None:
+            prepare(cluster)
+        cluster.start(connected=connected)
         return cluster
 
     def add_cleanup(self, function: Callable[[], object]) -> None:

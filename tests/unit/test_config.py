@@ -391,7 +391,23 @@ class DirectiveErrorTests(ConfigTestCase):
 
     def test_secure_server_option(self) -> None:
         for option in ("none", "rack", "datacenter", "all"):
-            self.assertEqual(parse(secure_server_option=option).secure_server_option, option)
+            config = parse(
+                secure_server_option=option, tls_ca_file="ca.pem", tls_cert_file="node.pem"
+            )
+            self.assertEqual(config.secure_server_option, option)
+
+    def test_secure_server_option_needs_ca_and_certificate(self) -> None:
+        self.assertEqual(parse(secure_server_option="none").secure_server_option, "none")
+        for files, missing in [
+            ({}, '"tls_ca_file" and "tls_cert_file"'),
+            ({"tls_ca_file": "ca.pem"}, '"tls_cert_file"'),
+            ({"tls_cert_file": "node.pem"}, '"tls_ca_file"'),
+        ]:
+            self.assertEqual(
+                self.key_error(secure_server_option="rack", **files),
+                'conf: directive "secure_server_option" is rack, which needs %s (the CA that '
+                "signs every node's certificate, and this node's certificate)" % missing,
+            )
 
     def test_secure_server_option_refused(self) -> None:
         """Dynomite only logs this and runs unencrypted; dynotwist refuses to start."""

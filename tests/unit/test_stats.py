@@ -117,6 +117,16 @@ def _names(scope: str) -> List[str]:
     return [m.name for m in stats.metrics_of(scope)]
 
 
+SAMPLE_SERVER = b'"127.0.0.61:30900": {'
+
+
+def with_extras(sample: bytes) -> bytes:
+    """A Dynomite /info body as dynotwist writes it: its own pool fields (zero) after
+    Dynomite's, before the server object."""
+    extras = b"".join(b'"%s":0,\n' % name.encode() for name in stats.POOL_EXTRAS)
+    return sample.replace(SAMPLE_SERVER, extras + SAMPLE_SERVER, 1)
+
+
 # -- a strict parser of the Prometheus text format 0.0.4 ------------------------------
 
 _METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -349,7 +359,10 @@ class TableTests(unittest.TestCase):
         info = json.loads(body)
         pool = info["dyn_o_mite"]
         server = pool["127.0.0.61:30900"]
-        self.assertEqual(_names(stats.POOL), [k for k in pool if k != "127.0.0.61:30900"])
+        extras = list(stats.POOL_EXTRAS)
+        self.assertEqual(
+            _names(stats.POOL), [k for k in pool if k != "127.0.0.61:30900"] + extras
+        )
         self.assertEqual(_names(stats.SERVER), list(server))
 
     def test_kinds(self) -> None:
@@ -380,11 +393,11 @@ class TableTests(unittest.TestCase):
 class InfoTests(unittest.TestCase):
     def test_info_final_byte_for_byte(self) -> None:
         _, body = load_sample("info_final.http")
-        self.assertEqual(render_info(snapshot_from_info(body)), body)
+        self.assertEqual(render_info(snapshot_from_info(body)), with_extras(body))
 
     def test_info_at_start_byte_for_byte(self) -> None:
         _, body = load_sample("info.http")
-        self.assertEqual(render_info(snapshot_from_info(body)), body)
+        self.assertEqual(render_info(snapshot_from_info(body)), with_extras(body))
 
     def live(self) -> Stats:
         s = Stats("dyn_o_mite", "127.0.0.61:30900", "dc1", "rack1", started=1000.0, source="vm")
@@ -405,13 +418,14 @@ class InfoTests(unittest.TestCase):
         body = render_info(self.live().snapshot(1045.0))
         info = json.loads(body)
         self.assertEqual(list(info), list(expected))
-        self.assertEqual(list(info["dyn_o_mite"]), list(expected["dyn_o_mite"]))
+        pool = list(expected["dyn_o_mite"])
+        self.assertEqual(list(info["dyn_o_mite"]), pool[:-1] + list(stats.POOL_EXTRAS) + pool[-1:])
         self.assertEqual(
             list(info["dyn_o_mite"]["127.0.0.61:30900"]),
             list(expected["dyn_o_mite"]["127.0.0.61:30900"]),
         )
         # the same line structure: a newline after every number, none after strings
-        self.assertEqual(body.count(b"\n"), sample.count(b"\n"))
+        self.assertEqual(body.count(b"\n"), with_extras(sample).count(b"\n"))
         self.assertTrue(body.endswith(b"\n}}}\n"))
 
     def test_live_values(self) -> None:

@@ -122,8 +122,6 @@ class UnsupportedSettingsTests(unittest.TestCase):
 
     def test_each_is_refused_with_its_key(self) -> None:
         for line, key in [
-            ("  secure_server_option: datacenter\n", "secure_server_option"),
-            ("  client_tls: true\n  tls_cert_file: c.pem\n", "client_tls"),
             ("  workers: 2\n", "workers"),
         ]:
             path = self.mktemp()

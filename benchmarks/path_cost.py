@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""CPU cost of the request path inside one process: no sockets, no datastore.
+
+A node's client protocol reads pipelined requests from an in-memory transport; its
+datastore connection is another in-memory transport whose replies are fed back at
+once; the write batch is flushed as the reactor would. What is left is the node's
+own work per request (parse, route, admit, queue, frame and order the replies),
+which this prints in microseconds per request for a few workloads:
+
+    .venv/bin/python benchmarks/path_cost.py [--requests 200000] [--rounds 5]
+
+With ``--racks 3`` the node is the coordinator of a 3-rack cluster (DC_ONE): writes
+also go to two peer connections, whose replies are fed back too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+from typing import Callable, List, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from dynotwist.config import parse_config
+from dynotwist.proto.dnode import DnodeParser, encode_frame
+from dynotwist.proto.resp import encode_command
+from dynotwist.service import Node
+
+CONFIG = """\
+dyn_o_mite:
+  listen: 127.0.0.1:8102
+  dyn_listen: 127.0.0.1:8101
+  servers:
+  - 127.0.0.1:22122:1
+  tokens: '0'
+  rack: rack1
+  datacenter: dc1
+"""
+
+
+def cluster_config(racks: int) -> str:
+    seeds = "".join(
+        "  - 127.0.0.%d:8101:rack%d:dc1:0\n" % (r, r) for r in range(2, racks + 1)
+    )
+    return CONFIG + ("  dyn_seeds:\n" + seeds if seeds else "")
+
+
+class Setup:
+    def __init__(self, racks: int) -> None:
+        self.reactor = MemoryReactorClock()
+        self.node = Node(parse_config(cluster_config(racks)), self.reactor)
+        self.node.start()
+        self.store = self._connect_datastore()
+        self.peers = [self._connect(i) for i in range(1, len(self.reactor.tcpClients))]
+        self.client = self.node.kind.client_port(self.node).buildProtocol(None)
+        self.client_transport = StringTransport()
+        self.client.makeConnection(self.client_transport)
+
+    def _connect_datastore(self):
+        return self._connect(0)
+
+    def _connect(self, index: int):
+        factory = self.reactor.tcpClients[index][2]
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(StringTransport())
+        return protocol
+
+
+def workload(
+    setup: Setup, requests: List[bytes], replies: bytes, pipeline: int
+) -> Callable[[], int]:
+    """One round: every request read in chunks of ``pipeline``, answered, flushed."""
+    chunks = [b"".join(requests[i : i + pipeline]) for i in range(0, len(requests), pipeline)]
+    reply_chunks = [replies * pipeline] * len(chunks)
+    store = setup.store
+    peers = setup.peers
+    parsers = [DnodeParser() for _ in peers]
+    reactor = setup.reactor
+
+    def run() -> int:
+        client = setup.client
+        for chunk, reply in zip(chunks, reply_chunks):
+            client.dataReceived(chunk)
+            reactor.advance(0)  # the write batch goes out
+            store.transport.clear()
+            store.dataReceived(reply)
+            for peer, parser in zip(peers, parsers):
+                frames = parser.feed(peer.transport.value())
+                peer.transport.clear()
+                if frames:
+                    peer.dataReceived(
+                        b"".join(encode_frame(f.msg_id, 5, 0, 1, replies) for f in frames)
+                    )
+            reactor.advance(0)
+            setup.client_transport.clear()
+        return len(requests)
+
+    return run
+
+
+def measure(run: Callable[[], int], rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        start = time.process_time()
+        count = run()
+        best = min(best, (time.process_time() - start) / count * 1e6)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--racks", type=int, default=1)
+    parser.add_argument("--only", help="one workload, e.g. SET/16 (for a run under callgrind)")
+    options = parser.parse_args()
+    n = options.requests
+    cases: List[Tuple[str, List[bytes], bytes]] = [
+        ("SET", [encode_command([b"SET", b"key:%d" % (i % 1000), b"xxx"]) for i in range(n)],
+         b"+OK\r\n"),
+        ("GET", [encode_command([b"GET", b"key:%d" % (i % 1000)]) for i in range(n)],
+         b"$3\r\nxxx\r\n"),
+    ]
+    print("%s, %d rack(s): CPU us per request (best of %d)" % (
+        sys.implementation.name, options.racks, options.rounds))
+    for name, requests, reply in cases:
+        for pipeline in (1, 16):
+            if options.only and options.only != "%s/%d" % (name, pipeline):
+                continue
+            setup = Setup(options.racks)
+            cost = measure(workload(setup, requests, reply, pipeline), options.rounds)
+            print("  %-4s P=%-3d %6.2f" % (name, pipeline, cost))
+
+
+if __name__ == "__main__":
+    main()
