@@ -36,16 +36,6 @@ log = logger(__name__)
 
 _NODE = commands.NODE
 _UNSUPPORTED = commands.UNSUPPORTED
-_FORWARDED = frozenset(
-    (
-        commands.SINGLE,
-        commands.MULTI_FRAGMENT,
-        commands.MULTI_COLOCATED,
-        commands.LOCAL_DATASTORE,
-        commands.LOCAL_RACK_OWNER,
-        commands.ALL_NODES,
-    )
-)
 _lookup = commands.lookup
 # the first words of an HTTP request that Redis refuses as a cross-protocol attack
 _CROSS_PROTOCOL = frozenset((b"post", b"host:"))
@@ -59,119 +49,72 @@ class RedisClientProtocol(ClientConnection):
         super().__init__(node)
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
         self._single_node = node.router.single_node
+        # a read's requests for the local datastore, written together by _send_local
+        self._local_connection: Optional[DatastoreProtocol] = None
+        self._local_resp3 = False
+        self._local_slots: List[Slot] = []
+        self._local_raws: List[bytes] = []
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
         try:
-            self._received(data)
+            try:
+                requests = self.parser.feed(data)
+            except ProtocolError as error:
+                self._serve(error.requests)
+                self.stats.client_err += 1
+                if not self.closing:
+                    self.answer(error_reply("ERR " + str(error)))
+                    self.close_when_answered()
+                return
+            self._serve(requests)
+            if self.check_query_buffer(self.parser.buffered):
+                self.check_backlog()
         except Exception:
             self.abort_after_error()
 
-    def _received(self, data: bytes) -> None:
-        try:
-            requests = self.parser.feed(data)
-        except ProtocolError as error:
-            self._serve(error.requests)
-            self.stats.client_err += 1
-            if not self.closing:
-                self.answer(error_reply("ERR " + str(error)))
-                self.close_when_answered()
-            return
-        self._serve(requests)
-        if self.check_query_buffer(self.parser.buffered):
-            self.check_backlog()
-
     def _serve(self, requests: List[Request]) -> None:
-        session = self.session
-        waiting = self.waiting
-        stats = self.stats
-        now = self.sample_clock()
+        """Every request through ``handle``; those for the local datastore alone are
+        written together at the end (``send_many``), or before anything else is sent."""
+        self.sample_clock()
+        self._local_connection = None  # looked up again at each read: it may be gone
         trace = verbosity.verbosity >= TRACE_REQUESTS
-        # the common case, inline: on a single node in NORMAL state, data commands go
-        # straight to one datastore connection, their bytes written together
-        direct = self._direct()
-        connection: Optional[DatastoreProtocol] = None
-        slots: List[Slot] = []
-        out: List[bytes] = []
-        reads = writes = written_bytes = 0  # sent directly: counted once per read
+        handle = self.handle
         for args, raw in requests:
             if self.closing:
                 break
             if trace:
                 log.debug(
                     "client {client} request {command} ({count} args)",
-                    client=session.client_id,
+                    client=self.session.client_id,
                     command=args[0].decode("latin-1"),
                     count=len(args) - 1,
                 )
-            spec = _lookup(args)
-            if direct and spec is not None and spec.route in _FORWARDED:
-                arity = spec.arity
-                if len(args) == arity if arity >= 0 else len(args) >= -arity:
-                    if connection is None:
-                        connection = self._connection()
-                    if connection is not None:
-                        slot = Slot(self)
-                        slot.started = now
-                        waiting.append(slot)
-                        slots.append(slot)
-                        if raw is None:
-                            raw = encode_command(args)
-                        out.append(raw)
-                        if spec.write:
-                            writes += 1
-                            if now:
-                                written_bytes += len(raw)
-                        else:
-                            reads += 1
-                        continue
-            if stats_enabled and spec is not None:
-                if spec.write:
-                    stats.client_write_requests += 1
-                else:
-                    stats.client_read_requests += 1
-            if out:  # what came before goes first
-                assert connection is not None
-                connection.send_many(slots, out)
-                slots = []
-                out = []
-            connection = None
-            self.handle(spec, args, raw)
-            direct = self._direct()  # HELLO and AUTH change the session
-        if out:
-            assert connection is not None
-            connection.send_many(slots, out)
-        if stats_enabled and (reads or writes):
-            stats.client_read_requests += reads
-            stats.read_requests += reads
-            stats.client_write_requests += writes
-            stats.write_requests += writes
-            if writes and now:
-                # a sampled read: the mean size of the writes it carried
-                stats.payload_size.record_many(written_bytes // writes, writes * SAMPLE_EVERY)
-
-    def _direct(self) -> bool:
-        return self._single_node and self.node.gate.normal and self.session.authenticated
-
-    def _connection(self) -> Optional[DatastoreProtocol]:
-        """This client's connection to the datastore, if one is up."""
-        ready = self.node.datastore(self.session.resp3).ready
-        return ready[self.lane % len(ready)] if ready else None
+            handle(_lookup(args), args, raw)
+        if self._local_slots:
+            self._send_local()
 
     def handle(
         self, spec: Optional[commands.CommandSpec], args: List[bytes], raw: Optional[bytes]
     ) -> None:
-        """Any request: answered here, refused with an error, or forwarded."""
+        """Any request: answered here, refused with an error, or forwarded. The one
+        admission of every request (a datastore kind's own commands override it)."""
         if spec is None:
             if args[0].lower() in _CROSS_PROTOCOL:
                 self._refuse_cross_protocol()
                 return
             self.answer(commands.unknown_command_error(args))
             return
+        if stats_enabled:  # count_request(), inlined: once per request
+            if spec.write:
+                self.stats.client_write_requests += 1
+            else:
+                self.stats.client_read_requests += 1
         route = spec.route
-        if not commands.arity_ok(spec, len(args)):
+        arity = spec.arity
+        if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
             self.answer(commands.arity_error(spec))
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
             self.answer(node_commands.NOAUTH)
@@ -201,8 +144,31 @@ class RedisClientProtocol(ClientConnection):
         slot = Slot(self)
         slot.started = self.read_started
         self.waiting.append(slot)
+        write = spec.write
         node = self.node
         session = self.session
+        if stats_enabled and write and slot.started:  # a sampled read's write sizes
+            self.stats.payload_size.record_many(len(raw), SAMPLE_EVERY)
+        if self._single_node and node.gate.normal:
+            # the local datastore is the only target: written with this read's others
+            connection = self._local_connection
+            if connection is None or self._local_resp3 is not session.resp3:
+                if self._local_slots:
+                    self._send_local()
+                connection = node.datastore(session.resp3).connection(self.lane)
+                self._local_connection = connection
+                self._local_resp3 = session.resp3
+            if connection is not None:
+                self._local_slots.append(slot)
+                self._local_raws.append(raw)
+                if stats_enabled:  # as the gate counts what it sends
+                    if write:
+                        self.stats.write_requests += 1
+                    else:
+                        self.stats.read_requests += 1
+                return
+        if self._local_slots:
+            self._send_local()  # what came before goes first
         routed = node.router.plan(spec, args, session.read_consistency, session.write_consistency)
         if isinstance(routed, bytes):
             self.complete(slot, routed)
@@ -212,13 +178,18 @@ class RedisClientProtocol(ClientConnection):
             def merge(replies: List[bytes]) -> bytes:
                 return coalesce(routed.command, replies, routed.positions)
 
-            node.dispatcher.execute_parts(
-                parts, slot, merge, session.resp3, self.lane, spec.write
-            )
+            node.dispatcher.execute_parts(parts, slot, merge, session.resp3, self.lane, write)
         else:
             if routed.rewritten is not None:
                 raw = encode_command(routed.rewritten)
-            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, spec.write)
+            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
+
+    def _send_local(self) -> None:
+        connection = self._local_connection
+        assert connection is not None
+        connection.send_many(self._local_slots, self._local_raws)
+        self._local_slots = []
+        self._local_raws = []
 
 
 class RedisClientFactory(Factory):

@@ -185,7 +185,12 @@ class DatastoreProtocol(PooledProtocol):
                 log.error("datastore {address} sent an unrequested reply", address=self.pool.name)
                 self.transport.abortConnection()
                 return
-            pending.popleft().deliver(reply)
+            # slot.deliver(reply), inlined: the hottest loop of the node
+            slot = pending.popleft()
+            owner = slot.owner
+            if owner is not None:
+                slot.owner = None
+                owner.complete(slot, reply)
 
 
 class _PoolFactory(Factory):
@@ -458,6 +463,11 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
             slot.deliver(self.failure_reply)
 
     # -- requests -----------------------------------------------------------------
+    def connection(self, lane: int) -> Optional[DatastoreProtocol]:
+        """The connection that requests of ``lane`` take, if one is up."""
+        ready = self.ready
+        return ready[lane % len(ready)] if ready else None
+
     def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
         """Queue a request; False if no connection can take it (caller answers the error)."""
         ready = self.ready

@@ -50,17 +50,15 @@ class LocalGate:
         self._clock = clock
         self._timeout = timeout
         self.state = states.NORMAL
+        self.normal = True  # the state is NORMAL: read on the hot path
         # the current state's decisions, for a read and for a write
         self._read = self._write = states.PASS
         self._held: Deque[Tuple[float, bytes, Slot, bool, int]] = deque()
         self._expiry: Optional[LoopingCall] = None
 
-    @property
-    def normal(self) -> bool:
-        return self.state == states.NORMAL
-
     def set_state(self, state: str) -> None:
         self.state = state
+        self.normal = state == states.NORMAL
         self._read = states.admission(state, False)
         self._write = states.admission(state, True)
         if self._write == states.HOLD:

@@ -134,12 +134,8 @@ class MemcacheClientProtocol(ClientConnection):
         node = self.node
         session = self.session
         write = request.write
-        stats = self.stats
         if stats_enabled:
-            if write:
-                stats.client_write_requests += 1
-            else:
-                stats.client_read_requests += 1
+            self.count_request(write)
         if request.noreply:
             slot = Slot(None)  # memcached answers nothing; neither do we
         else:

@@ -209,6 +209,12 @@ class ClientConnection(OrderedConnection):
             self.read_started = 0.0
         return self.read_started
 
+    def count_request(self, write: bool) -> None:
+        if write:
+            self.stats.client_write_requests += 1
+        else:
+            self.stats.client_read_requests += 1
+
     def connectionMade(self) -> None:
         super().connectionMade()
         if not self.node.clients.admit():
