@@ -68,8 +68,8 @@ def generated_request_vectors() -> List[Tuple[str, bytes, Expected]]:
     vectors = []
     for name, size in [
         ("mb-20KiB-with-crlfs", 20 * KiB),
-        ("mb-just-below-big-bulk", resp._BIG_BULK - 1),
-        ("mb-big-bulk", resp._BIG_BULK),
+        ("mb-64KiB-less-1", 64 * KiB - 1),
+        ("mb-64KiB", 64 * KiB),
         ("mb-100KiB", 100 * KiB),
     ]:
         value = (pattern * (size // 256 + 1))[:size]
@@ -568,10 +568,10 @@ class LinearWorkTests(unittest.TestCase):
             self.assertEqual(parser.feed(chunk), [])
             digest.update(chunk)
             # the body is kept as the chunks received, never joined to a growing buffer
-            self.assertEqual(parser._buf, b"")
-            self.assertEqual(len(parser._chunks), i + 1)
-            self.assertIs(parser._chunks[-1], chunk)
-            self.assertEqual(parser._chunks_len, (i + 1) * len(chunk))
+            self.assertEqual(len(parser._held), i + 1)
+            self.assertIs(parser._held[-1], chunk)
+            self.assertEqual(parser._held_len, (i + 1) * len(chunk))
+            self.assertEqual(parser.buffered, (i + 1) * len(chunk) + 6)
         got = parser.feed(b"\r\n" + PING_MB)
         self.assertEqual(len(got), 2)
         (args, raw), ping = got
@@ -580,7 +580,7 @@ class LinearWorkTests(unittest.TestCase):
         self.assertEqual(len(args[2]), size)
         self.assertEqual(hashlib.sha256(args[2]).digest(), digest.digest())
         self.assertEqual(ping, ([b"PING"], PING_MB))
-        self.assertEqual(parser._chunks, [])
+        self.assertEqual((parser._held, parser.buffered), ([], 0))
 
     def test_64MiB_bulk_reply_not_concatenated(self) -> None:
         size = 64 * MiB
@@ -599,8 +599,8 @@ class LinearWorkTests(unittest.TestCase):
         self.assertTrue(replies[0].startswith(head + chunk))
         self.assertEqual(replies[1], b"+OK\r\n")
 
-    def test_bulk_just_below_gathering_threshold(self) -> None:
-        size = resp._BIG_BULK - 1
+    def test_bulk_just_below_64KiB(self) -> None:
+        size = 64 * KiB - 1
         data = encode_command([b"SET", b"k", b"v" * size])
         for chunk_size in (1000, 16 * KiB):
             got = feed_requests(RequestParser(), chunked(data, chunk_size))
