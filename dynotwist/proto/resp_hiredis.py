@@ -29,7 +29,8 @@ since each of those passes costs a few hundred nanoseconds to set up.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+import re
+from typing import List, Optional, Tuple
 
 import hiredis
 
@@ -43,6 +44,34 @@ _ARG_SIZE = [5 + len(str(i)) + i for i in range(_TABLE)]  # $<length>\r\n<bytes>
 # chunks larger than this are left to the pure parser, which refuses oversized
 # bulks at their header instead of letting hiredis gather them
 _FAST_LIMIT = 1 << 20
+
+# hiredis moves its unread bytes to the front of its buffer after each reply that
+# ends 1 KiB or more into it: fed a whole chunk at once, it would move most of the
+# chunk again and again. Fed this much at a time, it moves little.
+_WINDOW = 16384
+
+# A request this big is left to the pure parser: hiredis copies its bytes twice (into
+# its buffer, then into the arguments), the pure parser once.
+_BIG_REQUEST = 4096
+
+# hiredis allocates a list of the announced size when it reads an array's header
+# (``*``, ``~``, ``>``, ``|``; not ``%``): a header announcing a billion elements in a
+# chunk that ends before them costs seconds to free. A chunk with a header that may
+# announce 100000 or more is left to the pure parser, which allocates as bytes arrive.
+_big_array = re.compile(rb"\*[0-9]{6}").search
+_big_set = re.compile(rb"~[0-9]{6}").search
+_big_push = re.compile(rb">[0-9]{6}").search
+_big_attribute = re.compile(rb"\|[0-9]{6}").search
+
+
+def _may_announce_a_big_array(data: bytes) -> bool:
+    # the rare type bytes are looked for first (memchr), faster than by a regex
+    return (
+        _big_array(data) is not None
+        or (0x7E in data and _big_set(data) is not None)
+        or (0x3E in data and _big_push(data) is not None)
+        or (0x7C in data and _big_attribute(data) is not None)
+    )
 
 
 class AcceleratedRequestParser(RequestParser):
@@ -75,9 +104,12 @@ class AcceleratedRequestParser(RequestParser):
         return True
 
     def _read(self, data: bytes) -> List[Request]:
+        if (len(data) > _BIG_REQUEST and data.find(0x2A, 1, _BIG_REQUEST) < 0) or (
+            _may_announce_a_big_array(data)
+        ):
+            return super().feed(data)
         try:
-            self._reader.feed(data)
-            read = _canonical_requests(self._reader.gets, data)
+            read = _canonical_requests(self._reader, data)
         except Exception:  # whatever hiredis refuses, or a check it fails, is the pure parser's
             read = None
         if read is None or read[1] != len(data):
@@ -95,27 +127,37 @@ class AcceleratedRequestParser(RequestParser):
 
 
 def _canonical_requests(
-    gets: Callable[[], object], data: bytes
+    reader: hiredis.Reader, data: bytes
 ) -> Optional[Tuple[List[Request], int]]:
-    """The requests hiredis read from ``data`` with their raw bytes, and the offset where
+    """The requests hiredis reads from ``data`` with their raw bytes, and the offset where
     the last one ends; None unless each is a list of bytes encoded canonically there."""
     out: List[Request] = []
     pos = 0
-    request = gets()
-    while request is not False:
-        if type(request) is not list or data[pos] != 0x2A:  # '*'
-            return None
-        start = pos
-        count = len(request)
-        pos += _HEADER_SIZE[count] if count < _TABLE else 3 + len(str(count))
-        for arg in request:
-            if type(arg) is not bytes or data[pos] != 0x24:  # '$'
-                return None
-            size = len(arg)
-            pos += _ARG_SIZE[size] if size < _TABLE else 5 + len(str(size)) + size
-        if count:  # Redis ignores an empty multibulk
-            out.append((request, data[start:pos]))
+    end = len(data)
+    fed = end if end <= _WINDOW else _WINDOW
+    reader.feed(data, 0, fed)
+    gets = reader.gets
+    while True:
         request = gets()
-    if pos > len(data):
+        while request is not False:
+            if type(request) is not list or data[pos] != 0x2A:  # '*'
+                return None
+            start = pos
+            count = len(request)
+            pos += _HEADER_SIZE[count] if count < _TABLE else 3 + len(str(count))
+            for arg in request:
+                if type(arg) is not bytes or data[pos] != 0x24:  # '$'
+                    return None
+                size = len(arg)
+                pos += _ARG_SIZE[size] if size < _TABLE else 5 + len(str(size)) + size
+            if count:  # Redis ignores an empty multibulk
+                out.append((request, data[start:pos]))
+            request = gets()
+        if fed == end:
+            break
+        more = min(_WINDOW, end - fed)
+        reader.feed(data, fed, more)
+        fed += more
+    if pos > end:
         return None
     return out, pos
