@@ -557,7 +557,67 @@ class RequestErrorTests(unittest.TestCase):
 
 
 # -- 3. linear work ---------------------------------------------------------------------
+class ScanCounted(bytes):
+    """A read that counts, in ``ScanCounted.scanned``, the bytes its ``find`` looks at:
+    the work of a parser that scans only what it is fed."""
+
+    scanned = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[no-untyped-def,override]
+        stop = len(self) if end is None else min(end, len(self))
+        ScanCounted.scanned += max(0, stop - start)
+        return bytes.find(self, sub, start, stop)
+
+
 class LinearWorkTests(unittest.TestCase):
+    def feed_bytes(self, parser: RequestParser, data: bytes) -> Tuple[int, Optional[str]]:
+        """Feed ``data`` one byte per feed; the bytes fed and the error, if any."""
+        for i in range(len(data)):
+            piece = ScanCounted(data[i : i + 1])
+            try:
+                self.assertEqual(parser.feed(piece), [])
+            except ProtocolError as error:
+                return i + 1, str(error)
+            # held as it came, one piece per feed: never joined, never copied
+            self.assertEqual(len(parser._held), parser._held_len)
+            if len(parser._held) > 1:
+                self.assertIs(parser._held[-1], piece)
+        return len(data), None
+
+    def test_64KiB_lines_byte_by_byte_scanned_once(self) -> None:
+        """A length line or an inline line fed one byte at a time: each byte is scanned
+        once (a parser that rescanned from the line's start would scan 2 GiB), until
+        Redis's limit refuses the line, in Redis's words."""
+        for head, text in [
+            (b"*", "Protocol error: too big mbulk count string"),
+            (b"*1\r\n$", "Protocol error: too big bulk count string"),
+            (b"*2\r\n$4\r\nECHO\r\n$", "Protocol error: too big bulk count string"),
+            (b"ECHO ", "Protocol error: too big inline request"),
+        ]:
+            self.patch(ScanCounted, "scanned", 0)
+            parser = RequestParser()
+            line_start = head.rfind(b"\n") + 1
+            data = head + b"1" * MAX_INLINE
+            fed, error = self.feed_bytes(parser, data)
+            self.assertEqual(error, text)
+            self.assertEqual(fed - line_start, MAX_INLINE + 1)  # refused at the limit
+            self.assertLessEqual(ScanCounted.scanned, 2 * fed)
+
+    def test_lines_byte_by_byte_then_ended(self) -> None:
+        """The same for lines and bodies that end: held as they came, parsed once."""
+        body = b"x" * 60000
+        for data, args, held in [
+            (b"ECHO " + body + b"\r\n", [b"ECHO", body], len(b"ECHO \r") + len(body)),
+            (b"*1\r\n$60000\r\n" + body + b"\r\n", [body], len(body) + 1),
+        ]:
+            self.patch(ScanCounted, "scanned", 0)
+            parser = RequestParser()
+            self.assertEqual(self.feed_bytes(parser, data[:-1]), (len(data) - 1, None))
+            self.assertEqual(parser.buffered, held)
+            self.assertEqual(parser.feed(data[-1:]), [(args, None)])
+            self.assertEqual(parser.buffered, 0)
+            self.assertLessEqual(ScanCounted.scanned, 2 * len(data))
+
     def test_64MiB_bulk_gathered_not_concatenated(self) -> None:
         size = 64 * MiB
         chunk = bytes(range(256)) * 64  # 16 KiB, fed over and over
