@@ -175,7 +175,7 @@ def request_parser_class() -> type:
 _NOTHING = 0  # nothing is held
 _LINE = 1  # the end of the line they begin (a length line or an inline command)
 _BODY = 2  # the rest of a bulk body and the two bytes after it
-_RESUME = 3  # nothing: kept back by a pause, they are parsed with the next feed
+_RESUME = 3  # the next feed: kept back by a pause, they are parsed with it
 
 
 def _join_body(held: List[bytes], data: bytes, need: int) -> bytes:
@@ -230,10 +230,10 @@ class RequestParser:
         """Return the requests completed by ``data``; raise ProtocolError on bad input."""
         if self._failed is not None:
             raise ProtocolError(self._failed)
-        self.paused = False
         out: List[Request] = []
         try:
             if self._wait:
+                self.paused = False  # paused, bytes are held
                 buf = self._unhold(data)
                 if buf is None:
                     return out

@@ -957,12 +957,16 @@ def _reply_aggregates(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[b
 _replies = st.recursive(_reply_leaves, _reply_aggregates, max_leaves=25)
 
 
-def _outcome_requests(chunks: List[bytes]) -> Tuple[List[List[bytes]], Optional[str]]:
-    parser = RequestParser(max_bulk_len=200)
+def outcome_requests(
+    chunks: List[bytes], parser: Optional[RequestParser] = None
+) -> Tuple[List[List[bytes]], Optional[str]]:
+    """The arguments of the requests ``chunks`` give, and the error, if any."""
+    parser = RequestParser(max_bulk_len=200) if parser is None else parser
     got: List[List[bytes]] = []
     for chunk in chunks:
         try:
             got.extend(args for args, _ in parser.feed(chunk))
+            assert not parser.paused
         except ProtocolError as error:
             got.extend(args for args, _ in error.requests)
             again = None
@@ -1001,15 +1005,15 @@ class PropertyTests(unittest.TestCase):
     def test_request_garbage(self, data: bytes, draw: st.DataObject) -> None:
         """Only ProtocolError, and the same requests and error however the bytes arrive."""
         cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=10))
-        whole = _outcome_requests([data])
-        self.assertEqual(_outcome_requests(pieces(data, cuts)), whole)
-        self.assertEqual(_outcome_requests(chunked(data, 1)), whole)
+        whole = outcome_requests([data])
+        self.assertEqual(outcome_requests(pieces(data, cuts)), whole)
+        self.assertEqual(outcome_requests(chunked(data, 1)), whole)
 
     @HYPOTHESIS
     @given(st.binary(max_size=300), st.data())
     def test_request_random_bytes(self, data: bytes, draw: st.DataObject) -> None:
         cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=10))
-        self.assertEqual(_outcome_requests(pieces(data, cuts)), _outcome_requests([data]))
+        self.assertEqual(outcome_requests(pieces(data, cuts)), outcome_requests([data]))
 
     @HYPOTHESIS
     @given(st.lists(_REPLY_TOKENS, max_size=30).map(b"".join), st.data())

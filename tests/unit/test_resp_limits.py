@@ -27,6 +27,7 @@ from dynotwist.proto.resp import (
 )
 from tests.unit.test_resp import (
     RedisServer,
+    outcome_requests,
     pieces,
     read_until,
     reference_split,
@@ -77,17 +78,7 @@ class LimitTests(unittest.TestCase):
     def outcome(
         self, chunks: List[bytes], parser: Optional[RequestParser] = None
     ) -> Tuple[List[List[bytes]], Optional[str]]:
-        """The arguments of the requests served and the error, if any."""
-        parser = parser or self.parser()
-        got: List[List[bytes]] = []
-        for chunk in chunks:
-            try:
-                got.extend(args for args, _ in parser.feed(chunk))
-            except ProtocolError as error:
-                got.extend(args for args, _ in error.requests)
-                return got, str(error)
-            self.assertFalse(parser.paused)
-        return got, None
+        return outcome_requests(chunks, parser or self.parser())
 
     def check(self, data: bytes, expected: Tuple[List[List[bytes]], Optional[str]]) -> None:
         """``data`` gives ``expected`` whole and cut anywhere (nothing precedes the
