@@ -126,9 +126,7 @@ class AcceleratedRequestParser(RequestParser):
         return out
 
 
-def _canonical_requests(
-    reader: hiredis.Reader, data: bytes
-) -> Optional[Tuple[List[Request], int]]:
+def _canonical_requests(reader: hiredis.Reader, data: bytes) -> Optional[Tuple[List[Request], int]]:
     """The requests hiredis reads from ``data`` with their raw bytes, and the offset where
     the last one ends; None unless each is a list of bytes encoded canonically there."""
     out: List[Request] = []

@@ -25,7 +25,7 @@ _TOKENS = st.sampled_from(
      b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"4", b"-1", b"01", b"txt:", b"PING", b"x",
      b"*1\r\n", b"*2\r\n", b"$1\r\n", b"$4\r\nPING\r\n", b"*1\r\n$4\r\nPING\r\n", b"~1\r\n",
      b"|1\r\n+a\r\n+b\r\n", b"%1\r\n", b"xx", b" ", b'"', b"\x00"]
-) | st.binary(max_size=4)
+) | st.binary(max_size=4)  # fmt: skip
 
 
 class DifferentialTests(unittest.TestCase):
@@ -61,8 +61,11 @@ class DifferentialTests(unittest.TestCase):
         self.assertIn("at event 0", difference(case, Broken) or "")
 
     @settings(max_examples=300)
-    @given(st.lists(_TOKENS, max_size=40).map(b"".join), st.lists(st.integers(0, 200), max_size=4),
-           st.booleans())
+    @given(
+        st.lists(_TOKENS, max_size=40).map(b"".join),
+        st.lists(st.integers(0, 200), max_size=4),
+        st.booleans(),
+    )
     def test_hypothesis_inputs(self, data: bytes, cuts: List[int], unauthenticated: bool) -> None:
         chunks = pieces(data, [cut for cut in cuts if cut <= len(data)])
         case = Case(chunks, 1 << 20, unauthenticated)

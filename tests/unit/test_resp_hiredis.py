@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import Any, List, Tuple
 
 import hiredis
 from twisted.trial import unittest
@@ -88,7 +88,7 @@ class AcceleratedBufferedTests(test_resp_limits.BufferedTests):
 
 
 # -- what hiredis reads that is not a canonical multibulk request -----------------------
-def hiredis_reads(data: bytes) -> List[object]:
+def hiredis_reads(data: bytes) -> List[Any]:
     reader = hiredis.Reader()
     reader.feed(data)
     replies = []
@@ -99,9 +99,9 @@ def hiredis_reads(data: bytes) -> List[object]:
     return replies
 
 
-def outcome(parser: RequestParser, chunks: List[bytes]) -> List[object]:
+def outcome(parser: RequestParser, chunks: List[bytes]) -> List[Tuple[Any, Any, int]]:
     """Each feed's requests (or error and the requests before it), and the state after."""
-    events: List[object] = []
+    events: List[Tuple[Any, Any, int]] = []
     for chunk in chunks:
         try:
             events.append((parser.feed(chunk), parser.paused, parser.buffered))
@@ -120,7 +120,8 @@ DISGUISED = [
     PING + b">2\r\n$3\r\nGET\r\n" + HIDDEN,  # a push
     b"*2\r\n+0123456789\r\n=7\r\ntxt:abc\r\n",  # shorter and longer elements
     b"*2\r\n(1234567890\r\n=6\r\ntxt:ab\r\n",  # a big number
-    PING + b"|1\r\n+a\r\n+b\r\n"  # an attribute
+    PING
+    + b"|1\r\n+a\r\n+b\r\n"  # an attribute
     + b"*3\r\n=10\r\ntxt:abcdef\r\n=10\r\ntxt:ghijkl\r\n(1234567890\r\n",
 ]
 # chunks whose requests hiredis turns into other Python types
@@ -164,7 +165,9 @@ class RecordingReader:
 
 
 class SoundnessTests(unittest.TestCase):
-    def assertSameAsPure(self, chunks: List[bytes], **attributes: object) -> List[object]:
+    def assertSameAsPure(
+        self, chunks: List[bytes], **attributes: object
+    ) -> List[Tuple[Any, Any, int]]:
         fast = AcceleratedRequestParser()
         pure = RequestParser()
         for name, value in attributes.items():
@@ -177,7 +180,7 @@ class SoundnessTests(unittest.TestCase):
     def test_disguised_requests_read_as_redis_reads_them(self) -> None:
         for data in DISGUISED:
             # a check of sizes only would take them (what the checks are for)
-            canonical = sum(len(encode_command(r)) for r in hiredis_reads(data))  # type: ignore[arg-type]
+            canonical = sum(len(encode_command(r)) for r in hiredis_reads(data))
             self.assertEqual(canonical, len(data), data)
             self.assertSameAsPure([data])
             for cut in range(1, len(data)):
@@ -187,9 +190,9 @@ class SoundnessTests(unittest.TestCase):
         """PING relayed alone, then what Redis makes of the set: inline commands, never
         raw bytes that the datastore would read otherwise."""
         ((requests, _, _),) = self.assertSameAsPure([DISGUISED[0]])
-        self.assertEqual(requests[0], ([b"PING"], PING))  # type: ignore[index]
-        self.assertEqual([raw for _, raw in requests[1:]], [None] * 5)  # type: ignore[index]
-        self.assertEqual(requests[-1][0], [b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"])  # type: ignore[index]
+        self.assertEqual(requests[0], ([b"PING"], PING))
+        self.assertEqual([raw for _, raw in requests[1:]], [None] * 5)
+        self.assertEqual(requests[-1][0], [b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"])
 
     def test_other_types_never_escape(self) -> None:
         """Whatever hiredis returns, feed gives the pure parser's requests or its
@@ -230,7 +233,7 @@ class SoundnessTests(unittest.TestCase):
         self.patch(RecordingReader, "fed", [])
         data = b"".join(encode_command([b"SET", b"key:%d" % i, b"v" * 20]) for i in range(15000))
         ((requests, _, _),) = self.assertSameAsPure([data])
-        self.assertEqual(len(requests), 15000)  # type: ignore[arg-type]
+        self.assertEqual(len(requests), 15000)
         self.assertEqual(sum(RecordingReader.fed), len(data))
         self.assertLessEqual(max(RecordingReader.fed), 16384)
 
@@ -242,7 +245,7 @@ class SoundnessTests(unittest.TestCase):
         stream = b"".join(encode_command([b"SET", b"k%d" % i, b"v" * i]) for i in range(200))
         chunks = test_resp.chunked(stream, 1000)
         events = self.assertSameAsPure(chunks)
-        self.assertEqual(sum(len(e[0]) for e in events), 200)  # type: ignore[index,arg-type]
+        self.assertEqual(sum(len(e[0]) for e in events), 200)
         # all the bytes after the first cut request of each chunk reach hiredis
         self.assertGreater(sum(RecordingReader.fed), len(stream) * 0.9)
 

@@ -219,7 +219,7 @@ class PauseTests(unittest.TestCase):
         # where the limit shows: the end of the big bulk's header, of the count line
         for refused, shows in ((BIG_SET, 28), (MANY_ARGS, 5)):
             data = AUTH + refused + PING
-            (refused_args, _), = RequestParser().feed(refused)
+            ((refused_args, _),) = RequestParser().feed(refused)
             expected = [[b"AUTH", b"secret"], refused_args, [b"PING"]]
             for offset in [*range(len(AUTH) + shows + 2), len(data) - 5, len(data)]:
                 client = Client(self.parser_class())
