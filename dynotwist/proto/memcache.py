@@ -415,6 +415,7 @@ class MemcacheRequestParser:
         self._pending: Optional[_Pending] = None
         self._need = 0  # bytes of the pending data block (with its CRLF) still due
         self._parts: List[bytes] = []  # the pending data block's bytes so far
+        self._parts_len = 0
         self._swallow = 0  # bytes of a refused data block still to skip
         self._started = False
         self._closed = False
@@ -454,8 +455,11 @@ class MemcacheRequestParser:
 
     @property
     def buffered(self) -> int:
-        """Bytes held for an incomplete line or data block (never a refused block)."""
-        return self._line_len + sum(map(len, self._parts))
+        """Bytes held for an incomplete line or data block, the block's command line
+        included (never a refused block: it is skipped as it arrives)."""
+        if self._pending is None:
+            return self._line_len
+        return self._line_len + len(self._pending.line) + self._parts_len
 
     def feed(self, data: bytes) -> List[Item]:
         """The requests and errors that ``data`` completes, in order."""
@@ -518,6 +522,7 @@ class MemcacheRequestParser:
         self._line = []
         self._line_len = 0
         self._parts = []
+        self._parts_len = 0
 
     def _on_line(self, line: bytes, out: List[Item]) -> None:
         end = len(line) - 1  # the newline
@@ -555,10 +560,12 @@ class MemcacheRequestParser:
             return end
         take = min(need, available)
         self._parts.append(data[pos : pos + take])
+        self._parts_len += take
         self._need -= take
         if self._need == 0:
             block = b"".join(self._parts)
             self._parts = []
+            self._parts_len = 0
             self._end_block(block, out)
         return pos + take
 

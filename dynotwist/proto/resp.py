@@ -3,20 +3,22 @@
 The request parser turns client bytes into ``(args, raw)`` pairs: ``args`` is the
 list of arguments, ``raw`` the request's exact bytes when they arrived in one piece
 (so they can be relayed untouched) or ``None`` when the request spanned reads or was
-an inline command (the caller re-encodes ``args`` then).
+an inline command (the caller re-encodes ``args`` then). It applies Redis's own
+limits and error texts, those before authentication included.
 
 The reply framer finds reply boundaries in a datastore's byte stream without building
 Python objects: it returns each complete reply as one ``bytes``. It knows every RESP2
 and RESP3 type.
 
 Both keep their state across ``feed`` calls, so a request or reply split anywhere is
-never rescanned from its start: the work done is linear in the bytes fed.
+never rescanned from its start: the work done is linear in the bytes fed, however
+small the reads.
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 CRLF = b"\r\n"
 
@@ -24,9 +26,19 @@ CRLF = b"\r\n"
 MAX_INLINE = 64 * 1024
 MAX_MULTIBULK = 2**31 - 1
 DEFAULT_MAX_BULK = 512 * 1024 * 1024
+# Redis 7's limits for a client that has not authenticated (CVE-2021-32675)
+UNAUTHENTICATED_MAX_MULTIBULK = 10
+UNAUTHENTICATED_MAX_BULK = 16384
 
-# A bulk body at least this long is gathered as a list of chunks, joined once.
-_BIG_BULK = 64 * 1024
+# Redis's error texts
+TOO_BIG_INLINE = "Protocol error: too big inline request"
+TOO_BIG_MBULK_COUNT = "Protocol error: too big mbulk count string"
+TOO_BIG_BULK_COUNT = "Protocol error: too big bulk count string"
+INVALID_MULTIBULK = "Protocol error: invalid multibulk length"
+INVALID_BULK = "Protocol error: invalid bulk length"
+UNAUTHENTICATED_MULTIBULK = "Protocol error: unauthenticated multibulk length"
+UNAUTHENTICATED_BULK = "Protocol error: unauthenticated bulk length"
+UNBALANCED_QUOTES = "Protocol error: unbalanced quotes in request"
 
 Request = Tuple[List[bytes], Optional[bytes]]
 
@@ -67,7 +79,7 @@ def _split_inline(line: bytes) -> List[bytes]:
         while True:
             if i >= n:
                 if quote:
-                    raise ProtocolError("Protocol error: unbalanced quotes in request")
+                    raise ProtocolError(UNBALANCED_QUOTES)
                 break
             c = line[i]
             if quote == 0x22:  # "..." with escapes
@@ -81,7 +93,7 @@ def _split_inline(line: bytes) -> List[bytes]:
                         current.append(_ESCAPES.get(c, c))
                 elif c == 0x22:
                     if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
-                        raise ProtocolError("Protocol error: unbalanced quotes in request")
+                        raise ProtocolError(UNBALANCED_QUOTES)
                     quote = 0
                     i += 1
                     break
@@ -93,7 +105,7 @@ def _split_inline(line: bytes) -> List[bytes]:
                     current.append(0x27)
                 elif c == 0x27:
                     if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
-                        raise ProtocolError("Protocol error: unbalanced quotes in request")
+                        raise ProtocolError(UNBALANCED_QUOTES)
                     quote = 0
                     i += 1
                     break
@@ -159,82 +171,131 @@ def request_parser_class() -> type:
     return RequestParser
 
 
+# What the bytes a RequestParser holds (``_held``) are waiting for.
+_NOTHING = 0  # nothing is held
+_LINE = 1  # the end of the line they begin (a length line or an inline command)
+_BODY = 2  # the rest of a bulk body and the two bytes after it
+_RESUME = 3  # the next feed: kept back by a pause, they are parsed with it
+
+
+def _join_body(held: List[bytes], data: bytes, need: int) -> bytes:
+    """The bulk body made of ``held`` and the first ``need`` bytes of ``data``, less
+    the two bytes after it: joined once, without a copy of a copy."""
+    pieces: List[Union[bytes, memoryview]] = list(held)
+    if need >= 2:
+        pieces.append(memoryview(data)[: need - 2])
+    else:  # the first byte after the body is held already
+        pieces[-1] = memoryview(held[-1])[:-1]
+    return b"".join(pieces)
+
+
 class RequestParser:
-    """Incremental parser of client requests (multibulk and inline)."""
+    """Incremental parser of client requests (multibulk and inline).
+
+    ``unauthenticated`` (set by the caller, at any time) applies Redis's limits before
+    AUTH: at most 10 arguments of at most 16384 bytes. A client may pipeline ``AUTH``
+    and a bigger request in one write, and Redis runs the AUTH before it reads the
+    next request; so a request refused by these limits after other requests of the
+    same feed pauses the parser instead: ``feed`` returns those requests, ``paused``
+    is True and the rest stays unparsed until the next ``feed`` (``feed(b"")``), made
+    once the caller has served them and updated ``unauthenticated``.
+
+    ``buffered`` is the number of bytes of incomplete input held (the client's query
+    buffer, for Redis's ``client-query-buffer-limit``).
+    """
 
     def __init__(self, max_bulk_len: int = DEFAULT_MAX_BULK) -> None:
         self.max_bulk_len = max_bulk_len
-        self._buf = b""
-        # state of a multibulk request that spans feeds
+        self.unauthenticated = False
+        self.paused = False
+        # unparsed bytes in the pieces received: joined once what they wait for is here
+        self._held: List[bytes] = []
+        self._held_len = 0
+        self._wait = _NOTHING
+        self._line_end = CRLF  # with _LINE: what ends the line, and the error if it is
+        self._too_big = TOO_BIG_INLINE  # longer than MAX_INLINE
+        # a multibulk request that spans feeds
         self._args: Optional[List[bytes]] = None
+        self._args_len = 0
         self._remaining = 0
         self._bulk_len = -1  # length of the bulk whose body is awaited, -1: none
-        self._chunks: List[bytes] = []  # a big bulk body being gathered
-        self._chunks_len = 0
         self._failed: Optional[str] = None
 
     @property
     def buffered(self) -> int:
-        """Bytes held of an incomplete request."""
-        args = sum(map(len, self._args)) if self._args is not None else 0
-        return len(self._buf) + self._chunks_len + args
+        """Bytes of incomplete input held: unparsed bytes and a partial request's."""
+        return self._held_len + self._args_len
 
     def feed(self, data: bytes) -> List[Request]:
         """Return the requests completed by ``data``; raise ProtocolError on bad input."""
         if self._failed is not None:
             raise ProtocolError(self._failed)
         out: List[Request] = []
-        if self._chunks:
-            data = self._gather(data)
-            if self._args is not None and self._remaining == 0:
-                self._finish_spanning(out)
-            if not data:
-                return out
-        buf = self._buf + data if self._buf else data
-        self._buf = b""
         try:
-            if self._args is not None:
-                pos = self._resume(buf, out)
-                if pos < 0:
+            if self._wait:
+                self.paused = False  # paused, bytes are held
+                buf = self._unhold(data)
+                if buf is None:
                     return out
             else:
-                pos = 0
-            self._parse(buf, pos, out)
+                buf = data
+            self._parse(buf, out)
         except ProtocolError as error:
             self._failed = str(error)
+            self._held = []
+            self._held_len = 0
+            self._wait = _NOTHING
+            self._args = None
+            self._args_len = 0
             error.requests = out
             raise
         return out
 
-    # -- whole requests, the common case ------------------------------------------
-    def _parse(self, buf: bytes, pos: int, out: List[Request]) -> None:
+    def _parse(self, buf: bytes, out: List[Request]) -> None:
         n = len(buf)
         find = buf.find
+        pos = 0
         max_bulk = self.max_bulk_len
-        while pos < n:
-            start = pos
-            if buf[pos] != 0x2A:  # not '*': an inline command
-                pos = self._inline(buf, pos, out)
-                if pos < 0:
+        max_count = MAX_MULTIBULK
+        if self.unauthenticated:
+            max_bulk = min(max_bulk, UNAUTHENTICATED_MAX_BULK)
+            max_count = UNAUTHENTICATED_MAX_MULTIBULK
+        args = self._args
+        count = counted = 0
+        start = -1  # where the request under way begins in buf, -1: in an earlier feed
+        if args is not None:
+            self._args = None
+            count = self._remaining
+            counted = len(args)
+        while True:
+            if args is None:
+                if pos >= n:
                     return
-                continue
-            nl = find(CRLF, pos)
-            if nl < 0:
-                if n - pos > MAX_INLINE:
-                    raise ProtocolError("Protocol error: too big mbulk count string")
-                self._buf = buf[pos:]
-                return
-            field = buf[pos + 1 : nl]
-            if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
-                count = int(field)  # the common case, without a call
-            else:
-                count = _parse_length(field)
-            if count > MAX_MULTIBULK or count == _BAD_LENGTH:
-                raise ProtocolError("Protocol error: invalid multibulk length")
-            pos = nl + 2
-            if count <= 0:  # Redis ignores empty and negative multibulks
-                continue
-            args: List[bytes] = []
+                start = pos
+                if buf[pos] != 0x2A:  # not '*': an inline command
+                    pos = self._inline(buf, pos, out)
+                    if pos < 0:
+                        return
+                    continue
+                nl = find(CRLF, pos)
+                if nl < 0:
+                    self._hold_line(buf, pos, CRLF, TOO_BIG_MBULK_COUNT)
+                    return
+                field = buf[pos + 1 : nl]
+                if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
+                    count = int(field)  # the common case, without a call
+                else:
+                    count = _parse_length(field)
+                if count > max_count or count == _BAD_LENGTH:
+                    if count > MAX_MULTIBULK or count == _BAD_LENGTH:
+                        raise ProtocolError(INVALID_MULTIBULK)
+                    self._refuse(UNAUTHENTICATED_MULTIBULK, buf, start, out)
+                    return
+                pos = nl + 2
+                if count <= 0:  # Redis ignores empty and negative multibulks
+                    continue
+                args = []
+                counted = 0
             while count:
                 if pos >= n:
                     break
@@ -242,8 +303,6 @@ class RequestParser:
                     raise _expected_dollar(buf[pos])
                 nl = find(CRLF, pos)
                 if nl < 0:
-                    if n - pos > MAX_INLINE:
-                        raise ProtocolError("Protocol error: too big bulk count string")
                     break
                 field = buf[pos + 1 : nl]
                 if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
@@ -251,7 +310,10 @@ class RequestParser:
                 else:
                     size = _parse_length(field)
                 if size < 0 or size > max_bulk:
-                    raise ProtocolError("Protocol error: invalid bulk length")
+                    if size < 0 or size > self.max_bulk_len:
+                        raise ProtocolError(INVALID_BULK)
+                    self._refuse(UNAUTHENTICATED_BULK, buf, start, out)
+                    return
                 end = nl + 2 + size  # then two bytes skipped unread, as Redis does
                 if end + 2 > n:
                     # the body is not all here: keep its header's state, not its bytes
@@ -262,92 +324,101 @@ class RequestParser:
                 pos = end + 2
                 count -= 1
             if count:
-                self._args = args
-                self._remaining = count
-                self._stash(buf, pos)
+                self._suspend(args, counted, count, buf, pos)
                 return
-            out.append((args, buf[start:pos]))
+            if start >= 0:
+                out.append((args, buf[start:pos]))
+            else:
+                out.append((args, None))
+                self._args_len = 0
+                if pos < n and self._handoff(buf, pos, out):
+                    return
+            args = None
+
+    def _handoff(self, buf: bytes, pos: int, out: List[Request]) -> bool:
+        """Called, with the parser idle, when a request that spanned feeds is complete
+        and ``buf[pos:]`` is left: a subclass may parse the rest and return True."""
+        return False
 
     def _inline(self, buf: bytes, pos: int, out: List[Request]) -> int:
         nl = buf.find(b"\n", pos)
         if nl < 0:
-            if len(buf) - pos > MAX_INLINE:
-                raise ProtocolError("Protocol error: too big inline request")
-            self._buf = buf[pos:]
+            self._hold_line(buf, pos, b"\n", TOO_BIG_INLINE)
             return -1
         args = _split_inline(buf[pos:nl])
         if args:
             out.append((args, None))
         return nl + 1
 
-    # -- a request that spans feeds -----------------------------------------------
-    def _stash(self, buf: bytes, pos: int) -> None:
-        """Keep what is left of ``buf`` for the next feed, as chunks if a big body."""
+    def _refuse(self, message: str, buf: bytes, start: int, out: List[Request]) -> None:
+        """A request over the limits before AUTH: pause before it if requests precede it
+        in this feed (one may be the AUTH), else refuse it."""
+        if start < 0 or not out:
+            raise ProtocolError(message)
+        self._hold(buf[start:], _RESUME)
+        self.paused = True
+
+    # -- bytes held across feeds, each scanned once ------------------------------------
+    def _hold(self, rest: bytes, wait: int) -> None:
+        self._held = [rest] if rest else []
+        self._held_len = len(rest)
+        self._wait = wait
+
+    def _hold_line(self, buf: bytes, pos: int, end: bytes, too_big: str) -> None:
         rest = buf[pos:]
-        if self._bulk_len >= _BIG_BULK:
-            self._chunks = [rest] if rest else []
-            self._chunks_len = len(rest)
-            self._buf = b""
-        else:
-            self._buf = rest
+        if len(rest) > MAX_INLINE:
+            raise ProtocolError(too_big)
+        self._hold(rest, _LINE)
+        self._line_end = end
+        self._too_big = too_big
 
-    def _gather(self, data: bytes) -> bytes:
-        """Add ``data`` to a big bulk body; return the bytes after it once complete."""
-        need = self._bulk_len + 2 - self._chunks_len
-        if len(data) < need:
-            self._chunks.append(data)
-            self._chunks_len += len(data)
-            return b""
-        self._chunks.append(data[:need])
-        body = b"".join(self._chunks)
-        self._chunks = []
-        self._chunks_len = 0
-        self._end_bulk(body)
-        return data[need:]
+    def _suspend(self, args: List[bytes], counted: int, count: int, buf: bytes, pos: int) -> None:
+        """Keep a partial request: its arguments so far, and the bytes after them."""
+        self._args = args
+        self._args_len += sum(map(len, args[counted:]))
+        self._remaining = count
+        if self._bulk_len >= 0:
+            self._hold(buf[pos:], _BODY)
+        elif pos < len(buf):  # a bulk header without its end
+            self._hold_line(buf, pos, CRLF, TOO_BIG_BULK_COUNT)
 
-    def _end_bulk(self, body_crlf: bytes) -> None:
-        # like Redis, the two bytes after a body are skipped unread (meant to be CRLF)
-        assert self._args is not None
-        self._args.append(body_crlf[:-2])
-        self._bulk_len = -1
-        self._remaining -= 1
+    def _unhold(self, data: bytes) -> Optional[bytes]:
+        """Add ``data`` to the held bytes; once they can be parsed, return the bytes to
+        parse next (after completing a held bulk body), else None."""
+        held = self._held
+        if self._wait == _BODY:
+            need = self._bulk_len + 2 - self._held_len
+            if len(data) < need:
+                if data:
+                    held.append(data)
+                    self._held_len += len(data)
+                return None
+            body = _join_body(held, data, need)
+            self._hold(b"", _NOTHING)
+            assert self._args is not None
+            self._args.append(body)
+            self._args_len += len(body)
+            self._bulk_len = -1
+            self._remaining -= 1
+            return data[need:]
+        if self._wait == _LINE and not self._ends_line(data):
+            if data:
+                held.append(data)
+                self._held_len += len(data)
+                if self._held_len > MAX_INLINE:
+                    raise ProtocolError(self._too_big)
+            return None
+        held.append(data)
+        buf = b"".join(held)
+        self._hold(b"", _NOTHING)
+        return buf
 
-    def _finish_spanning(self, out: List[Request]) -> None:
-        assert self._args is not None
-        out.append((self._args, None))
-        self._args = None
-
-    def _resume(self, buf: bytes, out: List[Request]) -> int:
-        """Continue a multibulk begun in an earlier feed; -1 if still incomplete."""
-        pos = 0
-        n = len(buf)
-        while self._remaining:
-            if self._bulk_len >= 0:
-                end = pos + self._bulk_len + 2
-                if end > n:
-                    self._stash(buf, pos)
-                    return -1
-                self._end_bulk(buf[pos:end])
-                pos = end
-                continue
-            if pos >= n:
-                self._buf = b""
-                return -1
-            if buf[pos] != 0x24:
-                raise _expected_dollar(buf[pos])
-            nl = buf.find(CRLF, pos)
-            if nl < 0:
-                if n - pos > MAX_INLINE:
-                    raise ProtocolError("Protocol error: too big bulk count string")
-                self._buf = buf[pos:]
-                return -1
-            size = _parse_length(buf[pos + 1 : nl])
-            if size < 0 or size > self.max_bulk_len:
-                raise ProtocolError("Protocol error: invalid bulk length")
-            self._bulk_len = size
-            pos = nl + 2
-        self._finish_spanning(out)
-        return pos
+    def _ends_line(self, data: bytes) -> bool:
+        """Whether ``data`` holds the end of the held line (only new bytes are scanned)."""
+        if data.find(self._line_end) >= 0:
+            return True
+        # a CRLF split between the two: CR held, LF in data
+        return self._line_end == CRLF and data[:1] == b"\n" and self._held[-1][-1] == 0x0D
 
 
 # Reply types: single-line, length-prefixed blob, and aggregates (with element factor).

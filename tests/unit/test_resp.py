@@ -68,8 +68,8 @@ def generated_request_vectors() -> List[Tuple[str, bytes, Expected]]:
     vectors = []
     for name, size in [
         ("mb-20KiB-with-crlfs", 20 * KiB),
-        ("mb-just-below-big-bulk", resp._BIG_BULK - 1),
-        ("mb-big-bulk", resp._BIG_BULK),
+        ("mb-64KiB-less-1", 64 * KiB - 1),
+        ("mb-64KiB", 64 * KiB),
         ("mb-100KiB", 100 * KiB),
     ]:
         value = (pattern * (size // 256 + 1))[:size]
@@ -557,7 +557,67 @@ class RequestErrorTests(unittest.TestCase):
 
 
 # -- 3. linear work ---------------------------------------------------------------------
+class ScanCounted(bytes):
+    """A read that counts, in ``ScanCounted.scanned``, the bytes its ``find`` looks at:
+    the work of a parser that scans only what it is fed."""
+
+    scanned = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[no-untyped-def,override]
+        stop = len(self) if end is None else min(end, len(self))
+        ScanCounted.scanned += max(0, stop - start)
+        return bytes.find(self, sub, start, stop)
+
+
 class LinearWorkTests(unittest.TestCase):
+    def feed_bytes(self, parser: RequestParser, data: bytes) -> Tuple[int, Optional[str]]:
+        """Feed ``data`` one byte per feed; the bytes fed and the error, if any."""
+        for i in range(len(data)):
+            piece = ScanCounted(data[i : i + 1])
+            try:
+                self.assertEqual(parser.feed(piece), [])
+            except ProtocolError as error:
+                return i + 1, str(error)
+            # held as it came, one piece per feed: never joined, never copied
+            self.assertEqual(len(parser._held), parser._held_len)
+            if len(parser._held) > 1:
+                self.assertIs(parser._held[-1], piece)
+        return len(data), None
+
+    def test_64KiB_lines_byte_by_byte_scanned_once(self) -> None:
+        """A length line or an inline line fed one byte at a time: each byte is scanned
+        once (a parser that rescanned from the line's start would scan 2 GiB), until
+        Redis's limit refuses the line, in Redis's words."""
+        for head, text in [
+            (b"*", "Protocol error: too big mbulk count string"),
+            (b"*1\r\n$", "Protocol error: too big bulk count string"),
+            (b"*2\r\n$4\r\nECHO\r\n$", "Protocol error: too big bulk count string"),
+            (b"ECHO ", "Protocol error: too big inline request"),
+        ]:
+            self.patch(ScanCounted, "scanned", 0)
+            parser = RequestParser()
+            line_start = head.rfind(b"\n") + 1
+            data = head + b"1" * MAX_INLINE
+            fed, error = self.feed_bytes(parser, data)
+            self.assertEqual(error, text)
+            self.assertEqual(fed - line_start, MAX_INLINE + 1)  # refused at the limit
+            self.assertLessEqual(ScanCounted.scanned, 2 * fed)
+
+    def test_lines_byte_by_byte_then_ended(self) -> None:
+        """The same for lines and bodies that end: held as they came, parsed once."""
+        body = b"x" * 60000
+        for data, args, held in [
+            (b"ECHO " + body + b"\r\n", [b"ECHO", body], len(b"ECHO \r") + len(body)),
+            (b"*1\r\n$60000\r\n" + body + b"\r\n", [body], len(body) + 1),
+        ]:
+            self.patch(ScanCounted, "scanned", 0)
+            parser = RequestParser()
+            self.assertEqual(self.feed_bytes(parser, data[:-1]), (len(data) - 1, None))
+            self.assertEqual(parser.buffered, held)
+            self.assertEqual(parser.feed(data[-1:]), [(args, None)])
+            self.assertEqual(parser.buffered, 0)
+            self.assertLessEqual(ScanCounted.scanned, 2 * len(data))
+
     def test_64MiB_bulk_gathered_not_concatenated(self) -> None:
         size = 64 * MiB
         chunk = bytes(range(256)) * 64  # 16 KiB, fed over and over
@@ -568,10 +628,10 @@ class LinearWorkTests(unittest.TestCase):
             self.assertEqual(parser.feed(chunk), [])
             digest.update(chunk)
             # the body is kept as the chunks received, never joined to a growing buffer
-            self.assertEqual(parser._buf, b"")
-            self.assertEqual(len(parser._chunks), i + 1)
-            self.assertIs(parser._chunks[-1], chunk)
-            self.assertEqual(parser._chunks_len, (i + 1) * len(chunk))
+            self.assertEqual(len(parser._held), i + 1)
+            self.assertIs(parser._held[-1], chunk)
+            self.assertEqual(parser._held_len, (i + 1) * len(chunk))
+            self.assertEqual(parser.buffered, (i + 1) * len(chunk) + 6)
         got = parser.feed(b"\r\n" + PING_MB)
         self.assertEqual(len(got), 2)
         (args, raw), ping = got
@@ -580,7 +640,7 @@ class LinearWorkTests(unittest.TestCase):
         self.assertEqual(len(args[2]), size)
         self.assertEqual(hashlib.sha256(args[2]).digest(), digest.digest())
         self.assertEqual(ping, ([b"PING"], PING_MB))
-        self.assertEqual(parser._chunks, [])
+        self.assertEqual((parser._held, parser.buffered), ([], 0))
 
     def test_64MiB_bulk_reply_not_concatenated(self) -> None:
         size = 64 * MiB
@@ -599,8 +659,8 @@ class LinearWorkTests(unittest.TestCase):
         self.assertTrue(replies[0].startswith(head + chunk))
         self.assertEqual(replies[1], b"+OK\r\n")
 
-    def test_bulk_just_below_gathering_threshold(self) -> None:
-        size = resp._BIG_BULK - 1
+    def test_bulk_just_below_64KiB(self) -> None:
+        size = 64 * KiB - 1
         data = encode_command([b"SET", b"k", b"v" * size])
         for chunk_size in (1000, 16 * KiB):
             got = feed_requests(RequestParser(), chunked(data, chunk_size))
@@ -897,12 +957,16 @@ def _reply_aggregates(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[b
 _replies = st.recursive(_reply_leaves, _reply_aggregates, max_leaves=25)
 
 
-def _outcome_requests(chunks: List[bytes]) -> Tuple[List[List[bytes]], Optional[str]]:
-    parser = RequestParser(max_bulk_len=200)
+def outcome_requests(
+    chunks: List[bytes], parser: Optional[RequestParser] = None
+) -> Tuple[List[List[bytes]], Optional[str]]:
+    """The arguments of the requests ``chunks`` give, and the error, if any."""
+    parser = RequestParser(max_bulk_len=200) if parser is None else parser
     got: List[List[bytes]] = []
     for chunk in chunks:
         try:
             got.extend(args for args, _ in parser.feed(chunk))
+            assert not parser.paused
         except ProtocolError as error:
             got.extend(args for args, _ in error.requests)
             again = None
@@ -941,15 +1005,15 @@ class PropertyTests(unittest.TestCase):
     def test_request_garbage(self, data: bytes, draw: st.DataObject) -> None:
         """Only ProtocolError, and the same requests and error however the bytes arrive."""
         cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=10))
-        whole = _outcome_requests([data])
-        self.assertEqual(_outcome_requests(pieces(data, cuts)), whole)
-        self.assertEqual(_outcome_requests(chunked(data, 1)), whole)
+        whole = outcome_requests([data])
+        self.assertEqual(outcome_requests(pieces(data, cuts)), whole)
+        self.assertEqual(outcome_requests(chunked(data, 1)), whole)
 
     @HYPOTHESIS
     @given(st.binary(max_size=300), st.data())
     def test_request_random_bytes(self, data: bytes, draw: st.DataObject) -> None:
         cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=10))
-        self.assertEqual(_outcome_requests(pieces(data, cuts)), _outcome_requests([data]))
+        self.assertEqual(outcome_requests(pieces(data, cuts)), outcome_requests([data]))
 
     @HYPOTHESIS
     @given(st.lists(_REPLY_TOKENS, max_size=30).map(b"".join), st.data())
