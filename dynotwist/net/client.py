@@ -59,9 +59,17 @@ class RedisClientProtocol(ClientConnection):
     def dataReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        parser = self.parser
         try:
+            # Redis's limits before AUTH; the parser pauses before a request they
+            # refuse, so that an AUTH read with it is served first
+            parser.unauthenticated = not self.session.authenticated
             try:
-                requests = self.parser.feed(data)
+                requests = parser.feed(data)
+                self._serve(requests)
+                while parser.paused and not self.closing:
+                    parser.unauthenticated = not self.session.authenticated
+                    self._serve(parser.feed(b""))
             except ProtocolError as error:
                 self._serve(error.requests)
                 self.stats.client_err += 1
@@ -69,8 +77,7 @@ class RedisClientProtocol(ClientConnection):
                     self.answer(error_reply("ERR " + str(error)))
                     self.close_when_answered()
                 return
-            self._serve(requests)
-            if self.check_query_buffer(self.parser.buffered):
+            if self.check_query_buffer(parser.buffered):
                 self.check_backlog()
         except Exception:
             self.abort_after_error()

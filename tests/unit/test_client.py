@@ -218,6 +218,30 @@ class AuthTests(unittest.TestCase):
         )
 
 
+    def test_limits_before_auth_let_an_auth_read_with_a_big_request_through(self) -> None:
+        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        client, out = h.client()
+        client.dataReceived(cmd(b"PING"))
+        _, store = h.datastore()
+        out.value()
+        out.clear()
+        big = cmd(b"SET", b"k", b"v" * 20000)
+        client.dataReceived(cmd(b"AUTH", b"s3cret") + big)
+        self.assertEqual(store.transport.value(), big)
+        self.assertEqual(out.value(), b"+OK\r\n")
+
+    def test_limits_before_auth_close_the_connection(self) -> None:
+        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        client, out = h.client()
+        client.dataReceived(cmd(b"PING") + cmd(b"SET", b"k", b"v" * 20000))
+        self.assertEqual(
+            out.value(),
+            b"-NOAUTH Authentication required.\r\n"
+            b"-ERR Protocol error: unauthenticated bulk length\r\n",
+        )
+        self.assertTrue(out.closing())
+
+
 class PoolTests(unittest.TestCase):
     def test_preconnect_false_connects_on_first_use(self) -> None:
         h = Harness(CONFIG + "  preconnect: false\n")
