@@ -36,6 +36,7 @@ from dynotwist.net.peer import DnodeServerFactory, PeerPool
 from dynotwist.net.peerlinks import PeerLinks
 from dynotwist.net.peerport import PeerPortFactory
 from dynotwist.net.tls import CurrentServerContext, TLSFactory
+from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN
 
 log = logger(__name__)
 
@@ -63,6 +64,8 @@ class Node(NodeControls):
         self.replies = self.kind.replies
         self.gate = LocalGate(self.datastore, self.replies, self.stats, reactor, self._timeout)
         self.clients = ClientCount(config.client_connections)
+        # a peer's request is bounded as a client's is: by the query buffer limit
+        self.max_relayed_payload = config.client_query_buffer_limit or DEFAULT_MAX_PAYLOAD_LEN
         self.batch = WriteBatch(reactor)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}

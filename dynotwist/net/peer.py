@@ -364,6 +364,7 @@ class ServingNode(Interface):
 
     batch: WriteBatch
     replies: errors.Replies
+    max_relayed_payload: int  # the largest payload a request frame may carry
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
         """The frame's payload as one request the client port would accept, or the error
@@ -396,7 +397,7 @@ class DnodeServerProtocol(OrderedConnection):
     def __init__(self, node: ServingNode) -> None:
         super().__init__(node.batch)
         self.node = node
-        self.parser = DnodeParser()
+        self.parser = DnodeParser(node.max_relayed_payload)
         self.headers: Deque[Tuple[int, int, int]] = deque()
         self.lane = next(_lanes)
 

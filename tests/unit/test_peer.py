@@ -483,6 +483,7 @@ class FakeNode:
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
         self.kind = Datastore()
+        self.max_relayed_payload = 1 << 20
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
         return self.kind.admit_relayed(payload, NODE_CONFIG)
@@ -660,6 +661,13 @@ class DnodeServerTests(unittest.TestCase):
     def test_unrecoverable_input_closes_the_connection_after_serving_what_came_before(self) -> None:
         self.server.dataReceived(
             encode_frame(1, DMSG_REQ, 0, 1, GET_FOO) + b"   $2014$ 2 3 0 1 1 *99999999 "
+        )
+        self.assertEqual(len(self.node.stores[False].sent), 1)
+        self.assertTrue(self.out.closing())
+
+    def test_a_frame_over_the_payload_limit_closes_the_connection(self) -> None:
+        self.server.dataReceived(
+            encode_frame(1, DMSG_REQ, 0, 1, GET_FOO) + b"   $2014$ 2 3 0 1 1 *1 d *1048577\r\n"
         )
         self.assertEqual(len(self.node.stores[False].sent), 1)
         self.assertTrue(self.out.closing())
