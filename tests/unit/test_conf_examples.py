@@ -19,8 +19,11 @@ SETS = {
     "cluster_1dc_3racks": {"dc1": 3},
     "cluster_2dc_2racks": {"dc1": 2, "dc2": 2},
     "tls": {"dc1": 2, "dc2": 2},
+    "tls-rack": {"dc1": 2, "dc2": 2},
+    "tls-all": {"dc1": 2, "dc2": 2},
 }
-OPTIONS = {"tls": "datacenter"}  # secure_server_option of a set (default: none)
+# secure_server_option of a set (default: none); the tls sets share one set of nodes
+OPTIONS = {"tls": "datacenter", "tls-rack": "rack", "tls-all": "all"}
 TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "client_tls_cert_file",
             "client_tls_key_file")
 
@@ -80,11 +83,21 @@ class ExampleClusterTests(unittest.TestCase):
     def test_two_dcs_two_racks(self) -> None:
         self.check_set("cluster_2dc_2racks")
 
-    def test_tls_set(self) -> None:
-        self.check_set("tls")
-        # every node on its own address: plaintext is told apart by source address
-        hosts = [c.dyn_listen.host for c in self.load_set("tls").values()]
-        self.assertEqual(len(set(hosts)), len(hosts))
+    def test_tls_sets(self) -> None:
+        """One set per secure_server_option but none (the plaintext sets above): the
+        same nodes, certificates and files but for the option."""
+        nodes = {}
+        for name in ("tls", "tls-rack", "tls-all"):
+            self.check_set(name)
+            configs = self.load_set(name)
+            # every node on its own address: plaintext is told apart by source address
+            hosts = [c.dyn_listen.host for c in configs.values()]
+            self.assertEqual(len(set(hosts)), len(hosts))
+            nodes[name] = {
+                f: dataclasses.replace(c, secure_server_option="none") for f, c in configs.items()
+            }
+        self.assertEqual(nodes["tls"], nodes["tls-rack"])
+        self.assertEqual(nodes["tls"], nodes["tls-all"])
 
     def test_every_file_loads(self) -> None:
         paths = glob.glob(os.path.join(ROOT, "conf", "**", "*.yml"), recursive=True)
