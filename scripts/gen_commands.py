@@ -5,11 +5,11 @@ Starts a private ``redis-server`` on a free loopback port (``--save '' --appendo
 reads ``COMMAND`` and ``COMMAND DOCS`` over a plain socket (RESP2), stops the server, and
 prints, to stdout:
 
-* ``--table``: one skeleton line per command and subcommand in the format of ``_TABLE`` in
-  ``dynotwist/proto/commands.py`` (name, arity, flag letters, first/last/step key positions,
+* ``--table``: one skeleton line per command and subcommand in the format of ``TABLE`` in
+  ``dynotwist/proto/command_table.py`` (name, arity, flag letters, first/last/step key positions,
   extra ACL categories).  The routing column is left as ``?`` except for the obvious
   single-key case: routing and read/write overrides are decisions, made by hand in the module.
-* ``--docs``: the ``_DOCS`` block (name, since, summary; long summaries wrapped onto
+* ``--docs``: the ``DOCS`` block (name, since, summary; long summaries wrapped onto
   indented continuation lines).  ``--names a,b,...`` limits it to those full names.
 * ``--check``: compares the module's table with the live server and prints every difference.
 
