@@ -1,0 +1,388 @@
+"""The live counters of a node (:class:`Stats`, one per node; :class:`PeerStats`, one
+per peer) and the plain-data :class:`Snapshot` the renderers read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List
+
+from dynotwist import __version__
+from dynotwist.core.stats.histograms import (
+    HISTOGRAM_RESET_INTERVAL,
+    Histogram,
+    HistogramSnapshot,
+)
+from dynotwist.core.stats.table import (
+    GAUGE,
+    METRICS,
+    NODE,
+    NODE_HISTOGRAMS,
+    NODE_VALUES,
+    PEER,
+    PEER_HISTOGRAMS,
+    PEER_VALUES,
+    POOL,
+    POOL_METRICS,
+    SERVER,
+    SERVER_METRICS,
+    Metric,
+)
+
+# -- the live objects ------------------------------------------------------------------
+
+
+# Latency and payload sizes are sampled: the requests of one client read in this many
+# are timed, and counted this many times over, so histogram counts still estimate
+# totals while the hot path reads the clock once per SAMPLE_EVERY reads.
+SAMPLE_EVERY = 16
+
+
+class PeerStats:
+    """One peer's counters and RTT histogram (attributes: the ``peer`` rows' names)."""
+
+    __slots__ = (
+        "_gauges",
+        "connections",
+        "dc",
+        "dropped_requests",
+        "eof",
+        "err",
+        "name",
+        "out_queue",
+        "rack",
+        "request_bytes",
+        "requests",
+        "resets",
+        "response_bytes",
+        "responses",
+        "rtt",
+        "timedout_requests",
+    )
+
+    requests: int
+    request_bytes: int
+    responses: int
+    response_bytes: int
+    timedout_requests: int
+    dropped_requests: int
+    eof: int
+    err: int
+    resets: int
+    connections: int
+    out_queue: int
+    rtt: Histogram
+
+    def __init__(self, name: str, dc: str, rack: str) -> None:
+        self.name = name
+        self.dc = dc
+        self.rack = rack
+        for metric in PEER_VALUES:
+            setattr(self, metric.name, 0)
+        for metric in PEER_HISTOGRAMS:
+            setattr(self, metric.name, Histogram())
+        self._gauges: Dict[str, Callable[[], int]] = {}
+
+    def read_gauge(self, name: str, source: Callable[[], int]) -> None:
+        """Read gauge *name* from *source* at each snapshot (instead of the attribute)."""
+        _check_gauge(name, PEER_VALUES)
+        self._gauges[name] = source
+
+    def snapshot(self) -> PeerSnapshot:
+        values = {m.name: getattr(self, m.name) for m in PEER_VALUES}
+        for name, source in self._gauges.items():
+            values[name] = int(source())
+        return PeerSnapshot(
+            self.name,
+            self.dc,
+            self.rack,
+            values,
+            {m.name: getattr(self, m.name).snapshot() for m in PEER_HISTOGRAMS},
+        )
+
+    def reset_histograms(self) -> None:
+        for metric in PEER_HISTOGRAMS:
+            getattr(self, metric.name).reset()
+
+
+def _check_gauge(name: str, rows: Iterable[Metric]) -> None:
+    for metric in rows:
+        if metric.name == name:
+            if metric.kind != GAUGE:
+                raise ValueError("%s is a %s, not a gauge" % (name, metric.kind))
+            return
+    raise ValueError("no gauge named %r" % name)
+
+
+def max_rss_kb() -> int:
+    """This process's maximum resident set size in KB (Dynomite's ``dyn_memory``)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class Stats:
+    """A node's metrics: one slot attribute per node gauge, pool and server metric.
+
+    Histograms are attributes too (``stats.latency.record(us)``); per-peer metrics
+    live in :class:`PeerStats` objects from :meth:`peer`.
+    """
+
+    # node
+    alloc_msgs: int
+    free_msgs: int
+    alloc_mbufs: int
+    free_mbufs: int
+    dyn_memory: int
+    latency: Histogram
+    payload_size: Histogram
+    cross_region_rtt: Histogram
+    cross_zone_rtt: Histogram
+    server_rtt: Histogram
+    cross_region_queue_wait: Histogram
+    cross_zone_queue_wait: Histogram
+    server_queue_wait: Histogram
+    client_out_queue_depth: Histogram
+    server_in_queue_depth: Histogram
+    server_out_queue_depth: Histogram
+    dnode_client_out_queue_depth: Histogram
+    peer_in_queue_depth: Histogram
+    peer_out_queue_depth: Histogram
+    remote_peer_out_queue_depth: Histogram
+    remote_peer_in_queue_depth: Histogram
+    # pool
+    client_eof: int
+    client_err: int
+    client_connections: int
+    client_read_requests: int
+    client_write_requests: int
+    client_dropped_requests: int
+    client_non_quorum_w_responses: int
+    client_non_quorum_r_responses: int
+    server_ejects: int
+    dnode_client_eof: int
+    dnode_client_err: int
+    dnode_client_connections: int
+    dnode_client_in_queue: int
+    dnode_client_in_queue_bytes: int
+    dnode_client_out_queue: int
+    dnode_client_out_queue_bytes: int
+    peer_dropped_requests: int
+    peer_timedout_requests: int
+    remote_peer_dropped_requests: int
+    remote_peer_timedout_requests: int
+    remote_peer_failover_requests: int
+    peer_eof: int
+    peer_err: int
+    peer_timedout: int
+    remote_peer_timedout: int
+    peer_connections: int
+    peer_forward_error: int
+    peer_requests: int
+    peer_request_bytes: int
+    peer_responses: int
+    peer_response_bytes: int
+    peer_ejected_at: int
+    peer_ejects: int
+    peer_in_queue: int
+    remote_peer_in_queue: int
+    peer_in_queue_bytes: int
+    remote_peer_in_queue_bytes: int
+    peer_out_queue: int
+    remote_peer_out_queue: int
+    peer_out_queue_bytes: int
+    remote_peer_out_queue_bytes: int
+    peer_mismatch_requests: int
+    forward_error: int
+    fragments: int
+    stats_count: int
+    peer_plaintext_refused: int
+    peer_tls_refused: int
+    # server
+    server_eof: int
+    server_err: int
+    server_timedout: int
+    server_ejected_at: int
+    server_dropped_requests: int
+    server_timedout_requests: int
+    read_requests: int
+    read_request_bytes: int
+    write_requests: int
+    write_request_bytes: int
+    read_responses: int
+    read_response_bytes: int
+    write_responses: int
+    write_response_bytes: int
+    in_queue: int
+    in_queue_bytes: int
+    out_queue: int
+    out_queue_bytes: int
+    redis_req_get: int
+    redis_req_set: int
+    redis_req_del: int
+    redis_req_incr_decr: int
+    redis_req_keys: int
+    redis_req_mget: int
+    redis_req_scan: int
+    redis_req_sort: int
+    redis_req_lreqm: int
+    redis_req_sunion: int
+    redis_req_ping: int
+    redis_req_lists: int
+    redis_req_sets: int
+    redis_req_hashes: int
+    redis_req_sortedsets: int
+    redis_req_other: int
+
+    __slots__ = (
+        *(m.name for m in METRICS if m.scope in (NODE, POOL, SERVER) and m.name != "uptime"),
+        "_gauges",
+        "_peers",
+        "dc",
+        "histograms_reset_at",
+        "pool_name",
+        "rack",
+        "server_name",
+        "source",
+        "started",
+        "version",
+    )
+
+    def __init__(
+        self,
+        pool_name: str,
+        server_name: str,
+        dc: str,
+        rack: str,
+        started: float,
+        source: str = "",
+        version: str = __version__,
+    ) -> None:
+        self.pool_name = pool_name
+        self.server_name = server_name
+        self.dc = dc
+        self.rack = rack
+        self.started = started
+        self.source = source
+        self.version = version
+        self.histograms_reset_at = started
+        for metric in (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS):
+            setattr(self, metric.name, 0)
+        for metric in NODE_HISTOGRAMS:
+            setattr(self, metric.name, Histogram())
+        self._gauges: Dict[str, Callable[[], int]] = {}
+        self._peers: Dict[str, PeerStats] = {}
+
+    def peer(self, name: str, dc: str, rack: str) -> PeerStats:
+        """The per-peer stats of peer *name*, made on first use."""
+        link = self._peers.get(name)
+        if link is None:
+            link = self._peers[name] = PeerStats(name, dc, rack)
+        return link
+
+    @property
+    def peers(self) -> List[PeerStats]:
+        return list(self._peers.values())
+
+    def read_gauge(self, name: str, source: Callable[[], int]) -> None:
+        """Read gauge *name* (node, pool or server) from *source* at each snapshot.
+
+        ``dyn_memory`` is read with :func:`max_rss_kb` unless a source is given.
+        """
+        _check_gauge(name, (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS))
+        self._gauges[name] = source
+
+    def histograms(self) -> Dict[str, Histogram]:
+        return {m.name: getattr(self, m.name) for m in NODE_HISTOGRAMS}
+
+    def reset_histograms(self, now: float) -> None:
+        """Empty every histogram (node and peers): /historeset, and every 5 minutes."""
+        for metric in NODE_HISTOGRAMS:
+            getattr(self, metric.name).reset()
+        for link in self._peers.values():
+            link.reset_histograms()
+        self.histograms_reset_at = now
+
+    def maybe_reset_histograms(self, now: float) -> bool:
+        """Reset the histograms if :data:`HISTOGRAM_RESET_INTERVAL` has passed."""
+        if now - self.histograms_reset_at >= HISTOGRAM_RESET_INTERVAL:
+            self.reset_histograms(now)
+            return True
+        return False
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Every value at *now* (seconds since the epoch), gauges read from their sources."""
+        self.maybe_reset_histograms(now)
+        values = {
+            m.name: getattr(self, m.name)
+            for m in (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS)
+        }
+        if "dyn_memory" not in self._gauges:
+            values["dyn_memory"] = max_rss_kb()
+        for name, source in self._gauges.items():
+            values[name] = int(source())
+        return Snapshot(
+            pool_name=self.pool_name,
+            server_name=self.server_name,
+            source=self.source,
+            version=self.version,
+            dc=self.dc,
+            rack=self.rack,
+            uptime=max(0, int(now - self.started)),
+            timestamp=int(now),
+            node={m.name: values[m.name] for m in NODE_VALUES},
+            pool={m.name: values[m.name] for m in POOL_METRICS},
+            server={m.name: values[m.name] for m in SERVER_METRICS},
+            histograms={m.name: getattr(self, m.name).snapshot() for m in NODE_HISTOGRAMS},
+            peers=[link.snapshot() for link in self._peers.values()],
+        )
+
+
+def _check_stats_classes() -> None:
+    """The annotated attributes of Stats and PeerStats are exactly the table's names."""
+    expected = {m.name for m in METRICS if m.scope in (NODE, POOL, SERVER)} - {"uptime"}
+    if set(Stats.__annotations__) != expected:
+        raise RuntimeError(
+            "Stats attributes differ from METRICS: %r" % (set(Stats.__annotations__) ^ expected,)
+        )
+    expected = {m.name for m in METRICS if m.scope == PEER}
+    if set(PeerStats.__annotations__) != expected:
+        raise RuntimeError(
+            "PeerStats attributes differ from METRICS: %r"
+            % (set(PeerStats.__annotations__) ^ expected,)
+        )
+
+
+_check_stats_classes()
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+@dataclass
+class PeerSnapshot:
+    name: str
+    dc: str
+    rack: str
+    values: Dict[str, int]  # every non-histogram peer metric, by name
+    histograms: Dict[str, HistogramSnapshot]  # "rtt"
+
+
+@dataclass
+class Snapshot:
+    """Everything the renderers need, as plain data. Missing values render as 0."""
+
+    pool_name: str  # the YAML root key: /info's pool object
+    server_name: str  # the datastore's name (host:port): /info's server object
+    source: str  # hostname
+    version: str
+    dc: str
+    rack: str
+    uptime: int  # seconds
+    timestamp: int  # seconds since the epoch
+    node: Dict[str, int] = field(default_factory=dict)  # alloc_msgs .. dyn_memory
+    pool: Dict[str, int] = field(default_factory=dict)
+    server: Dict[str, int] = field(default_factory=dict)
+    histograms: Dict[str, HistogramSnapshot] = field(default_factory=dict)
+    peers: List[PeerSnapshot] = field(default_factory=list)
+    service: str = "dynomite"
