@@ -193,7 +193,7 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
         return []
 
     def send(self, raw: bytes, slot: Slot) -> None:
-        kind = expected_reply(raw)
+        kind = memcache.expected_reply(raw)
         if kind & memcache.EXPECT_FENCED:
             # the quick reading saw noreply or q: the parser decides (a key may be named
             # "noreply"), and a request relayed without a fence (by a Dynomite peer)
@@ -206,29 +206,3 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
                     raw += memcache.FENCE
         self.framer.expect(kind)
         super().send(raw, slot)
-
-
-_VALUES = frozenset((b"get", b"gets", b"gat", b"gats", b"bget"))
-_META_VALUES = frozenset((b"mg", b"ma"))  # may answer VA <size> and a data block
-_META_LINES = frozenset((b"ms", b"md"))
-
-
-def expected_reply(raw: bytes) -> int:
-    """The reply kind of one relayed request, from its first line.
-
-    Relayed requests were accepted by a parser, so the command name is enough for the
-    kind. Fencing is only suspected here (a last token ``noreply``, a meta ``q``
-    flag): the sender checks it with the parser, as a key may be named ``noreply``.
-    """
-    end = raw.find(b"\n")
-    tokens = raw[: end if end >= 0 else len(raw)].split()
-    command = tokens[0] if tokens else b""
-    if command in _VALUES:
-        return memcache.EXPECT_VALUES
-    if command in _META_VALUES or command in _META_LINES:
-        kind = memcache.EXPECT_META if command in _META_VALUES else memcache.EXPECT_LINE
-        return kind | (memcache.EXPECT_FENCED if b"q" in tokens[2:] else 0)
-    if command == b"stats":
-        return memcache.EXPECT_STATS
-    fenced = tokens[-1] == b"noreply" if tokens else False
-    return memcache.EXPECT_LINE | (memcache.EXPECT_FENCED if fenced else 0)

@@ -7,8 +7,7 @@ import os
 
 from twisted.trial import unittest
 
-from dynotwist.net.memcache import expected_reply
-from dynotwist.proto.memcache import MemcacheRequest, MemcacheRequestParser
+from dynotwist.proto.memcache import MemcacheRequest, MemcacheRequestParser, expected_reply
 
 VECTORS = os.path.join(
     os.path.dirname(os.path.dirname(__file__)), "vectors", "memcache-requests.txt"
