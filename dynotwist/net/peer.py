@@ -58,6 +58,8 @@ from dynotwist.proto.dnode import (
     DnodeError,
     DnodeParser,
     Frame,
+    request_frame,
+    response_frame,
 )
 
 if TYPE_CHECKING:
@@ -76,12 +78,6 @@ log = logger(__name__)
 
 #: Dynomite retries peers after 1 s, doubling up to 10 s
 PEER_RETRY_CAP_MS = 10000
-
-# Headers as one %-format each: "   $2014$ id type flags version same_dc *1 d *len\r\n".
-# encode_header() validates its fields; here they are known good (flags 0 or 4,
-# same_dc 0 or 1, or echoed from a parsed one-digit field).
-_REQUEST = b"   $2014$ %d %d %d 1 %d *1 d *%d\r\n%b"
-_RESPONSE = b"   $2014$ %d 5 %d 1 %d *1 d *%d\r\n%b"
 
 
 # -- client side --------------------------------------------------------------------
@@ -107,17 +103,12 @@ class PeerProtocol(PooledProtocol):
     def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool) -> None:
         pool = self.pool
         msg_id = next(pool.msg_ids)
+        frame = request_frame(
+            msg_id, msg_type, FLAG_RESP3 if resp3 else 0, pool.same_dc_digit, payload
+        )
         slot.tick = pool.tick
         self.pending.append(slot)
         self.ids.append(msg_id)
-        frame = _REQUEST % (
-            msg_id,
-            msg_type,
-            FLAG_RESP3 if resp3 else 0,
-            pool.same_dc_digit,
-            len(payload),
-            payload,
-        )
         trips = self.round_trips
         if trips is not None and not trips.probing:
             trips.sent(len(self.pending))
@@ -419,7 +410,7 @@ class DnodeServerProtocol(OrderedConnection):
 
     def frame(self, reply: bytes) -> bytes:
         msg_id, flags, same_dc = self.headers.popleft()
-        return _RESPONSE % (msg_id, flags, same_dc, len(reply), reply)
+        return response_frame(msg_id, flags, same_dc, reply)
 
     # -- requests -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:

@@ -53,6 +53,8 @@ __all__ = [
     "Frame",
     "encode_frame",
     "encode_header",
+    "request_frame",
+    "response_frame",
 ]
 
 # -- message types (dmsg_type_t)
@@ -143,6 +145,23 @@ def encode_frame(
 ) -> bytes:
     """Header and payload in one bytes object."""
     return encode_header(msg_id, msg_type, flags, same_dc, len(payload), version, data) + payload
+
+
+# The node's own frames, built in one formatting step each: their fields are known good
+# (flags and same_dc one digit, echoed from a parsed header or chosen by the node), so
+# these skip encode_header's checks. Plaintext frames, version 1, data "d".
+_REQUEST = b"   $2014$ %d %d %d 1 %d *1 d *%d\r\n%b"
+_RESPONSE = b"   $2014$ %d 5 %d 1 %d *1 d *%d\r\n%b"
+
+
+def request_frame(msg_id: int, msg_type: int, flags: int, same_dc: int, payload: bytes) -> bytes:
+    """A request frame (DMSG_REQ or DMSG_REQ_FORWARD), unchecked (see above)."""
+    return _REQUEST % (msg_id, msg_type, flags, same_dc, len(payload), payload)
+
+
+def response_frame(msg_id: int, flags: int, same_dc: int, payload: bytes) -> bytes:
+    """A DMSG_RES frame answering request ``msg_id``, unchecked (see above)."""
+    return _RESPONSE % (msg_id, flags, same_dc, len(payload), payload)
 
 
 # -- header grammar, after the magic "$2014$":

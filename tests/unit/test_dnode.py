@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 import re
 from typing import NamedTuple
@@ -206,6 +207,24 @@ class CapturedFramesTests(unittest.TestCase):
         bounds = [0, *cuts, len(stream)]
         chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
         self.assertEqual(parse_all(chunks), [c.expected for c in chosen])
+
+
+class NodeFramesTests(unittest.TestCase):
+    """The node's unchecked encoders write what the checked one writes."""
+
+    def test_request_and_response_frames(self) -> None:
+        payload = b"*2\r\n$3\r\nget\r\n$3\r\nfoo\r\n"
+        for msg_id, msg_type, flags, same_dc in itertools.product(
+            (0, 7, 2**40), (DMSG_REQ, DMSG_REQ_FORWARD), (0, 4), (0, 1)
+        ):
+            self.assertEqual(
+                dnode.request_frame(msg_id, msg_type, flags, same_dc, payload),
+                encode_frame(msg_id, msg_type, flags, same_dc, payload),
+            )
+            self.assertEqual(
+                dnode.response_frame(msg_id, flags, same_dc, payload),
+                encode_frame(msg_id, DMSG_RES, flags, same_dc, payload),
+            )
 
 
 class ExamplesTests(unittest.TestCase):
