@@ -21,6 +21,11 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from dynotwist.core import linkpolicy
+from dynotwist.core.consistency import LEVELS
+from dynotwist.core.hashkit import HASH_FUNCTIONS
+from dynotwist.core.ring import MAX_TOKEN
+
 __all__ = ["Address", "Config", "ConfigError", "Seed", "Server", "load_config", "parse_config"]
 
 
@@ -300,7 +305,6 @@ class _Invalid(Exception):
 
 
 _INT_MAX = 2**31 - 1  # Dynomite reads numbers into a C int
-_TOKEN_MAX = 2**32 - 1
 _HOSTNAME_CHARS = frozenset(string.ascii_letters + string.digits + "-._")
 _LISTEN_FORMAT = '"hostname:port"'
 _SERVER_FORMAT = '"hostname:port:weight [name]"'
@@ -309,12 +313,6 @@ _SERVER_SYNTAX = (
 )
 _SEED_FORMAT = '"hostname:port:rack:dc:tokens [name]"'
 _KETAMA_PORT = 11211  # twemproxy leaves this port out of a server's default name
-_HASHES = (
-    "one_at_a_time", "md5", "crc16", "crc32", "crc32a", "fnv1_64", "fnv1a_64",
-    "fnv1_32", "fnv1a_32", "hsieh", "murmur", "jenkins", "murmur3",
-)  # fmt: skip
-_SECURE_OPTIONS = ("none", "rack", "datacenter", "all")
-_CONSISTENCIES = ("DC_ONE", "DC_QUORUM", "DC_SAFE_QUORUM", "DC_EACH_SAFE_QUORUM")
 
 
 def _is_digits(text: str) -> bool:
@@ -383,7 +381,7 @@ def _bool(raw: str) -> bool:
 
 
 def _hash(raw: str) -> str:
-    if raw not in _HASHES:
+    if raw not in HASH_FUNCTIONS:
         raise _Invalid("is not a valid hash")
     return raw
 
@@ -397,15 +395,15 @@ def _hash_tag(raw: str) -> str:
 def _secure_server_option(raw: str) -> str:
     # Dynomite only logs a bad value and runs unencrypted; dynotwist refuses it, since
     # silently running without the security that was asked for is worse than not starting.
-    if raw not in _SECURE_OPTIONS:
-        raise _Invalid("must be one of " + " ".join(f"'{o}'" for o in _SECURE_OPTIONS))
+    if raw not in linkpolicy.OPTIONS:
+        raise _Invalid("must be one of " + " ".join(f"'{o}'" for o in linkpolicy.OPTIONS))
     return raw
 
 
 def _consistency(raw: str) -> str:
     level = raw.upper()
-    if level not in _CONSISTENCIES:
-        raise _Invalid("must be one of " + " ".join(f"'{c}'" for c in _CONSISTENCIES))
+    if level not in LEVELS:
+        raise _Invalid("must be one of " + " ".join(f"'{c}'" for c in LEVELS))
     return level
 
 
@@ -413,10 +411,10 @@ def _tokens(raw: str) -> tuple[int, ...]:
     tokens = []
     for text in raw.split(","):
         token = text.strip()
-        if not _is_digits(token) or int(token) > _TOKEN_MAX:
+        if not _is_digits(token) or int(token) > MAX_TOKEN:
             raise _Invalid(
                 f'has an invalid token "{token}": tokens are comma-separated integers'
-                f" from 0 to {_TOKEN_MAX}"
+                f" from 0 to {MAX_TOKEN}"
             )
         tokens.append(int(token))
     return tuple(tokens)

@@ -25,26 +25,11 @@ __all__ = [
     "Node",
     "RackRing",
     "Topology",
-    "parse_tokens",
     "preselect_rack",
 ]
 
 #: Tokens are unsigned 32-bit integers.
 MAX_TOKEN = 0xFFFFFFFF
-
-
-def parse_tokens(text: str) -> Tuple[int, ...]:
-    """Parse a ``tokens:`` value (decimal, comma separated) into a tuple of ints."""
-    tokens = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit():
-            raise ValueError(f"invalid token {part!r} in {text!r}")
-        token = int(part)
-        if token > MAX_TOKEN:
-            raise ValueError(f"token {token} out of range 0..{MAX_TOKEN}")
-        tokens.append(token)
-    return tuple(tokens)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
-from dynotwist.core.ring import MAX_TOKEN, Node, RackRing, Topology, parse_tokens, preselect_rack
+from dynotwist.core.ring import MAX_TOKEN, Node, RackRing, Topology, preselect_rack
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 
@@ -338,11 +338,3 @@ class ValidationTests(unittest.TestCase):
         self.assertRaises(
             ValueError, Topology, node("a", (1,), is_local=True), [node("b", (2,), is_local=True)]
         )
-
-    def test_parse_tokens(self) -> None:
-        self.assertEqual(parse_tokens("0"), (0,))
-        self.assertEqual(parse_tokens("1383429731"), (1383429731,))
-        self.assertEqual(parse_tokens("1, 2,3"), (1, 2, 3))
-        self.assertEqual(parse_tokens(str(MAX_TOKEN)), (MAX_TOKEN,))
-        for bad in ("", "x", "-1", "1,,2", str(MAX_TOKEN + 1), "1.5"):
-            self.assertRaises(ValueError, parse_tokens, bad)
