@@ -33,8 +33,7 @@ import functools
 import hmac
 import os
 import re
-from typing import Any, Callable, List, Mapping, Optional, Tuple
-from typing import Protocol as Interface
+from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -76,7 +75,7 @@ MAX_TIMEOUT_FACTOR = 10
 _USER_MADE = b"none"
 
 
-class NodeView(Interface):
+class NodeView(Protocol):
     """What the admin app needs of the node (the node provides it; tests fake it)."""
 
     topology: Topology

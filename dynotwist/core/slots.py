@@ -10,11 +10,10 @@ plain object.
 
 from __future__ import annotations
 
-from typing import Optional
-from typing import Protocol as Interface
+from typing import Optional, Protocol
 
 
-class ReplyOwner(Interface):
+class ReplyOwner(Protocol):
     """Who is told a slot's reply: a client connection, a coordination, a handshake."""
 
     def complete(self, slot: Slot, reply: bytes) -> None:

@@ -8,8 +8,7 @@ connection, and the coordinator asked again when a peer cannot take its copy.
 
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Tuple
-from typing import Protocol as Interface
+from typing import List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from dynotwist import errors
 from dynotwist.core.coordinator import Coordination, Merge, Send
@@ -19,13 +18,13 @@ from dynotwist.core.slots import Slot
 __all__ = ["Dispatcher", "LocalDatastore", "PeerLink"]
 
 
-class LocalDatastore(Interface):
+class LocalDatastore(Protocol):
     """The way to this node's datastore (``net.gate.LocalGate``)."""
 
     def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None: ...
 
 
-class PeerLink(Interface):
+class PeerLink(Protocol):
     """One peer's connections (``net.peer.PeerPool``)."""
 
     def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:

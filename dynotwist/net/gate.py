@@ -10,8 +10,7 @@ to STANDBY or when they have waited the request timeout.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Deque, Optional, Tuple
-from typing import Protocol as Interface
+from typing import Any, Callable, Deque, Optional, Protocol, Tuple
 
 from twisted.internet.task import LoopingCall
 
@@ -22,7 +21,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Stats
 
 
-class Datastore(Interface):
+class Datastore(Protocol):
     """One of the local datastore's pools (``net.datastore.DatastorePool``)."""
 
     def send(self, raw: bytes, slot: Slot, lane: int) -> bool:

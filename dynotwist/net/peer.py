@@ -29,11 +29,11 @@ from typing import (
     Iterator,
     List,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Union,
 )
-from typing import Protocol as Interface
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Factory, connectionDone
@@ -350,7 +350,7 @@ class PeerPool(BackendPool[PeerProtocol]):
 _lanes = itertools.count(1)
 
 
-class ServingNode(Interface):
+class ServingNode(Protocol):
     """What the ``dyn_listen`` side needs of the node."""
 
     batch: WriteBatch
