@@ -51,38 +51,28 @@ class Options(usage.Options):
     opt_D = opt_describe_stats
 
     def postOptions(self) -> None:
+        """Load and check the configuration; a refusal is a ``UsageError`` whose text is
+        Dynomite's (twistd prints it after the options, and exits 1)."""
         if not 0 <= self["verbosity"] <= 11:
             raise usage.UsageError("verbosity must be between 0 and 11")
         path = self["config"]
         try:
             self.loaded = load_config(path)
         except ConfigError as error:
-            sys.stderr.write(
-                "%s\ndynomite: configuration file '%s' syntax is invalid\n" % (error, path)
-            )
-            sys.exit(1)
+            raise _invalid(path, str(error)) from None
         try:
             datastores.resolve(self.loaded.data_store)
         except ValueError as error:
-            sys.stderr.write(
-                'conf: directive "data_store" %s\ndynomite: configuration file \'%s\' '
-                "syntax is invalid\n" % (error, path)
-            )
-            sys.exit(1)
+            raise _invalid(path, 'conf: directive "data_store" %s' % error) from None
         for key, reason in unsupported_settings(self.loaded):
-            sys.stderr.write(
-                'conf: directive "%s" %s\ndynomite: configuration file \'%s\' '
-                "syntax is invalid\n" % (key, reason, path)
-            )
-            sys.exit(1)
+            raise _invalid(path, 'conf: directive "%s" %s' % (key, reason))
         try:
             tls = tlsfiles.load(self.loaded)
         except tlsfiles.TLSFileError as error:
-            sys.stderr.write(
-                "%s\ndynomite: configuration file '%s' names a TLS file that cannot be "
-                "used\n" % (error, path)
-            )
-            sys.exit(1)
+            raise usage.UsageError(
+                "%s\ndynomite: configuration file '%s' names a TLS file that cannot be used"
+                % (error, path)
+            ) from None
         for warning in tls.warnings:  # certificates about to expire: shown by -t too
             sys.stderr.write(warning + "\n")
         if self["test-conf"]:
@@ -90,6 +80,12 @@ class Options(usage.Options):
             sys.exit(0)
         for warning in self.loaded.warnings:
             sys.stderr.write(warning + "\n")
+
+
+def _invalid(path: str, reason: str) -> usage.UsageError:
+    return usage.UsageError(
+        "%s\ndynomite: configuration file '%s' syntax is invalid" % (reason, path)
+    )
 
 
 def unsupported_settings(config: Config) -> List[Tuple[str, str]]:

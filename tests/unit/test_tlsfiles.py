@@ -10,6 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from typing import Dict, Optional, Tuple
 
 from cryptography.hazmat.primitives import serialization
+from twisted.python.usage import UsageError
 from twisted.trial import unittest
 
 from dynotwist import certs
@@ -242,9 +243,16 @@ class TestConfTests(unittest.TestCase):
         with open(path, "w") as f:
             f.write(render_config(fields))
         out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err), self.assertRaises(SystemExit) as exit:
-            Options().parseOptions(["-t", "-c", path])
-        return exit.exception.code, out.getvalue(), err.getvalue()
+        code = None
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                Options().parseOptions(["-t", "-c", path])
+            except SystemExit as exit:
+                code = exit.code
+            except UsageError as refused:  # twistd prints it and exits 1
+                code = 1
+                err.write(str(refused))
+        return code, out.getvalue(), err.getvalue()
 
     def setUp(self) -> None:
         self.dir = CertDir(self.mktemp(), now=datetime.datetime.now(datetime.timezone.utc))
