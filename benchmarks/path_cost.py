@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from dynotwist.config import parse_config
+from dynotwist.node import Node
 from dynotwist.proto.dnode import DnodeParser, encode_frame
 from dynotwist.proto.resp import encode_command
-from dynotwist.service import Node
 
 CONFIG = """\
 dyn_o_mite:

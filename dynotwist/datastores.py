@@ -30,7 +30,7 @@ from dynotwist.proto.resp import ProtocolError, RequestParser, encode_command, e
 
 if TYPE_CHECKING:
     from dynotwist.config import Config
-    from dynotwist.service import Node
+    from dynotwist.node import Node
 
 
 class Relayed(NamedTuple):

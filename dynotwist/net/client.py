@@ -30,7 +30,7 @@ from dynotwist.proto.resp import (
 )
 
 if TYPE_CHECKING:
-    from dynotwist.service import Node
+    from dynotwist.node import Node
 
 log = logger(__name__)
 

@@ -36,7 +36,7 @@ from dynotwist.proto.memcache import (
 )
 
 if TYPE_CHECKING:
-    from dynotwist.service import Node
+    from dynotwist.node import Node
 
 log = logger(__name__)
 

@@ -11,8 +11,8 @@ from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.net.client import RedisClientProtocol
 from dynotwist.net.datastore import DatastorePool
 from dynotwist.net.ordered import MAX_PENDING
+from dynotwist.node import Node
 from dynotwist.proto.resp import encode_command
-from dynotwist.service import Node
 
 CONFIG = """\
 dyn_o_mite:

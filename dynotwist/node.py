@@ -1,0 +1,182 @@
+"""The running node: what every connection of one node shares.
+
+``Node`` assembles the node's parts from its configuration (the ring and the router,
+the datastore pools, the peer pools, the state gate, the dispatcher, stats) and hands
+each part only what it needs. The Twisted service that listens and starts it lives in
+:mod:`dynotwist.service`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from typing import Any, Dict, Optional, Union
+
+from dynotwist import datastores, tlsfiles
+from dynotwist.config import Config
+from dynotwist.control import NodeControls
+from dynotwist.core.hashkit import NO_TOKEN, get_hash
+from dynotwist.core.ring import Node as RingNode
+from dynotwist.core.ring import Topology
+from dynotwist.core.router import Router
+from dynotwist.core.session import ClientSession
+from dynotwist.core.slots import Slot
+from dynotwist.core.stats import Stats
+from dynotwist.datastores import Relayed
+from dynotwist.net.batch import WriteBatch
+from dynotwist.net.datastore import DatastorePool
+from dynotwist.net.dispatch import Dispatcher
+from dynotwist.net.gate import LocalGate
+from dynotwist.net.ordered import ClientCount
+from dynotwist.net.peer import PeerPool
+from dynotwist.net.peerlinks import PeerLinks
+from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN
+
+
+class Node(NodeControls):
+    """What every connection of this node shares: config, sessions, datastore pools."""
+
+    def __init__(
+        self, config: Config, reactor: Any, tls: Optional[tlsfiles.TLSFiles] = None
+    ) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.read_consistency = config.read_consistency
+        self.write_consistency = config.write_consistency
+        self.read_repairs = config.read_repairs_enabled
+        self.stats = Stats(
+            config.pool_name,
+            config.servers[0].name,
+            config.datacenter,
+            config.rack,
+            started=reactor.seconds(),
+            source=socket.gethostname(),
+        )
+        self.kind = datastores.resolve(config.data_store)
+        self.replies = self.kind.replies
+        self.gate = LocalGate(self.datastore, self.replies, self.stats, reactor, self._timeout)
+        self.clients = ClientCount(config.client_connections)
+        # a peer's request is bounded as a client's is: by the query buffer limit
+        self.max_relayed_payload = config.client_query_buffer_limit or DEFAULT_MAX_PAYLOAD_LEN
+        self.batch = WriteBatch(reactor)
+        self._client_ids = itertools.count(1)
+        self._pools: Dict[bool, DatastorePool] = {}
+        self.topology = topology_from_config(config)
+        self.router = Router(
+            self.topology,
+            get_hash(config.hash),
+            config.hash_tag.encode("latin-1") if config.hash_tag else None,
+        )
+        self._msg_ids = itertools.count(1)
+        self.links = PeerLinks(
+            config, tls if tls is not None else tlsfiles.load(config), reactor, self.stats
+        )
+        self.peers: Dict[str, PeerPool] = {
+            peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
+        }
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies)
+
+    def new_session(self) -> ClientSession:
+        return ClientSession(
+            next(self._client_ids),
+            self.read_consistency,
+            self.write_consistency,
+            self.config.requirepass,
+        )
+
+    def _timeout(self) -> float:
+        """The request timeout now, in seconds."""
+        return self.config.timeout * self.timeout_factor / 1000.0
+
+    def datastore(self, resp3: bool) -> DatastorePool:
+        """The local datastore's pool for clients of this protocol version."""
+        resp3 = resp3 and self.kind.speaks_resp3
+        pool = self._pools.get(resp3)
+        if pool is None:
+            pool = self._pools[resp3] = self._make_pool(resp3)
+            pool.timeout_factor = self.timeout_factor
+            pool.stats = self.stats
+            pool.replies = self.replies
+            pool.start(connect_now=self.config.preconnect)
+        return pool
+
+    def _make_pool(self, resp3: bool) -> DatastorePool:
+        config = self.config
+        return DatastorePool(
+            self.reactor,
+            config.servers[0].address,
+            config.datastore_connections,
+            config.timeout,
+            config.server_retry_timeout,
+            protocol_class=self.kind.connection_class,
+            resp3=resp3,
+            password=config.datastore_password,
+            batch=self.batch,
+        )
+
+    def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
+        """A peer's request, checked as a client's would be (net.peer.ServingNode)."""
+        return self.kind.admit_relayed(payload, self.config)
+
+    def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
+        """A request from a peer for this node's datastore."""
+        self.gate.send(request.raw, slot, resp3, lane, request.write)
+
+    def _make_peer_pool(self, peer: RingNode) -> PeerPool:
+        config = self.config
+        same_dc = peer.dc == self.topology.local_dc
+        pool = PeerPool(
+            self.reactor,
+            peer,
+            config.local_peer_connections if same_dc else config.remote_peer_connections,
+            config.timeout + (200 if same_dc else 5000),
+            same_dc,
+            self._msg_ids,
+            self.batch,
+            msg_rate=config.conn_msg_rate,
+        )
+        pool.stats = self.stats
+        pool.replies = self.replies
+        pool.dialer = self.links.endpoint
+        return pool
+
+    def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
+        """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
+        keys = request.keys
+        token = self.router.token(keys[0]) if keys else NO_TOKEN
+        plan = self.router.local_dc_fanout(token)
+        self.dispatcher.execute(plan, request.raw, slot, resp3, lane, request.write)
+        return True
+
+    def start(self) -> None:
+        # RESP2 clients are the common case: their pool connects at startup
+        self.datastore(False)
+        for pool in self.peers.values():
+            pool.start(connect_now=self.config.preconnect)
+
+    def stop(self) -> None:
+        for pool in self._pools.values():
+            pool.stop()
+        for peer in self.peers.values():
+            peer.stop()
+
+
+def topology_from_config(config: Config) -> Topology:
+    """This node and its ``dyn_seeds`` as a ring topology; names are host:port."""
+    listen = config.dyn_listen
+    local = RingNode(
+        "%s:%d" % (listen.host, listen.port),
+        listen.host,
+        listen.port,
+        config.datacenter,
+        config.rack,
+        config.tokens,
+        is_local=True,
+    )
+    peers = [
+        RingNode(
+            "%s:%d" % (seed.host, seed.port), seed.host, seed.port, seed.dc, seed.rack, seed.tokens
+        )
+        for seed in config.dyn_seeds
+    ]
+    return Topology(local, peers)
