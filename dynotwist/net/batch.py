@@ -10,14 +10,14 @@ longer than it would have.
 Every write of a protocol that uses the batch must go through it, or bytes would be
 reordered; closing goes through it too, so that a hang-up follows its last bytes.
 When nothing waits in a TCP transport the bytes go to the kernel at once
-(``write_now``).
+(``net.directsend``).
 """
 
 from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from twisted.internet.abstract import FileDescriptor
+from dynotwist.net.directsend import write_now
 
 
 class Batched:
@@ -74,33 +74,3 @@ class WriteBatch:
             protocol.flushed(size)
             if protocol._hang_up:
                 transport.loseConnection()
-
-
-def write_now(transport: Any, data: bytes) -> None:
-    """Hand ``data`` to the kernel at once if nothing waits in the transport.
-
-    Twisted's TCP transport buffers every write until the socket is reported
-    writable: two epoll registrations and one more reactor event per write. The
-    batch flushes at a safe point (a timed call), so when the transport holds no
-    earlier bytes it is sent here; whatever the kernel does not take, or any error,
-    goes the usual way through ``transport.write``. Only plain sockets go this way:
-    never TLS (the bytes must be encrypted) nor a connection being aborted.
-    """
-    if (
-        isinstance(transport, FileDescriptor)  # a plain socket, not a TLS wrapper
-        and not getattr(transport, "TLS", False)  # nor a socket after startTLS
-        and transport.connected
-        and not transport.disconnecting
-        and not getattr(transport, "_aborting", False)
-        and not transport.dataBuffer
-        and not transport._tempDataBuffer
-    ):
-        sock = getattr(transport, "socket", None)
-        try:
-            sent = sock.send(data) if sock is not None else 0
-        except OSError:  # EAGAIN, or an error Twisted will meet and report itself
-            sent = 0
-        if sent == len(data):
-            return
-        data = data[sent:]
-    transport.write(data)

@@ -1,0 +1,57 @@
+"""Sending a write batch to the kernel at once, when the transport holds nothing.
+
+Why: Twisted's TCP transport buffers every ``write`` until the reactor reports the
+socket writable: two epoll registrations and one more reactor event per write. The
+node writes once per connection per reactor iteration (``net.batch``), so on a
+request-reply connection that costs a third of the node's CPU. Measured on one node
+in front of Redis (``benchmarks/redis_bench.py``, SET and GET at P=1, CPython 3.11),
+CPU per request: 19.5 µs with ``transport.write``, 16.4 µs with ``transport.write``
+followed by the transport's ``doWrite()`` (both public), 13.9 µs with this module.
+
+How: when the transport is a plain TCP socket holding no earlier bytes, the data goes
+through the transport's own ``writeSomeData`` (the documented method its ``doWrite``
+calls to send "as much as possible ... immediately"); whatever the kernel does not
+take, and any error, goes the usual way through ``transport.write``, behind which
+Twisted keeps the order and reports the error.
+
+What it reads of Twisted that is not an interface: whether the transport holds
+unsent bytes (``FileDescriptor.dataBuffer``, ``offset`` and ``_tempDataLen``) and
+whether it is being aborted (``_aborting``). ``tests/unit/test_directsend.py`` checks
+them on real socket pairs, so that a Twisted release that changes them fails the
+suite instead of the order of bytes. Never used for TLS (the bytes must be encrypted
+first): a TLS transport is not a ``FileDescriptor``, nor is a TCP transport after
+``startTLS`` (``TLS`` set).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.abstract import FileDescriptor
+
+__all__ = ["holds_nothing", "write_now"]
+
+
+def holds_nothing(transport: Any) -> bool:
+    """True if ``transport`` is a plain socket, open, holding no unsent bytes."""
+    return bool(
+        isinstance(transport, FileDescriptor)
+        and not getattr(transport, "TLS", False)
+        and transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "_aborting", False)
+        and len(transport.dataBuffer) == transport.offset
+        and not transport._tempDataLen
+    )
+
+
+def write_now(transport: Any, data: bytes) -> None:
+    """``transport.write(data)``, sent to the kernel at once where that is safe."""
+    if holds_nothing(transport):
+        sent = transport.writeSomeData(data)
+        if not isinstance(sent, int):  # an error: Twisted meets and reports it itself
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
