@@ -77,7 +77,8 @@ class RedisClientProtocol(ClientConnection):
                     self.answer(error_reply("ERR " + str(error)))
                     self.close_when_answered()
                 return
-            if self.check_query_buffer(parser.buffered):
+            buffered = parser.buffered
+            if buffered <= self.query_limit or not self.over_query_limit(buffered):
                 self.check_backlog()
         except Exception:
             self.abort_after_error()
@@ -86,7 +87,6 @@ class RedisClientProtocol(ClientConnection):
         """Every request through ``handle``; those for the local datastore alone are
         written together at the end (``send_many``), or before anything else is sent."""
         self.sample_clock()
-        self._local_connection = None  # looked up again at each read: it may be gone
         trace = verbosity.verbosity >= TRACE_REQUESTS
         handle = self.handle
         for args, raw in requests:
@@ -159,7 +159,12 @@ class RedisClientProtocol(ClientConnection):
         if self._single_node and node.gate.normal:
             # the local datastore is the only target: written with this read's others
             connection = self._local_connection
-            if connection is None or self._local_resp3 is not session.resp3:
+            if (
+                connection is None
+                or connection.lost
+                or connection.replaced
+                or self._local_resp3 is not session.resp3
+            ):
                 if self._local_slots:
                     self._send_local()
                 connection = node.datastore(session.resp3).connection(self.lane)

@@ -51,6 +51,7 @@ class PooledProtocol(Batched, Protocol):
     transport: Any  # a TCP or UNIX transport
     # set by BackendPool.reset(): the pool no longer counts this connection
     replaced = False
+    lost = False  # the connection is gone
 
     def __init__(self, pool: Any, slot_index: int = 0) -> None:
         self.pool = pool
@@ -65,6 +66,7 @@ class PooledProtocol(Batched, Protocol):
             self.transport.setTcpKeepAlive(True)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost = True
         self.fail_pending()
         self.pool.connection_lost(self)
 

@@ -75,7 +75,7 @@ class MemcacheClientProtocol(ClientConnection):
     def _received(self, data: bytes) -> None:
         self.sample_clock()
         items = self.parser.feed(data)
-        if not self.check_query_buffer(self.parser.buffered):
+        if self.over_query_limit(self.parser.buffered):
             return
         for item in items:
             if self.closing:

@@ -26,6 +26,7 @@ from dynotwist.net.batch import Batched, WriteBatch
 log = logger(__name__)
 
 MAX_PENDING = 4096
+_NO_LIMIT = 1 << 62
 
 
 class OrderedConnection(Batched, Protocol):
@@ -195,7 +196,8 @@ class ClientConnection(OrderedConnection):
         if stats_enabled:
             self.latency = node.stats.latency
         self.output_limit = node.config.client_output_buffer_limit
-        self.query_limit = node.config.client_query_buffer_limit
+        # 0 in the configuration means no limit
+        self.query_limit = node.config.client_query_buffer_limit or _NO_LIMIT
         self._admitted = False  # counted among the node's clients
 
     def sample_clock(self) -> float:
@@ -234,12 +236,12 @@ class ClientConnection(OrderedConnection):
             stats.client_dropped_requests += sum(1 for slot in self.waiting if slot.reply is None)
         super().connectionLost(reason)
 
-    def check_query_buffer(self, buffered: int) -> bool:
-        """False, and the connection closed, if the client's incomplete request holds
+    def over_query_limit(self, buffered: int) -> bool:
+        """True, and the connection closed, if the client's incomplete request holds
         more than ``client_query_buffer_limit`` bytes (Redis closes such a client
         without a reply)."""
-        if not self.query_limit or buffered <= self.query_limit:
-            return True
+        if buffered <= self.query_limit:
+            return False
         log.warn(
             "{kind} {peer} sent a request over the query buffer limit ({size} bytes buffered,"
             " limit {limit}); closing it",
@@ -250,7 +252,7 @@ class ClientConnection(OrderedConnection):
         )
         self.closing = True
         self.transport.abortConnection()
-        return False
+        return True
 
 
 class ClientCount:

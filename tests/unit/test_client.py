@@ -174,6 +174,14 @@ class ClientTests(unittest.TestCase):
         self.client.resumeProducing()
         self.assertEqual(self.out.producerState, "producing")
 
+    def test_a_lost_datastore_connection_is_not_used_by_the_next_read(self) -> None:
+        _, store = self.h.datastore()
+        self.send(cmd(b"GET", b"a"))
+        store.dataReceived(b"$1\r\nv\r\n")
+        store.connectionLost(None)
+        self.send(cmd(b"GET", b"a"))  # no connection now: refused, not lost in a dead one
+        self.assertEqual(self.out.value(), b"$1\r\nv\r\n" + errors.DATASTORE_REFUSED)
+
     def test_replies_to_a_closed_client_are_dropped(self) -> None:
         _, store = self.h.datastore()
         self.send(cmd(b"GET", b"a"))
