@@ -491,15 +491,19 @@ def _seed(raw: str) -> Seed:
 
 
 def _data_store(raw: str) -> int | str:
-    """0 (Redis), 1 (Memcached), or ``package.module:Class`` naming a custom datastore."""
+    """0 (Redis), 1 (Memcached), the name of a datastore plugin, or
+    ``package.module:Class`` naming a datastore kind."""
     if _is_digits(raw):
         return _num(raw)  # other numbers are refused after parsing, as Dynomite does
-    if ":" not in raw and "." not in raw:
-        raise _Invalid("is not a number")
+    if raw.isidentifier():
+        return raw  # a plugin's name: looked up at startup
     module, colon, attribute = raw.partition(":")
     names = module.split(".") + (attribute.split(".") if colon else [])
     if not all(name.isidentifier() for name in names):
-        raise _Invalid('is not a valid "package.module:Class" path')
+        raise _Invalid(
+            'is not 0 (redis), 1 (memcache), a datastore plugin\'s name or a'
+            ' "package.module:Class" path'
+        )
     return raw
 
 

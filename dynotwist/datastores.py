@@ -1,19 +1,35 @@
-"""Kinds of datastore: what ``data_store:`` selects.
+"""Kinds of datastore: what ``data_store:`` selects, and how to add one.
 
-A kind brings the protocol clients speak to the node, the connection the node keeps
-to its datastore, the node's error replies in that protocol's syntax, and the check of
-a request a peer relays (the same command table and limits as the client port).
-``data_store: 0`` is Redis, ``1`` Memcached; a dotted path (``mypkg.store:MyDatastore``)
-names a subclass of ``Datastore`` — the way to add a datastore without touching the
-core (``examples/rack_aware_redis.py`` is one).
+A kind provides :class:`IDatastoreKind`: the protocol its clients speak (the client
+port's factory), the connection the node keeps to each datastore (requests written,
+replies framed), the node's own errors in that protocol, what a reply means for
+consistency (``replies.is_error``), and how a request is read and described to the
+router: ``describe`` turns a request of that protocol into a datastore-neutral
+:class:`~dynotwist.core.command.Command` (how it is routed, whether it writes, its
+keys), so that nothing in ``dynotwist.core`` changes for a new kind.
+
+:class:`RedisKind` (``data_store: 0``) and :class:`MemcacheKind` (``data_store: 1``)
+are the two built in. Another is named by a dotted path
+(``data_store: mypkg.store:MyKind``) or, once installed, by the ``name`` of a
+plugin (an object providing ``twisted.plugin.IPlugin`` and :class:`IDatastoreKind`, in
+a module of a ``twisted/plugins/`` folder; ``data_store: mykind``). The
+usual way to make one is to subclass a built-in kind (``examples/rack_aware_redis.py``:
+Redis plus a command the node answers); ``examples/kv_lines.py`` is the skeleton of a
+kind with a wire protocol of its own.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, List, NamedTuple, Type, Union
+from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Type, Union
+
+from twisted.plugin import IPlugin, getPlugins
+from zope.interface import Attribute, Interface, implementer
+from zope.interface.exceptions import Invalid
+from zope.interface.verify import verifyObject
 
 from dynotwist import errors
+from dynotwist.core.command import NODE, UNSUPPORTED, Command
 from dynotwist.net import memcache
 from dynotwist.net.client import RedisClientFactory
 from dynotwist.net.datastore import DatastoreProtocol
@@ -26,7 +42,7 @@ from dynotwist.proto.memcache import (
     MemcacheRequestParser,
     server_error,
 )
-from dynotwist.proto.resp import ProtocolError, RequestParser, encode_command, error_reply
+from dynotwist.proto.resp import ProtocolError, Request, RequestParser, encode_command, error_reply
 
 if TYPE_CHECKING:
     from dynotwist.config import Config
@@ -43,25 +59,69 @@ class Relayed(NamedTuple):
 
 # What a peer frame carries: one request, nothing before or after it.
 NOT_ONE_REQUEST = "a peer frame must carry exactly one request"
+NOT_RELAYED = "'%s' is answered by the node a client talks to; peers do not relay it"
 
 
-class Datastore:
-    """Redis: the default kind, and the base class of every other."""
+class IDatastoreKind(Interface):
+    """A kind of datastore a node fronts."""
+
+    name = Attribute("Short name, for logs and for ``data_store:`` (as a plugin's name).")
+    replies = Attribute(
+        "The node's own errors in the clients' protocol (dynotwist.errors.Replies), and"
+        " ``replies.is_error(reply)``: whether a datastore's reply counts as an error"
+        " against a quorum."
+    )
+    connection_class = Attribute(
+        "The protocol of a connection to the datastore (a net.datastore.DatastoreProtocol"
+        " subclass: it writes requests and frames their replies, in order)."
+    )
+    speaks_resp3 = Attribute(
+        "True if clients may switch to RESP3 (HELLO 3): the node keeps datastore"
+        " connections per protocol version."
+    )
+
+    def client_port(node: Node) -> Any:
+        """The client port's protocol factory; its protocols read requests, answer the
+        node's own commands, and forward the rest through ``node.router`` (planning from
+        a ``describe``d Command) and ``node.dispatcher``."""
+
+    def describe(request: Any) -> Union[Command, bytes]:
+        """A request of this protocol as routing sees it (route, write, keys), or the
+        reply that refuses it."""
+
+    def admit_relayed(payload: bytes, config: Config) -> Union[Relayed, bytes]:
+        """A peer frame's payload as exactly one request this kind's client port would
+        forward, or the error reply that refuses it."""
+
+
+@implementer(IPlugin, IDatastoreKind)
+class RedisKind:
+    """Redis (and any RESP2/RESP3 speaker): ``data_store: 0``."""
 
     name = "redis"
     client_factory: Any = RedisClientFactory
     connection_class: Type[DatastoreProtocol] = DatastoreProtocol
     replies = errors.RESP
-    speaks_resp3 = True  # clients may switch to RESP3; the pools follow them
+    speaks_resp3 = True
 
     def client_port(self, node: Node) -> Any:
-        """The factory of the client port."""
         return self.client_factory(node)
 
+    def describe(self, request: Request) -> Union[Command, bytes]:
+        """``request`` is a parsed ``(args, raw)``."""
+        args = request[0]
+        spec = commands.lookup(args)
+        if spec is None:
+            return commands.unknown_command_error(args)
+        if not commands.arity_ok(spec, len(args)):
+            return commands.arity_error(spec)
+        if spec.route == UNSUPPORTED:
+            return commands.unsupported_error(spec, args)
+        if spec.route == NODE:
+            return error_reply("ERR " + NOT_RELAYED % spec.name)
+        return commands.describe(spec, args)
+
     def admit_relayed(self, payload: bytes, config: Config) -> Union[Relayed, bytes]:
-        """A request from a peer, checked as the client port checks a client's: parsed
-        as exactly one request, with the same command table, limits and refusals. The
-        error reply that refuses it otherwise."""
         parser = RequestParser(config.proto_max_bulk_len)
         try:
             requests = parser.feed(payload)
@@ -69,47 +129,47 @@ class Datastore:
             return error_reply("ERR " + str(error))
         if len(requests) != 1 or parser.buffered:
             return error_reply("ERR Protocol error: " + NOT_ONE_REQUEST)
+        command = self.describe(requests[0])
+        if isinstance(command, bytes):
+            return command
         args, raw = requests[0]
-        spec = commands.lookup(args)
-        if spec is None:
-            return commands.unknown_command_error(args)
-        if not commands.arity_ok(spec, len(args)):
-            return commands.arity_error(spec)
-        if spec.route == commands.UNSUPPORTED:
-            return commands.unsupported_error(spec, args)
-        if spec.route == commands.NODE:
-            return error_reply(
-                "ERR '%s' is answered by the node a client talks to; peers do not relay it"
-                % spec.name
-            )
-        try:
-            keys = commands.keys(spec, args)
-        except commands.KeySpecError as error:
-            return error.reply
-        return Relayed(raw if raw is not None else encode_command(args), spec.write, keys)
+        return Relayed(raw if raw is not None else encode_command(args), command.write,
+                       list(command.keys))
 
 
-class Memcache(Datastore):
+@implementer(IPlugin, IDatastoreKind)
+class MemcacheKind:
+    """Memcached's text protocol: ``data_store: 1``."""
+
     name = "memcache"
-    client_factory = memcache.MemcacheClientFactory
-    connection_class = memcache.MemcacheDatastoreProtocol
+    client_factory: Any = memcache.MemcacheClientFactory
+    connection_class: Type[DatastoreProtocol] = memcache.MemcacheDatastoreProtocol
     replies = memcache.REPLIES
     speaks_resp3 = False
+
+    def client_port(self, node: Node) -> Any:
+        return self.client_factory(node)
+
+    def describe(self, request: Item) -> Union[Command, bytes]:
+        if isinstance(request, ClientError):
+            return request.reply or memcache_protocol.BAD_FORMAT
+        if request.local:
+            return server_error(NOT_RELAYED % request.command.decode("latin-1"))
+        return memcache_protocol.describe(request)
 
     def admit_relayed(self, payload: bytes, config: Config) -> Union[Relayed, bytes]:
         parser = MemcacheRequestParser(config.item_size_max)
         items = parser.feed(payload)
-        request = items[0] if items else None
-        if isinstance(request, ClientError):
-            return request.reply or memcache_protocol.BAD_FORMAT
-        if request is None or parser.buffered or not _alone_or_fenced(request, items[1:]):
+        if not items:
             return server_error("Protocol error: " + NOT_ONE_REQUEST)
-        if request.local:
-            return server_error(
-                "'%s' is answered by the node a client talks to; peers do not relay it"
-                % request.command.decode("latin-1")
-            )
-        return Relayed(request.raw_with_fence, request.write, request.keys)
+        command = self.describe(items[0])
+        if isinstance(command, bytes):
+            return command
+        request = items[0]
+        assert isinstance(request, MemcacheRequest)
+        if parser.buffered or not _alone_or_fenced(request, items[1:]):
+            return server_error("Protocol error: " + NOT_ONE_REQUEST)
+        return Relayed(request.raw_with_fence, command.write, list(command.keys))
 
 
 def _alone_or_fenced(request: MemcacheRequest, rest: List[Item]) -> bool:
@@ -127,18 +187,45 @@ def _alone_or_fenced(request: MemcacheRequest, rest: List[Item]) -> bool:
     )
 
 
-def resolve(data_store: Union[int, str]) -> Datastore:
-    """The kind ``data_store:`` names: 0, 1, or ``package.module:Class``."""
+def resolve(data_store: Union[int, str]) -> Any:
+    """The kind ``data_store:`` names: 0, 1, ``package.module:Class`` (or
+    ``package.module.Class``), or the name of an installed plugin."""
     if data_store == 0:
-        return Datastore()
+        return RedisKind()
     if data_store == 1:
-        return Memcache()
-    path = str(data_store)
-    module_name, _, class_name = path.rpartition(":") if ":" in path else path.rpartition(".")
+        return MemcacheKind()
+    name = str(data_store)
+    kind = _plugin(name) if ":" not in name and "." not in name else _from_path(name)
     try:
-        kind = getattr(importlib.import_module(module_name), class_name)
+        verifyObject(IDatastoreKind, kind)
+    except Invalid as error:
+        raise ValueError(
+            "data_store %r is not a dynotwist.datastores.IDatastoreKind: %s"
+            % (name, str(error).strip())
+        ) from None
+    return kind
+
+
+def _from_path(path: str) -> Any:
+    module_name, _, attribute = path.rpartition(":") if ":" in path else path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError) as error:
         raise ValueError("data_store %r cannot be loaded: %s" % (path, error)) from None
-    if not (isinstance(kind, type) and issubclass(kind, Datastore)):
-        raise ValueError("data_store %r is not a dynotwist.datastores.Datastore" % path)
-    return kind()
+    # a class declaring the interface is instantiated; anything else is checked as is
+    return found() if IDatastoreKind.implementedBy(found) else found
+
+
+def _plugin(name: str) -> Any:
+    found: Optional[Any] = None
+    for kind in getPlugins(IDatastoreKind):
+        if getattr(kind, "name", None) == name:
+            found = kind
+            break
+    if found is None:
+        known = sorted(getattr(k, "name", "?") for k in getPlugins(IDatastoreKind))
+        raise ValueError(
+            "data_store %r is no installed datastore plugin (installed: %s); use 0, 1 or"
+            ' "package.module:Class"' % (name, ", ".join(known) or "none")
+        )
+    return found

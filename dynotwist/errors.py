@@ -15,7 +15,6 @@ PEER_NOT_CONNECTED = error_reply("ERR Peer: Peer Node is not connected")
 PEER_REFUSED = error_reply("ERR Peer: Peer Node refused connection")
 STATE_FORBIDS = error_reply("ERR Dynomite: Dynomite's current state does not allow this request")
 QUORUM_FAILED = error_reply("ERR Dynomite: Failed to achieve Quorum")
-SCRIPT_SPANS_NODES = error_reply("ERR Dynomite: Keys in the script cannot span multiple nodes")
 MAX_CLIENTS = error_reply("ERR max number of clients reached")
 
 

@@ -5,15 +5,17 @@ runs a node in front of Redis whose clients may also ask ``WHEREAMI``: the node
 replies with its datacenter, rack and tokens, without asking Redis. Everything else
 is Redis as usual: same routing, replication and consistency.
 
-It shows the extension point: subclass ``dynotwist.datastores.Datastore`` and the
-protocol classes it names; nothing in dynotwist's core changes.
+It shows the extension point: a provider of ``dynotwist.datastores.IDatastoreKind``,
+here a subclass of the built-in ``RedisKind`` and of the client protocol it names;
+nothing in dynotwist's core changes. ``examples/test_rack_aware_redis.py`` drives it
+at the protocol level.
 """
 
 from __future__ import annotations
 
 from typing import List, Optional
 
-from dynotwist.datastores import Datastore
+from dynotwist.datastores import RedisKind
 from dynotwist.net.client import RedisClientFactory, RedisClientProtocol
 from dynotwist.proto.commands import CommandSpec
 from dynotwist.proto.resp import bulk_reply
@@ -33,6 +35,6 @@ class RackAwareClientFactory(RedisClientFactory):
     protocol = RackAwareClient
 
 
-class RackAwareRedis(Datastore):
+class RackAwareRedis(RedisKind):
     name = "rack-aware-redis"
     client_factory = RackAwareClientFactory

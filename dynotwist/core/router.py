@@ -1,9 +1,11 @@
 """Where a request goes: Dynomite's coordinator algorithm as pure planning.
 
-``Router.plan`` turns a parsed request and the client's consistency levels into a
-``Plan`` (the nodes to send it to and how their replies become the client's reply),
-a ``Fragmented`` plan (a multi-key command split by owner), or an error reply.
-Nothing here sends anything: ``dynotwist.net.dispatch`` carries plans out.
+``Router.plan`` turns a request, as a datastore-neutral
+:class:`~dynotwist.core.command.Command`, and the client's consistency levels into a
+``Plan`` (the nodes to send it to and how their replies become the client's reply), a
+``Fragmented`` plan (a multi-key command split by owner), or :data:`SPANS_NODES` (keys
+that must live together but do not). Nothing here sends anything:
+``dynotwist.core.coordinator`` and ``dynotwist.net.dispatch`` carry plans out.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from dynotwist import errors
 from dynotwist.core import consistency as levels
+from dynotwist.core.command import (
+    ALL_NODES,
+    LOCAL_DATASTORE,
+    LOCAL_RACK_OWNER,
+    MULTI_FRAGMENT,
+    Command,
+)
 from dynotwist.core.hashkit import NO_TOKEN, HashFunction, hash_key
 from dynotwist.core.ring import Node, Topology
-from dynotwist.proto import commands
 from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
-from dynotwist.proto.resp import error_reply
 
 
 class Target(NamedTuple):
@@ -40,31 +46,32 @@ class Plan(NamedTuple):
     targets: Tuple[Target, ...]
     level: str
     group_sizes: Tuple[int, ...] = ()
-    rewritten: Optional[List[bytes]] = None  # args to send instead of the client's
 
 
 class Fragmented(NamedTuple):
-    """A multi-key command split by owner; replies are coalesced in key order."""
+    """A multi-key command whose keys live on several nodes: one part per owner.
 
-    command: str
-    fragments: Tuple[Tuple[List[bytes], Plan], ...]
-    positions: Tuple[Tuple[int, int], ...]  # per original key: (fragment, index in it)
+    ``parts[p]`` is the indexes (into the command's keys) of part p's keys, in order,
+    and its plan; ``positions[k]`` is where key k went: (part, index among the part's
+    keys). The datastore kind builds each part's request and merges their replies.
+    """
+
+    parts: Tuple[Tuple[Tuple[int, ...], Plan], ...]
+    positions: Tuple[Tuple[int, int], ...]
 
 
-Routed = Union[Plan, Fragmented, bytes]
+class SpansNodes:
+    """Keys that must live on one node, and do not (give them one hash tag)."""
+
+    def __repr__(self) -> str:
+        return "SPANS_NODES"
+
+
+SPANS_NODES = SpansNodes()
+
+Routed = Union[Plan, Fragmented, SpansNodes]
 
 _QUORUM_LEVELS = frozenset((levels.DC_QUORUM, levels.DC_SAFE_QUORUM, levels.DC_EACH_SAFE_QUORUM))
-_SAFE_READS = frozenset((levels.DC_SAFE_QUORUM, levels.DC_EACH_SAFE_QUORUM))
-_KEY_VALUE_FRAGMENTS = frozenset(("mset",))
-_SCRIPTS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
-
-EVAL_NEEDS_A_KEY = error_reply("ERR Dynomite EVAL/EVALSHA requires at least 1 key")
-
-
-def colocation_error(name: str) -> bytes:
-    return error_reply(
-        "ERR Dynomite: Keys of '%s' live on different nodes; give them one hash tag" % name
-    )
 
 
 class Router:
@@ -98,39 +105,26 @@ class Router:
         return self.topology.owner(self.local_dc, self.local_rack, self.token(key))
 
     # -- planning -------------------------------------------------------------------
-    def plan(
-        self, spec: commands.CommandSpec, args: List[bytes], read_level: str, write_level: str
-    ) -> Routed:
-        route = spec.route
-        if route == commands.LOCAL_DATASTORE:
+    def plan(self, command: Command, read_level: str, write_level: str) -> Routed:
+        route = command.route
+        if route == LOCAL_DATASTORE:
             return self._local_only
-        if route == commands.ALL_NODES:
+        if route == ALL_NODES:
             return self._all_nodes()
-        try:
-            indexes = commands.key_indexes(spec, args)
-        except commands.KeySpecError as error:
-            return error.reply
-        if not indexes:
-            if spec.name in _SCRIPTS:
-                return EVAL_NEEDS_A_KEY
+        keys = command.keys
+        if not keys:
             return self._local_only
-        level = write_level if spec.write else read_level
-        if route == commands.LOCAL_RACK_OWNER:
-            return Plan((Target(self.owner(args[indexes[0]]), DMSG_REQ, 0),), levels.DC_ONE)
-        if len(indexes) > 1:
-            owners = [self.owner(args[i]) for i in indexes]
+        level = write_level if command.write else read_level
+        if route == LOCAL_RACK_OWNER:
+            return Plan((Target(self.owner(keys[0]), DMSG_REQ, 0),), levels.DC_ONE)
+        if len(keys) > 1:
+            owners = [self.owner(key) for key in keys]
             first = owners[0]
             if any(owner is not first for owner in owners):
-                if route == commands.MULTI_FRAGMENT:
-                    return self._fragment(spec, args, indexes, owners, level)
-                if spec.name in _SCRIPTS:
-                    return errors.SCRIPT_SPANS_NODES
-                return colocation_error(spec.name)
-        plan = self.replicas(self.token(args[indexes[0]]), spec.write, level)
-        if spec.name == "smembers" and plan.level in _SAFE_READS:
-            # replicas return set members in their own order: sort them to compare
-            return plan._replace(rewritten=[b"sort", args[1], b"ALPHA"])
-        return plan
+                if route == MULTI_FRAGMENT:
+                    return self._fragment(command, owners, level)
+                return SPANS_NODES
+        return self.replicas(self.token(keys[0]), command.write, level)
 
     def replicas(self, token: int, write: bool, level: str) -> Plan:
         """The copies of a request for ``token`` at ``level`` (reference 2.3).
@@ -190,31 +184,20 @@ class Router:
         targets.extend(Target(peer, DMSG_REQ, -1) for peer in self.topology.peers)
         return Plan(tuple(targets), levels.DC_ONE)
 
-    def _fragment(
-        self,
-        spec: commands.CommandSpec,
-        args: List[bytes],
-        indexes: Sequence[int],
-        owners: Sequence[Node],
-        level: str,
-    ) -> Fragmented:
-        name = spec.name
-        pairs = name in _KEY_VALUE_FRAGMENTS
+    def _fragment(self, command: Command, owners: Sequence[Node], level: str) -> Fragmented:
         groups: Dict[str, int] = {}
-        fragment_args: List[List[bytes]] = []
+        members: List[List[int]] = []
         positions: List[Tuple[int, int]] = []
-        head = name.encode()
-        for i, owner in zip(indexes, owners):
-            index = groups.get(owner.name)
-            if index is None:
-                index = groups[owner.name] = len(fragment_args)
-                fragment_args.append([head])
-            part = fragment_args[index]
-            positions.append((index, (len(part) - 1) // (2 if pairs else 1)))
-            part.append(args[i])
-            if pairs:
-                part.append(args[i + 1])
-        fragments = tuple(
-            (part, self.replicas(self.token(part[1]), spec.write, level)) for part in fragment_args
+        for index, owner in enumerate(owners):
+            part = groups.get(owner.name)
+            if part is None:
+                part = groups[owner.name] = len(members)
+                members.append([])
+            positions.append((part, len(members[part])))
+            members[part].append(index)
+        keys = command.keys
+        parts = tuple(
+            (tuple(indexes), self.replicas(self.token(keys[indexes[0]]), command.write, level))
+            for indexes in members
         )
-        return Fragmented(name, fragments, tuple(positions))
+        return Fragmented(parts, tuple(positions))

@@ -13,7 +13,8 @@ from twisted.internet.protocol import Factory
 
 from dynotwist.core import session as node_commands
 from dynotwist.core.coalesce import coalesce
-from dynotwist.core.router import Fragmented
+from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_SAFE_QUORUM
+from dynotwist.core.router import Fragmented, Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
@@ -37,6 +38,7 @@ log = logger(__name__)
 _NODE = commands.NODE
 _UNSUPPORTED = commands.UNSUPPORTED
 _lookup = commands.lookup
+_SORTED_READS = frozenset((DC_SAFE_QUORUM, DC_EACH_SAFE_QUORUM))
 # the first words of an HTTP request that Redis refuses as a cross-protocol attack
 _CROSS_PROTOCOL = frozenset((b"post", b"host:"))
 _RequestParser = request_parser_class()
@@ -181,20 +183,28 @@ class RedisClientProtocol(ClientConnection):
                 return
         if self._local_slots:
             self._send_local()  # what came before goes first
-        routed = node.router.plan(spec, args, session.read_consistency, session.write_consistency)
-        if isinstance(routed, bytes):
-            self.complete(slot, routed)
+        command = commands.describe(spec, args)
+        if isinstance(command, bytes):
+            self.complete(slot, command)
+            return
+        routed = node.router.plan(command, session.read_consistency, session.write_consistency)
+        if isinstance(routed, Plan):
+            if spec.name == "smembers" and routed.level in _SORTED_READS:
+                # replicas return set members in their own order: sorted, they compare
+                raw = encode_command([b"sort", args[1], b"ALPHA"])
+            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
         elif isinstance(routed, Fragmented):
-            parts = [(plan, encode_command(part)) for part, plan in routed.fragments]
+            parts = [
+                (plan, encode_command(commands.fragment(spec, args, keys)))
+                for keys, plan in routed.parts
+            ]
 
             def merge(replies: List[bytes]) -> bytes:
-                return coalesce(routed.command, replies, routed.positions)
+                return coalesce(spec.name, replies, routed.positions)
 
             node.dispatcher.execute_parts(parts, slot, merge, session.resp3, self.lane, write)
         else:
-            if routed.rewritten is not None:
-                raw = encode_command(routed.rewritten)
-            node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
+            self.complete(slot, commands.spans_nodes_error(spec))
 
     def _send_local(self) -> None:
         connection = self._local_connection

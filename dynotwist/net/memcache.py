@@ -15,11 +15,12 @@ memcached, not a client's.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from typing import TYPE_CHECKING, List
 
 from twisted.internet.protocol import Factory
 
 from dynotwist import __version__
+from dynotwist.core.router import Fragmented, Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.errors import Replies
@@ -142,33 +143,22 @@ class MemcacheClientProtocol(ClientConnection):
             slot = Slot(self)
             slot.started = self.read_started
             self.waiting.append(slot)
-        level = session.write_consistency if write else session.read_consistency
-        router = node.router
-        keys = request.keys
-        if len(keys) > 1:
-            owners = [router.owner(key) for key in keys]
-            if any(owner is not owners[0] for owner in owners):
-                self._fragment(request, owners, slot, level)
-                return
-        plan = router.replicas(router.token(keys[0]), write, level)
-        node.dispatcher.execute(plan, request.raw_with_fence, slot, False, self.lane, write)
+        routed = node.router.plan(
+            memcache.describe(request), session.read_consistency, session.write_consistency
+        )
+        if isinstance(routed, Fragmented):  # a get over keys on several nodes
+            keys = request.keys
+            parts = [
+                (plan, request.with_keys([keys[i] for i in part])) for part, plan in routed.parts
+            ]
 
-    def _fragment(self, request: MemcacheRequest, owners: Sequence[Any], slot: Slot,
-                  level: str) -> None:
-        """A get with keys on several nodes: one get per owner, merged in key order."""
-        groups: Dict[str, List[bytes]] = {}
-        for key, owner in zip(request.keys, owners):
-            groups.setdefault(owner.name, []).append(key)
-        router = self.node.router
-        parts = [
-            (router.replicas(router.token(keys[0]), request.write, level), request.with_keys(keys))
-            for keys in groups.values()
-        ]
+            def merge(replies: List[bytes]) -> bytes:
+                return memcache.merge_get_replies(replies, keys)
 
-        def merge(replies: List[bytes]) -> bytes:
-            return memcache.merge_get_replies(replies, request.keys)
-
-        self.node.dispatcher.execute_parts(parts, slot, merge, False, self.lane, request.write)
+            node.dispatcher.execute_parts(parts, slot, merge, False, self.lane, write)
+        else:
+            assert isinstance(routed, Plan)  # every memcached request has a key or many
+            node.dispatcher.execute(routed, request.raw_with_fence, slot, False, self.lane, write)
 
 
 class MemcacheClientFactory(Factory):

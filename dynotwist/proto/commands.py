@@ -40,8 +40,20 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from dynotwist.core.command import (
+    ALL_NODES,
+    LOCAL_DATASTORE,
+    LOCAL_RACK_OWNER,
+    MULTI_COLOCATED,
+    MULTI_FRAGMENT,
+    NODE,
+    ROUTES,
+    SINGLE,
+    UNSUPPORTED,
+    Command,
+)
 from dynotwist.proto.command_table import DOCS, REASONS, TABLE
 
 __all__ = [
@@ -73,32 +85,7 @@ __all__ = [
     "unsupported_error",
 ]
 
-# -- routing classes ---------------------------------------------------------------------
-
-SINGLE = "single"
-"""One key (``first_key``): routed to the key's owner; replicated if ``write``."""
-MULTI_FRAGMENT = "multi_fragment"
-"""MGET, DEL, UNLINK, EXISTS, TOUCH (keys...), MSET (key value pairs): split by owner,
-replies coalesced."""
-MULTI_COLOCATED = "multi_colocated"
-"""Several keys that must live on one node (``key_indexes`` gives them all)."""
-LOCAL_DATASTORE = "local_datastore"
-"""No key: the coordinator's own datastore only (INFO, KEYS, SCAN, DBSIZE, CONFIG GET...)."""
-LOCAL_RACK_OWNER = "local_rack_owner"
-"""HGETALL, HKEYS, HVALS, HSCAN, SSCAN, ZSCAN: the key's owner in the local rack only,
-never other racks or DCs, never with quorum (Dynomite's rule)."""
-ALL_NODES = "all_nodes"
-"""SCRIPT LOAD/EXISTS/FLUSH/KILL, FUNCTION KILL: every node; the client gets the local
-reply."""
-NODE = "node"
-"""Answered by the proxy itself: PING, ECHO, QUIT, COMMAND, HELLO, AUTH, SELECT, RESET,
-CLIENT SETNAME/GETNAME/SETINFO/ID/INFO/LIST, DYNO_CONFIG:CONN_CONSISTENCY."""
-UNSUPPORTED = "unsupported"
-"""Refused with an error naming the command and ``spec.reason``."""
-
-ROUTES = (SINGLE, MULTI_FRAGMENT, MULTI_COLOCATED, LOCAL_DATASTORE, LOCAL_RACK_OWNER,
-          ALL_NODES, NODE, UNSUPPORTED)
-
+# -- routing classes: dynotwist.core.command's, which the table assigns to each command
 
 class KeySpecError(ValueError):
     """The key positions cannot be computed from the arguments (bad numkeys, unbalanced
@@ -601,6 +588,51 @@ def unsupported_error(spec: CommandSpec, args: List[bytes]) -> bytes:
                       + spec.name.upper().encode() + b" HELP.") + b"\r\n"
     shown = spec.name.upper().replace("|", " ")
     return ("-ERR %s is not supported: %s\r\n" % (shown, spec.reason)).encode()
+
+
+# -- routing: a request as dynotwist.core.command describes it ------------------------------
+
+EVAL_NEEDS_A_KEY = b"-ERR Dynomite EVAL/EVALSHA requires at least 1 key\r\n"
+SCRIPT_SPANS_NODES = b"-ERR Dynomite: Keys in the script cannot span multiple nodes\r\n"
+_SCRIPTS = frozenset(("eval", "evalsha", "eval_ro", "evalsha_ro"))
+_KEY_VALUE_FRAGMENTS = frozenset(("mset",))  # each key's value follows it
+
+
+def describe(spec: CommandSpec, args: List[bytes]) -> Union[Command, bytes]:
+    """The request as routing sees it, or the error reply refusing it (bad key
+    positions; a script without a key, which Dynomite cannot place)."""
+    try:
+        key_args = key_indexes(spec, args)
+    except KeySpecError as error:
+        return error.reply
+    if not key_args and spec.name in _SCRIPTS:
+        return EVAL_NEEDS_A_KEY
+    return Command(spec.route, spec.write, [args[i] for i in key_args])
+
+
+def fragment(spec: CommandSpec, args: List[bytes], keys: Sequence[int]) -> List[bytes]:
+    """The arguments of the part of a multi-key command holding the keys numbered
+    ``keys`` (in key order): the command name lower-cased, as Dynomite sends its
+    fragments, then those keys (with their values for MSET)."""
+    key_args = key_indexes(spec, args)
+    part = [spec.name.encode()]
+    pairs = spec.name in _KEY_VALUE_FRAGMENTS
+    for number in keys:
+        index = key_args[number]
+        part.append(args[index])
+        if pairs:
+            part.append(args[index + 1])
+    return part
+
+
+def spans_nodes_error(spec: CommandSpec) -> bytes:
+    """The reply to a multi-key command whose keys must live on one node and do not."""
+    if spec.name in _SCRIPTS:
+        return SCRIPT_SPANS_NODES
+    return _clean(
+        b"-ERR Dynomite: Keys of '%s' live on different nodes; give them one hash tag"
+        % spec.name.encode()
+    ) + b"\r\n"
 
 
 # -- COMMAND replies -------------------------------------------------------------------------

@@ -659,14 +659,16 @@ class DataStoreTests(ConfigTestCase):
         for path in ("'mypkg.store:'", "1pkg:Store", "my-pkg.store:Store", "a..b"):
             self.assertEqual(
                 self.key_error(data_store=path),
-                'conf: directive "data_store" is not a valid "package.module:Class" path',
+                'conf: directive "data_store" is not 0 (redis), 1 (memcache), a datastore'
+                ' plugin\'s name or a "package.module:Class" path',
                 path,
             )
 
-    def test_not_a_number(self) -> None:
-        self.assertEqual(
-            self.key_error(data_store="redis"), 'conf: directive "data_store" is not a number'
-        )
+    def test_plugin_names(self) -> None:
+        """A name is a datastore plugin's, looked up at startup (``redis``, ``memcache``
+        and any installed)."""
+        self.assertEqual(parse(data_store="redis").data_store, "redis")
+        self.assertEqual(parse(data_store="my_kind").data_store, "my_kind")
 
 
 class DynotwistKeyTests(ConfigTestCase):

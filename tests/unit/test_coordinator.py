@@ -75,12 +75,17 @@ class Playbook:
         self.testcase = testcase
         spec = commands.lookup(args)
         assert spec is not None
-        routed = route.plan(spec, args, read, write)
+        command = commands.describe(spec, args)
+        assert not isinstance(command, bytes)
+        routed = route.plan(command, read, write)
         self.client = Slot(None)
         if isinstance(routed, Fragmented):
-            parts = [(plan, encode_command(part)) for part, plan in routed.fragments]
+            parts = [
+                (plan, encode_command(commands.fragment(spec, args, keys)))
+                for keys, plan in routed.parts
+            ]
             self.coordination = Coordination(
-                parts, self.client, lambda r: coalesce(routed.command, r, routed.positions)
+                parts, self.client, lambda r: coalesce(spec.name, r, routed.positions)
             )
         else:
             assert isinstance(routed, Plan)
@@ -342,7 +347,9 @@ class GridTests(unittest.TestCase):
             route = router(racks)
             for level, write in itertools.product((ONE, QUORUM, SAFE, EACH), (False, True)):
                 args = set_() if write else get()
-                plan = route.plan(commands.lookup(args), args, level, level)  # type: ignore
+                command = commands.describe(commands.lookup(args), args)  # type: ignore
+                assert not isinstance(command, bytes)
+                plan = route.plan(command, level, level)
                 assert isinstance(plan, Plan)
                 sends = Coordination([(plan, b"x")], Slot(None)).start()
                 where = (racks, level, write)

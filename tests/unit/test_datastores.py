@@ -30,14 +30,14 @@ class ResolveTests(unittest.TestCase):
         self.assertIs(datastores.resolve(1).replies, REPLIES)
 
     def test_dotted_paths(self) -> None:
-        for path in ("dynotwist.datastores:Memcache", "dynotwist.datastores.Memcache"):
+        for path in ("dynotwist.datastores:MemcacheKind", "dynotwist.datastores.MemcacheKind"):
             self.assertEqual(datastores.resolve(path).name, "memcache")
 
     def test_bad_paths_say_why(self) -> None:
         for path, reason in [
             ("nosuchmodule:Kind", "cannot be loaded"),
             ("dynotwist.datastores:Nope", "cannot be loaded"),
-            ("dynotwist.errors:Replies", "is not a dynotwist.datastores.Datastore"),
+            ("dynotwist.errors:Replies", "is not a dynotwist.datastores.IDatastoreKind"),
         ]:
             with self.assertRaises(ValueError) as caught:
                 datastores.resolve(path)
@@ -89,3 +89,20 @@ class ResolveTests(unittest.TestCase):
             reply = memcache.admit_relayed(command + b"\r\n", CONFIG)
             assert isinstance(reply, bytes)
             self.assertTrue(reply.startswith(b"SERVER_ERROR '%s' is answered by" % command))
+
+
+class PluginTests(unittest.TestCase):
+    def test_built_in_kinds_are_plugins(self) -> None:
+        self.assertIsInstance(datastores.resolve("redis"), datastores.RedisKind)
+        self.assertIsInstance(datastores.resolve("memcache"), datastores.MemcacheKind)
+
+    def test_an_unknown_plugin_says_which_are_installed(self) -> None:
+        with self.assertRaises(ValueError) as caught:
+            datastores.resolve("nosuchkind")
+        self.assertIn("installed: memcache, redis", str(caught.exception))
+
+    def test_kinds_provide_the_interface(self) -> None:
+        from zope.interface.verify import verifyObject
+
+        for kind in (datastores.RedisKind(), datastores.MemcacheKind()):
+            self.assertTrue(verifyObject(datastores.IDatastoreKind, kind))

@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from dynotwist import errors
 from dynotwist.config import parse_config
 from dynotwist.core import ring
-from dynotwist.datastores import Datastore, Relayed
+from dynotwist.datastores import RedisKind, Relayed
 from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import Slot
@@ -482,7 +482,7 @@ class FakeNode:
         self.stores = {False: FakeDatastore(False), True: FakeDatastore(True)}
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
-        self.kind = Datastore()
+        self.kind = RedisKind()
         self.max_relayed_payload = 1 << 20
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:

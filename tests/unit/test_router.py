@@ -6,11 +6,10 @@ from typing import List
 
 from twisted.trial import unittest
 
-from dynotwist import errors
 from dynotwist.core import consistency as levels
 from dynotwist.core.hashkit import get_hash
 from dynotwist.core.ring import Node, Topology
-from dynotwist.core.router import EVAL_NEEDS_A_KEY, Fragmented, Plan, Router
+from dynotwist.core.router import SPANS_NODES, Fragmented, Plan, Router
 from dynotwist.proto import commands
 from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
 
@@ -50,10 +49,22 @@ def two_dcs() -> Router:
 
 
 def plan(router: Router, *args: bytes, read: str = ONE, write: str = ONE):
+    """The Redis client port's routing: the request described, then planned (or the
+    error reply refusing it)."""
     argv = list(args)
     spec = commands.lookup(argv)
     assert spec is not None
-    return router.plan(spec, argv, read, write)
+    command = commands.describe(spec, argv)
+    if isinstance(command, bytes):
+        return command
+    routed = router.plan(command, read, write)
+    return commands.spans_nodes_error(spec) if routed is SPANS_NODES else routed
+
+
+def fragments(args: List[bytes], routed: Fragmented) -> List[List[bytes]]:
+    spec = commands.lookup(args)
+    assert spec is not None
+    return [commands.fragment(spec, args, keys) for keys, _ in routed.parts]
 
 
 def names(p: Plan) -> List[str]:
@@ -109,11 +120,6 @@ class SingleKeyTests(unittest.TestCase):
         p = plan(self.router, b"HGETALL", self.key, read=SAFE)
         self.assertEqual((names(p), p.level), (["rack11"], ONE))
 
-    def test_smembers_is_sorted_under_safe_quorum(self) -> None:
-        p = plan(self.router, b"SMEMBERS", self.key, read=SAFE)
-        self.assertEqual(p.rewritten, [b"sort", self.key, b"ALPHA"])
-        self.assertIsNone(plan(self.router, b"SMEMBERS", self.key, read=QUORUM).rewritten)
-
     def test_any_number_of_racks(self) -> None:
         nodes = [node("r%d" % i, "dc1", "rack%d" % i, local=i == 0) for i in range(5)]
         router = Router(Topology(nodes[0], nodes[1:]), get_hash("murmur"))
@@ -158,21 +164,19 @@ class MultiKeyTests(unittest.TestCase):
         self.k0b = key_owned_by(self.router, "0", b"c")
 
     def test_mget_is_split_by_owner_in_key_order(self) -> None:
-        p = plan(self.router, b"MGET", self.k1, self.k0, self.k0b)
+        args = [b"MGET", self.k1, self.k0, self.k0b]
+        p = plan(self.router, *args)
         self.assertIsInstance(p, Fragmented)
-        self.assertEqual(p.command, "mget")
-        self.assertEqual(
-            [f[0] for f in p.fragments], [[b"mget", self.k1], [b"mget", self.k0, self.k0b]]
-        )
+        self.assertEqual([keys for keys, _ in p.parts], [(0,), (1, 2)])
+        self.assertEqual(fragments(args, p), [[b"mget", self.k1], [b"mget", self.k0, self.k0b]])
         self.assertEqual(p.positions, ((0, 0), (1, 0), (1, 1)))
-        self.assertEqual(names(p.fragments[0][1]), ["rack11"])
+        self.assertEqual(names(p.parts[0][1]), ["rack11"])
 
     def test_mset_keeps_values_with_their_keys(self) -> None:
-        p = plan(self.router, b"MSET", self.k0, b"1", self.k1, b"2")
-        self.assertEqual(
-            [f[0] for f in p.fragments], [[b"mset", self.k0, b"1"], [b"mset", self.k1, b"2"]]
-        )
-        self.assertEqual(len(p.fragments[0][1].targets), 3)  # writes: every rack
+        args = [b"MSET", self.k0, b"1", self.k1, b"2"]
+        p = plan(self.router, *args)
+        self.assertEqual(fragments(args, p), [[b"mset", self.k0, b"1"], [b"mset", self.k1, b"2"]])
+        self.assertEqual(len(p.parts[0][1].targets), 3)  # writes: every rack
 
     def test_keys_on_one_owner_are_not_split(self) -> None:
         p = plan(self.router, b"DEL", self.k0, self.k0b)
@@ -190,9 +194,9 @@ class MultiKeyTests(unittest.TestCase):
         self.assertIsInstance(p, Plan)
 
     def test_eval_rules(self) -> None:
-        self.assertEqual(plan(self.router, b"EVAL", b"return 1", b"0"), EVAL_NEEDS_A_KEY)
+        self.assertEqual(plan(self.router, b"EVAL", b"return 1", b"0"), commands.EVAL_NEEDS_A_KEY)
         spans = plan(self.router, b"EVAL", b"return 1", b"2", self.k0, self.k1)
-        self.assertEqual(spans, errors.SCRIPT_SPANS_NODES)
+        self.assertEqual(spans, commands.SCRIPT_SPANS_NODES)
         p = plan(self.router, b"EVAL", b"return 1", b"1", self.k1)
         self.assertEqual(names(p), ["rack11", "rack21", "rack31"])
 

@@ -158,6 +158,7 @@ from dynotwist.proto.memcache.wire import (
     Item,
     MemcacheRequest,
     ReplyError,
+    describe,
 )
 
 __all__ = [
@@ -185,6 +186,7 @@ __all__ = [
     "MemcacheRequestParser",
     "ReplyError",
     "b64_decode_key",
+    "describe",
     "expected_reply",
     "is_error_reply",
     "merge_get_replies",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import List, NamedTuple, Sequence, Union
 
+from dynotwist.core.command import MULTI_FRAGMENT, SINGLE, Command
+
 CRLF = b"\r\n"
 
 KEY_MAX_LENGTH = 250
@@ -96,6 +98,14 @@ class MemcacheRequest(NamedTuple):
 
 
 Item = Union[MemcacheRequest, ClientError]
+
+
+def describe(request: MemcacheRequest) -> Command:
+    """A forwarded request as routing sees it: a get over several keys is split by
+    owner (:meth:`MemcacheRequest.with_keys` builds the parts), the rest go to the
+    owner of their key."""
+    keys = request.keys
+    return Command(MULTI_FRAGMENT if len(keys) > 1 else SINGLE, request.write, keys)
 
 
 class ReplyError(Exception):
