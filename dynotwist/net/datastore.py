@@ -220,7 +220,7 @@ class BackendPool(Generic[P]):
 
     # checks per timeout period: a request times out within 1/TICKS of its timeout
     TICKS = 20
-    kind = "backend"  # for log lines
+    role = "backend"  # how logs name the other side
 
     def __init__(
         self,
@@ -260,25 +260,25 @@ class BackendPool(Generic[P]):
 
     # -- connection events: logged, and counted where the node keeps stats ---------
     def on_connected(self, protocol: P) -> None:
-        log.info("connected to {kind} {address}", kind=self.kind, address=self.name)
+        log.info("connected to {role} {address}", role=self.role, address=self.name)
 
     def on_connect_failed(self, reason: Failure) -> None:
         log.warn(
-            "cannot connect to {kind} {address}: {reason}",
-            kind=self.kind,
+            "cannot connect to {role} {address}: {reason}",
+            role=self.role,
             address=self.name,
             reason=reason.getErrorMessage(),
         )
 
     def on_lost(self, protocol: P) -> None:
-        log.warn("lost connection to {kind} {address}", kind=self.kind, address=self.name)
+        log.warn("lost connection to {role} {address}", role=self.role, address=self.name)
 
     def on_retry(self, index: int, delay: float) -> None:
         pass
 
     def on_stalled(self, protocol: P) -> None:
         log.warn(
-            "{kind} {address} stopped answering; reconnecting", kind=self.kind, address=self.name
+            "{role} {address} stopped answering; reconnecting", role=self.role, address=self.name
         )
 
     # -- life cycle -----------------------------------------------------------------
@@ -401,7 +401,7 @@ class BackendPool(Generic[P]):
 class DatastorePool(BackendPool[DatastoreProtocol]):
     """``size`` connections to one datastore, reconnecting with back-off."""
 
-    kind = "datastore"
+    role = "datastore"
 
     def __init__(
         self,

@@ -183,16 +183,16 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
         return []
 
     def send(self, raw: bytes, slot: Slot) -> None:
-        kind = memcache.expected_reply(raw)
-        if kind & memcache.EXPECT_FENCED:
+        expectation = memcache.expected_reply(raw)
+        if expectation & memcache.EXPECT_FENCED:
             # the quick reading saw noreply or q: the parser decides (a key may be named
             # "noreply"), and a request relayed without a fence (by a Dynomite peer)
             # gets one, so that nothing it answers can shift the connection's replies
             items = MemcacheRequestParser(_NO_LIMIT).feed(raw)
             first = items[0] if items else None
             if isinstance(first, MemcacheRequest):
-                kind = first.expect
+                expectation = first.expect
                 if first.fenced and len(items) < 2:
                     raw += memcache.FENCE
-        self.framer.expect(kind)
+        self.framer.expect(expectation)
         super().send(raw, slot)

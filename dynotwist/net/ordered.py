@@ -33,7 +33,7 @@ class OrderedConnection(Batched, Protocol):
     """Replies in request order, through the write batch, with flow control."""
 
     transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
-    kind = "client"  # how logs name the other side
+    role = "client"  # how logs name the other side
     latency: Optional[Histogram] = None  # request-to-reply times, if measured
 
     def __init__(self, batch: WriteBatch) -> None:
@@ -55,7 +55,7 @@ class OrderedConnection(Batched, Protocol):
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpNoDelay(True)
         self.transport.registerProducer(self, True)
-        log.info("{kind} {peer} connected", kind=self.kind, peer=self.describe_peer())
+        log.info("{role} {peer} connected", role=self.role, peer=self.describe_peer())
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closing = True
@@ -63,15 +63,15 @@ class OrderedConnection(Batched, Protocol):
             slot.forget()
         self.waiting.clear()
         self.transport.unregisterProducer()
-        log.info("{kind} {peer} disconnected", kind=self.kind, peer=self.describe_peer())
+        log.info("{role} {peer} disconnected", role=self.role, peer=self.describe_peer())
 
     def abort_after_error(self) -> None:
         """Called from an ``except`` block: a bug met while serving this connection's
         input. The connection alone is dropped (its replies could no longer be trusted
         to be in order); every other connection goes on."""
         log.failure(
-            "{kind} {peer}: internal error while serving its requests; closing it",
-            kind=self.kind,
+            "{role} {peer}: internal error while serving its requests; closing it",
+            role=self.role,
             peer=self.describe_peer(),
         )
         self.closing = True
@@ -105,9 +105,9 @@ class OrderedConnection(Batched, Protocol):
         self._unsent += size
         if self.output_limit and self._unsent > self.output_limit and not self.closing:
             log.warn(
-                "{kind} {peer} does not read its replies ({size} bytes unsent, over the"
+                "{role} {peer} does not read its replies ({size} bytes unsent, over the"
                 " limit of {limit}); closing it",
-                kind=self.kind,
+                role=self.role,
                 peer=self.describe_peer(),
                 size=self._unsent,
                 limit=self.output_limit,
@@ -243,9 +243,9 @@ class ClientConnection(OrderedConnection):
         if buffered <= self.query_limit:
             return False
         log.warn(
-            "{kind} {peer} sent a request over the query buffer limit ({size} bytes buffered,"
+            "{role} {peer} sent a request over the query buffer limit ({size} bytes buffered,"
             " limit {limit}); closing it",
-            kind=self.kind,
+            role=self.role,
             peer=self.describe_peer(),
             size=buffered,
             limit=self.query_limit,

@@ -185,7 +185,7 @@ class PeerPool(BackendPool[PeerProtocol]):
     Requests are never queued while the peer is down: :meth:`send` returns False.
     """
 
-    kind = "peer"
+    role = "peer"
     admin_down = False  # set through the admin port (/peer/down): no requests sent
 
     link: Optional[PeerStats] = None  # this peer's own counters, once stats are kept
@@ -383,7 +383,7 @@ class DnodeServerProtocol(OrderedConnection):
     frame.
     """
 
-    kind = "peer"
+    role = "peer"
 
     def __init__(self, node: ServingNode) -> None:
         super().__init__(node.batch)

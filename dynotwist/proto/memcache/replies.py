@@ -42,11 +42,11 @@ class MemcacheReplyFramer:
         self._more = False  # the reply goes on after the current line or block
         self._inner = False  # fenced: the request's own reply is under way
 
-    def expect(self, kind: int) -> None:
-        """Queue the reply kind of a request just sent (``MemcacheRequest.expect``)."""
-        if kind & KIND_MASK not in (EXPECT_LINE, EXPECT_VALUES, EXPECT_META, EXPECT_STATS):
-            raise ValueError("unknown reply kind %r" % kind)
-        self._expected.append(kind)
+    def expect(self, expectation: int) -> None:
+        """Queue what a request just sent expects (``MemcacheRequest.expect``)."""
+        if expectation & KIND_MASK not in (EXPECT_LINE, EXPECT_VALUES, EXPECT_META, EXPECT_STATS):
+            raise ValueError("unknown reply expectation %r" % expectation)
+        self._expected.append(expectation)
 
     @property
     def pending(self) -> int:
@@ -91,9 +91,9 @@ class MemcacheReplyFramer:
     def _on_line(self, line: bytes, out: List[bytes]) -> None:
         if line[-2:-1] != b"\r":
             raise ReplyError("reply line without CRLF: %r" % line[:64])
-        kind = self._expected[0]
-        base = kind & KIND_MASK
-        if kind & EXPECT_FENCED and not self._inner:
+        expectation = self._expected[0]
+        base = expectation & KIND_MASK
+        if expectation & EXPECT_FENCED and not self._inner:
             if line == FENCE_REPLY:
                 out.append(b"".join(self._parts))
                 self._parts = []
@@ -224,10 +224,10 @@ _META_LINES = frozenset((b"ms", b"md"))
 
 
 def expected_reply(raw: bytes) -> int:
-    """The reply kind of one relayed request, from its first line.
+    """What one relayed request expects as its reply, from its first line.
 
-    Relayed requests were accepted by a parser, so the command name is enough for the
-    kind. Fencing is only suspected here (a last token ``noreply``, a meta ``q``
+    Relayed requests were accepted by a parser, so the command name is enough to know
+    the reply's shape. Fencing is only suspected here (a last token ``noreply``, a meta ``q``
     flag): the sender checks it with the parser, as a key may be named ``noreply``.
     """
     end = raw.find(b"\n")
@@ -236,8 +236,8 @@ def expected_reply(raw: bytes) -> int:
     if command in _VALUES:
         return EXPECT_VALUES
     if command in _META_VALUES or command in _META_LINES:
-        kind = EXPECT_META if command in _META_VALUES else EXPECT_LINE
-        return kind | (EXPECT_FENCED if b"q" in tokens[2:] else 0)
+        base = EXPECT_META if command in _META_VALUES else EXPECT_LINE
+        return base | (EXPECT_FENCED if b"q" in tokens[2:] else 0)
     if command == b"stats":
         return EXPECT_STATS
     fenced = tokens[-1] == b"noreply" if tokens else False
