@@ -24,7 +24,7 @@ from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
 from dynotwist.datastores import Relayed
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import DatastorePool
+from dynotwist.net.datastore import DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.ordered import ClientCount
@@ -59,6 +59,7 @@ class Node(NodeControls):
         # a peer's request is bounded as a client's is: by the query buffer limit
         self.max_relayed_payload = config.client_query_buffer_limit or DEFAULT_MAX_PAYLOAD_LEN
         self.batch = WriteBatch(reactor)
+        self._shared = PoolShared(reactor, self.batch, self.stats, self.replies)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
         self.topology = topology_from_config(config)
@@ -95,15 +96,13 @@ class Node(NodeControls):
         if pool is None:
             pool = self._pools[resp3] = self._make_pool(resp3)
             pool.timeout_factor = self.timeout_factor
-            pool.stats = self.stats
-            pool.replies = self.replies
             pool.start(connect_now=self.config.preconnect)
         return pool
 
     def _make_pool(self, resp3: bool) -> DatastorePool:
         config = self.config
         return DatastorePool(
-            self.reactor,
+            self._shared,
             config.servers[0].address,
             config.datastore_connections,
             config.timeout,
@@ -111,7 +110,6 @@ class Node(NodeControls):
             protocol_class=self.kind.connection_class,
             resp3=resp3,
             password=config.datastore_password,
-            batch=self.batch,
         )
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
@@ -125,20 +123,16 @@ class Node(NodeControls):
     def _make_peer_pool(self, peer: RingNode) -> PeerPool:
         config = self.config
         same_dc = peer.dc == self.topology.local_dc
-        pool = PeerPool(
-            self.reactor,
+        return PeerPool(
+            self._shared,
             peer,
             config.local_peer_connections if same_dc else config.remote_peer_connections,
             config.timeout + (200 if same_dc else 5000),
             same_dc,
             self._msg_ids,
-            self.batch,
             msg_rate=config.conn_msg_rate,
+            dialer=self.links.endpoint,
         )
-        pool.stats = self.stats
-        pool.replies = self.replies
-        pool.dialer = self.links.endpoint
-        return pool
 
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""

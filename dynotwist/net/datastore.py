@@ -19,7 +19,19 @@ from __future__ import annotations
 
 from collections import deque
 from time import perf_counter
-from typing import Any, Callable, Deque, Generic, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Generic,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from twisted.internet import endpoints
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -195,6 +207,16 @@ class DatastoreProtocol(PooledProtocol):
                 owner.complete(slot, reply)
 
 
+class PoolShared(NamedTuple):
+    """What every pool of a node shares: the clock, the write batch, the node's
+    counters, and its errors in the clients' protocol."""
+
+    reactor: Any
+    batch: WriteBatch
+    stats: Stats
+    replies: errors.Replies
+
+
 class _PoolFactory(Factory):
     noisy = False
 
@@ -224,16 +246,18 @@ class BackendPool(Generic[P]):
 
     def __init__(
         self,
-        reactor: Any,
+        shared: PoolShared,
         address: Address,
         size: int,
         timeout_ms: int,
         retry_cap_ms: int,
         protocol_class: Callable[[Any, int], P],
-        batch: Optional[WriteBatch] = None,
     ) -> None:
+        reactor = shared.reactor
         self.reactor = reactor
-        self.batch = batch if batch is not None else WriteBatch(reactor)
+        self.batch = shared.batch
+        self.stats = shared.stats
+        self.replies = shared.replies  # the client protocol's error syntax
         self.address = address
         self.name = address.path or "%s:%d" % (address.host, address.port)
         self.size = size
@@ -251,14 +275,12 @@ class BackendPool(Generic[P]):
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
-        self.stats: Optional[Stats] = None  # the node's, when it keeps them
-        self.replies = errors.RESP  # the client protocol's error syntax
 
     def rtt_histograms(self) -> Sequence[Histogram]:
         """Where a connection records its round trips (none: not measured)."""
         return ()
 
-    # -- connection events: logged, and counted where the node keeps stats ---------
+    # -- connection events: logged and counted --------------------------------------
     def on_connected(self, protocol: P) -> None:
         log.info("connected to {role} {address}", role=self.role, address=self.name)
 
@@ -405,7 +427,7 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
 
     def __init__(
         self,
-        reactor: Any,
+        shared: PoolShared,
         address: Address,
         size: int,
         timeout_ms: int,
@@ -413,9 +435,8 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
         resp3: bool = False,
         password: Optional[str] = None,
-        batch: Optional[WriteBatch] = None,
     ) -> None:
-        super().__init__(reactor, address, size, timeout_ms, retry_cap_ms, protocol_class, batch)
+        super().__init__(shared, address, size, timeout_ms, retry_cap_ms, protocol_class)
         self.resp3 = resp3
         self.password = password
         # requests that arrived while the first connection attempt was under way
@@ -428,20 +449,18 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         return self.replies.datastore_refused
 
     def rtt_histograms(self) -> Sequence[Histogram]:
-        return (self.stats.server_rtt,) if self.stats is not None else ()
+        return (self.stats.server_rtt,)
 
     def on_lost(self, protocol: DatastoreProtocol) -> None:
         super().on_lost(protocol)
         stats = self.stats
-        if stats is not None:
-            stats.server_eof += 1
-            stats.server_ejects += 1
-            stats.server_ejected_at = int(self.reactor.seconds() * 1000)
+        stats.server_eof += 1
+        stats.server_ejects += 1
+        stats.server_ejected_at = int(self.reactor.seconds() * 1000)
 
     def on_stalled(self, protocol: DatastoreProtocol) -> None:
         super().on_stalled(protocol)
-        if self.stats is not None:
-            self.stats.server_timedout += 1
+        self.stats.server_timedout += 1
 
     def start(self, connect_now: bool = True) -> None:
         """Start the timeout checks; connect every slot now or on first use."""

@@ -44,10 +44,10 @@ from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
 from dynotwist.core.slots import Slot
-from dynotwist.core.stats import Histogram, PeerStats
+from dynotwist.core.stats import Histogram, PeerStats, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import BackendPool, PooledProtocol
+from dynotwist.net.datastore import BackendPool, PooledProtocol, PoolShared
 from dynotwist.net.ordered import OrderedConnection
 from dynotwist.proto.dnode import (
     DMSG_REQ,
@@ -140,9 +140,7 @@ class PeerProtocol(PooledProtocol):
             self.transport.abortConnection()
             return
         self._match(frames)
-        stats = self.pool.stats
-        if stats is not None:
-            stats.peer_responses += len(frames)
+        self.pool.stats.peer_responses += len(frames)
         if self.round_trips is not None and frames:
             self.round_trips.answered(len(frames))
 
@@ -188,10 +186,6 @@ class PeerPool(BackendPool[PeerProtocol]):
     role = "peer"
     admin_down = False  # set through the admin port (/peer/down): no requests sent
 
-    link: Optional[PeerStats] = None  # this peer's own counters, once stats are kept
-    #: makes each connection's endpoint (TLS or plaintext, from the node's address:
-    #: net.peerlinks); None: plain TCP from any local address
-    dialer: Optional[Callable[[PeerPool], Any]] = None
 
     @property
     def failure_reply(self) -> bytes:
@@ -200,35 +194,34 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     def rtt_histograms(self) -> Sequence[Histogram]:
         stats = self.stats
-        if stats is None:
-            return ()
-        if self.link is None:
-            peer = self.peer
-            self.link = stats.peer(peer.name, peer.dc, peer.rack)
         zone = stats.cross_zone_rtt if self.same_dc else stats.cross_region_rtt
         return (zone, self.link.rtt)
 
     def __init__(
         self,
-        reactor: Any,
+        shared: PoolShared,
         peer: ring.Node,
         size: int,
         timeout_ms: int,
         same_dc: bool,
         msg_ids: Iterator[int],
-        batch: Optional[WriteBatch] = None,
         msg_rate: int = 50000,
         retry_cap_ms: int = PEER_RETRY_CAP_MS,
+        dialer: Optional[Callable[[PeerPool], Any]] = None,
     ) -> None:
+        # this peer's own counters, before the connections that record in them
+        self.link: PeerStats = shared.stats.peer(peer.name, peer.dc, peer.rack)
         super().__init__(
-            reactor,
+            shared,
             Address(peer.host, peer.port),
             size,
             timeout_ms,
             retry_cap_ms,
             PeerProtocol,
-            batch,
         )
+        #: makes each connection's endpoint (TLS or plaintext, from the node's address:
+        #: net.peerlinks); None: plain TCP from any local address
+        self.dialer = dialer
         self.peer = peer
         self.same_dc = same_dc
         self.same_dc_digit = 1 if same_dc else 0
@@ -243,7 +236,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         self._refiller: Optional[LoopingCall] = None
         if self.msg_rate is not None:
             self._refiller = LoopingCall(self._refill)
-            self._refiller.clock = reactor
+            self._refiller.clock = self.reactor
 
     def _endpoint(self) -> Any:
         if self.dialer is not None:
@@ -267,11 +260,8 @@ class PeerPool(BackendPool[PeerProtocol]):
                 self._connect_all()
             return False
         ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
-        stats = self.stats
-        if stats is not None:
-            stats.peer_requests += 1
-            if self.link is not None:
-                self.link.requests += 1
+        self.stats.peer_requests += 1
+        self.link.requests += 1
         return True
 
     # -- life cycle -------------------------------------------------------------------
@@ -326,10 +316,9 @@ class PeerPool(BackendPool[PeerProtocol]):
             index=protocol.slot_index,
         )
         stats = self.stats
-        if stats is not None:
-            stats.peer_eof += 1
-            stats.peer_ejects += 1
-            stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
+        stats.peer_eof += 1
+        stats.peer_ejects += 1
+        stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
 
     def on_retry(self, index: int, delay: float) -> None:
         log.info(
@@ -341,8 +330,7 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     def on_stalled(self, protocol: PeerProtocol) -> None:
         log.warn("peer {peer} stopped answering; reconnecting", peer=self._describe())
-        if self.stats is not None:
-            self.stats.peer_timedout += 1
+        self.stats.peer_timedout += 1
 
 
 # -- server side --------------------------------------------------------------------
@@ -355,6 +343,7 @@ class ServingNode(Protocol):
 
     batch: WriteBatch
     replies: errors.Replies
+    stats: Stats
     max_relayed_payload: int  # the largest payload a request frame may carry
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
@@ -396,17 +385,14 @@ class DnodeServerProtocol(OrderedConnection):
         super().connectionMade()
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpKeepAlive(True)
-        stats = getattr(self.node, "stats", None)
-        if stats is not None:
-            stats.dnode_client_connections += 1
+        self.node.stats.dnode_client_connections += 1
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.headers.clear()
-        stats = getattr(self.node, "stats", None)
-        if stats is not None:
-            stats.dnode_client_connections -= 1
-            stats.dnode_client_eof += 1
+        stats = self.node.stats
+        stats.dnode_client_connections -= 1
+        stats.dnode_client_eof += 1
 
     def frame(self, reply: bytes) -> bytes:
         msg_id, flags, same_dc = self.headers.popleft()

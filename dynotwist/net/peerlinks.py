@@ -120,7 +120,7 @@ class PeerLinks:
         config: Config,
         files: TLSFiles,
         reactor: Any,
-        stats: Optional[Stats] = None,
+        stats: Stats,
         resolve: Callable[[str], List[str]] = resolve_host,
     ) -> None:
         self.reactor = self.clock = reactor
@@ -194,13 +194,11 @@ class PeerLinks:
         self._plaintext.pop(connection, None)
 
     def refused_plaintext(self, source: str, reason: str) -> None:
-        if self.stats is not None:
-            self.stats.peer_plaintext_refused += 1
+        self.stats.peer_plaintext_refused += 1
         self._log_refusal(source, "plaintext: " + reason)
 
     def refused_tls(self, source: str, reason: str) -> None:
-        if self.stats is not None:
-            self.stats.peer_tls_refused += 1
+        self.stats.peer_tls_refused += 1
         self._log_refusal(source, reason)
 
     def handshake_failed(self, source: str, reason: Failure) -> None:

@@ -7,9 +7,10 @@ from twisted.trial import unittest
 
 from dynotwist import errors
 from dynotwist.config import parse_config
-from dynotwist.core.stats import SAMPLE_EVERY
+from dynotwist.core.stats import SAMPLE_EVERY, detached_stats
+from dynotwist.net.batch import WriteBatch
 from dynotwist.net.client import RedisClientProtocol
-from dynotwist.net.datastore import DatastorePool
+from dynotwist.net.datastore import DatastorePool, PoolShared
 from dynotwist.net.ordered import MAX_PENDING
 from dynotwist.node import Node
 from dynotwist.proto.resp import encode_command
@@ -265,7 +266,8 @@ class PoolTests(unittest.TestCase):
     def test_reconnect_backoff_doubles_up_to_the_cap(self) -> None:
         reactor = MemoryReactorClock()
         config = parse_config(CONFIG)
-        pool = DatastorePool(reactor, config.servers[0].address, 1, 1000, 4000)
+        shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
+        pool = DatastorePool(shared, config.servers[0].address, 1, 1000, 4000)
         pool.start()
         delays = []
         for _ in range(5):

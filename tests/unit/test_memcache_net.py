@@ -44,11 +44,16 @@ class FenceTests(unittest.TestCase):
         from twisted.internet.testing import MemoryReactorClock, StringTransport
 
         from dynotwist.config import Address
-        from dynotwist.net.datastore import DatastorePool, Slot
-        from dynotwist.net.memcache import MemcacheDatastoreProtocol
+        from dynotwist.core.slots import Slot
+        from dynotwist.core.stats import detached_stats
+        from dynotwist.net.batch import WriteBatch
+        from dynotwist.net.datastore import DatastorePool, PoolShared
+        from dynotwist.net.memcache import REPLIES, MemcacheDatastoreProtocol
 
+        reactor = MemoryReactorClock()
+        shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), REPLIES)
         pool = DatastorePool(
-            MemoryReactorClock(), Address("127.0.0.1", 11211), 1, 1000, 1000,
+            shared, Address("127.0.0.1", 11211), 1, 1000, 1000,
             protocol_class=MemcacheDatastoreProtocol,
         )
         protocol = MemcacheDatastoreProtocol(pool)

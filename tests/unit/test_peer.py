@@ -17,10 +17,11 @@ from twisted.trial import unittest
 from dynotwist import errors
 from dynotwist.config import parse_config
 from dynotwist.core import ring
+from dynotwist.core.stats import detached_stats
 from dynotwist.datastores import RedisKind, Relayed
 from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import Slot
+from dynotwist.net.datastore import PoolShared, Slot
 from dynotwist.net.ordered import MAX_PENDING
 from dynotwist.net.peer import (
     DnodeServerFactory,
@@ -127,13 +128,12 @@ class PoolHarness:
         self.batch = WriteBatch(self.reactor)
         self.peer = ring.Node("b", "127.0.0.2", 8101, "dc1" if same_dc else "dc2", "rack2", (0,))
         self.pool = PeerPool(
-            self.reactor,
+            PoolShared(self.reactor, self.batch, detached_stats(), errors.RESP),
             self.peer,
             size,
             timeout_ms,
             same_dc,
             itertools.count(first_id),
-            self.batch,
             msg_rate=msg_rate,
         )
         if start:
@@ -184,7 +184,8 @@ class PeerClientTests(unittest.TestCase):
         ids = itertools.count(40)
         reactor = MemoryReactorClock()
         peer = ring.Node("b", "127.0.0.2", 8101, "dc1", "rack1", (0,))
-        pools = [PeerPool(reactor, peer, 1, 1000, True, ids, WriteBatch(reactor)) for _ in "ab"]
+        shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
+        pools = [PeerPool(shared, peer, 1, 1000, True, ids) for _ in "ab"]
         links = []
         for pool in pools:
             pool.start()
@@ -484,6 +485,7 @@ class FakeNode:
         self.forward_ok = True
         self.kind = RedisKind()
         self.max_relayed_payload = 1 << 20
+        self.stats = detached_stats()
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
         return self.kind.admit_relayed(payload, NODE_CONFIG)

@@ -21,7 +21,7 @@ from twisted.trial import unittest
 from dynotwist import certs
 from dynotwist.config import Config, parse_config
 from dynotwist.core import ring
-from dynotwist.core.stats import Stats
+from dynotwist.core.stats import Stats, detached_stats
 from dynotwist.local import render_config
 from dynotwist.net.peer import DnodeServerFactory
 from dynotwist.net.peerlinks import PeerLinks, bind_host
@@ -166,7 +166,7 @@ class CertsTestCase(unittest.TestCase):
         against ``server_host``."""
         links = PeerLinks(
             config("all", files, host=source), load(config("all", files, host=source)),
-            MemoryReactorClock(),
+            MemoryReactorClock(), detached_stats(),
         )
         recorder = RecorderFactory()
         return TLSFactory(links.contexts.peer_client(server_host), True, recorder), recorder

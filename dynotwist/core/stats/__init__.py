@@ -47,6 +47,7 @@ from dynotwist.core.stats.counters import (
     PeerStats,
     Snapshot,
     Stats,
+    detached_stats,
     max_rss_kb,
 )
 from dynotwist.core.stats.histograms import (
@@ -111,6 +112,7 @@ __all__ = [
     "Stats",
     "__version__",
     "describe",
+    "detached_stats",
     "max_rss_kb",
     "metrics_of",
     "render_cluster_describe",

@@ -386,3 +386,9 @@ class Snapshot:
     histograms: Dict[str, HistogramSnapshot] = field(default_factory=dict)
     peers: List[PeerSnapshot] = field(default_factory=list)
     service: str = "dynomite"
+
+
+def detached_stats() -> Stats:
+    """Counters that no node reports: for a pool or a link used on its own (tools,
+    tests), so that code counting never checks whether anyone is listening."""
+    return Stats("detached", "detached", "", "", started=0.0)
