@@ -16,8 +16,7 @@ from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
-from dynotwist.core.ring import Node as RingNode
-from dynotwist.core.ring import Topology
+from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
@@ -120,7 +119,7 @@ class Node(NodeControls):
         """A request from a peer for this node's datastore."""
         self.gate.send(request.raw, slot, resp3, lane, request.write)
 
-    def _make_peer_pool(self, peer: RingNode) -> PeerPool:
+    def _make_peer_pool(self, peer: Member) -> PeerPool:
         config = self.config
         same_dc = peer.dc == self.topology.local_dc
         return PeerPool(
@@ -158,7 +157,7 @@ class Node(NodeControls):
 def topology_from_config(config: Config) -> Topology:
     """This node and its ``dyn_seeds`` as a ring topology; names are host:port."""
     listen = config.dyn_listen
-    local = RingNode(
+    local = Member(
         "%s:%d" % (listen.host, listen.port),
         listen.host,
         listen.port,
@@ -168,7 +167,7 @@ def topology_from_config(config: Config) -> Topology:
         is_local=True,
     )
     peers = [
-        RingNode(
+        Member(
             "%s:%d" % (seed.host, seed.port), seed.host, seed.port, seed.dc, seed.rack, seed.tokens
         )
         for seed in config.dyn_seeds

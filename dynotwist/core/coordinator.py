@@ -32,7 +32,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 from dynotwist import errors
 from dynotwist.core import consistency as levels
 from dynotwist.core.consistency import QuorumCollector
-from dynotwist.core.ring import Node
+from dynotwist.core.ring import Member
 from dynotwist.core.router import Plan, Target
 from dynotwist.core.slots import Slot
 
@@ -46,7 +46,7 @@ class Send(NamedTuple):
     means the local datastore; a peer gets a dnode frame of type ``msg_type``."""
 
     copy: int
-    node: Node
+    node: Member
     msg_type: int
     raw: bytes
 

@@ -22,7 +22,7 @@ from dynotwist.core.hashkit import NO_TOKEN
 
 __all__ = [
     "MAX_TOKEN",
-    "Node",
+    "Member",
     "RackRing",
     "Topology",
     "preselect_rack",
@@ -33,7 +33,7 @@ MAX_TOKEN = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
-class Node:
+class Member:
     """One dynotwist/Dynomite node: where it listens for peers and what it owns."""
 
     name: str
@@ -63,12 +63,12 @@ class RackRing:
 
     __slots__ = ("dc", "nodes", "owners", "rack", "tokens")
 
-    def __init__(self, dc: str, rack: str, nodes: Iterable[Node]) -> None:
+    def __init__(self, dc: str, rack: str, nodes: Iterable[Member]) -> None:
         self.dc = dc
         self.rack = rack
-        self.nodes: Tuple[Node, ...] = tuple(nodes)
-        pairs: List[Tuple[int, Node]] = []
-        seen: Dict[int, Node] = {}
+        self.nodes: Tuple[Member, ...] = tuple(nodes)
+        pairs: List[Tuple[int, Member]] = []
+        seen: Dict[int, Member] = {}
         for node in self.nodes:
             for token in node.tokens:
                 other = seen.get(token)
@@ -82,14 +82,14 @@ class RackRing:
             raise ValueError(f"rack {dc}/{rack} has no node")
         pairs.sort(key=lambda pair: pair[0])
         self.tokens: List[int] = [token for token, _ in pairs]
-        self.owners: List[Node] = [node for _, node in pairs]
+        self.owners: List[Member] = [node for _, node in pairs]
 
     def index(self, token: int) -> int:
         """Index in :attr:`tokens` of the token owning *token*."""
         i = bisect_left(self.tokens, token)
         return 0 if i == len(self.tokens) else i
 
-    def owner(self, token: int) -> Node:
+    def owner(self, token: int) -> Member:
         """The node owning *token*: smallest token >= it, else the lowest."""
         i = bisect_left(self.tokens, token)
         return self.owners[0 if i == len(self.tokens) else i]
@@ -131,17 +131,17 @@ class Topology:
 
     __slots__ = ("_dc_racks", "_preselected", "_rings", "local", "nodes", "peers")
 
-    def __init__(self, local: Node, peers: Iterable[Node] = ()) -> None:
+    def __init__(self, local: Member, peers: Iterable[Member] = ()) -> None:
         if not local.is_local:
             raise ValueError(f"local node {local.name} is not marked is_local")
         self.local = local
-        self.peers: Tuple[Node, ...] = tuple(peers)
+        self.peers: Tuple[Member, ...] = tuple(peers)
         for peer in self.peers:
             if peer.is_local:
                 raise ValueError(f"peer {peer.name} is marked is_local")
-        self.nodes: Tuple[Node, ...] = (local, *self.peers)
+        self.nodes: Tuple[Member, ...] = (local, *self.peers)
 
-        members: Dict[Tuple[str, str], List[Node]] = {}
+        members: Dict[Tuple[str, str], List[Member]] = {}
         for node in self.nodes:
             members.setdefault((node.dc, node.rack), []).append(node)
         self._rings: Dict[Tuple[str, str], RackRing] = {
@@ -182,12 +182,12 @@ class Topology:
         """The ring of *rack* in *dc* (``KeyError`` if there is none)."""
         return self._rings[(dc, rack)]
 
-    def rack_nodes(self, dc: str, rack: str) -> Tuple[Node, ...]:
+    def rack_nodes(self, dc: str, rack: str) -> Tuple[Member, ...]:
         return self._rings[(dc, rack)].nodes
 
     # -- placement
 
-    def owner(self, dc: str, rack: str, token: int) -> Node:
+    def owner(self, dc: str, rack: str, token: int) -> Member:
         """The node of *dc*/*rack* owning *token*.
 
         :data:`~dynotwist.core.hashkit.NO_TOKEN` (nothing to hash) gives the
@@ -197,7 +197,7 @@ class Topology:
             return self.local
         return self._rings[(dc, rack)].owner(token)
 
-    def owners(self, dc: str, token: int) -> List[Node]:
+    def owners(self, dc: str, token: int) -> List[Member]:
         """The owner of *token* in every rack of *dc*, racks in name order."""
         return [self.owner(dc, rack, token) for rack in self._dc_racks.get(dc, ())]
 

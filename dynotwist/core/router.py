@@ -22,17 +22,17 @@ from dynotwist.core.command import (
     Command,
 )
 from dynotwist.core.hashkit import NO_TOKEN, HashFunction, hash_key
-from dynotwist.core.ring import Node, Topology
+from dynotwist.core.ring import Member, Topology
 from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
 
 
 class Target(NamedTuple):
     """One copy of a request: to ``node`` (the local node = its datastore)."""
 
-    node: Node
+    node: Member
     msg_type: int  # DMSG_REQ in the same DC, DMSG_REQ_FORWARD to a remote DC's rack
     group: int  # the collector group its reply counts in; -1 = reply not used
-    alternates: Tuple[Node, ...] = ()  # tried in order if ``node`` has no connection
+    alternates: Tuple[Member, ...] = ()  # tried in order if ``node`` has no connection
 
 
 class Plan(NamedTuple):
@@ -100,7 +100,7 @@ class Router:
     def token(self, key: bytes) -> int:
         return hash_key(key, self.hash_fn, self.hash_tag)
 
-    def owner(self, key: bytes) -> Node:
+    def owner(self, key: bytes) -> Member:
         """The key's owner in the local rack."""
         return self.topology.owner(self.local_dc, self.local_rack, self.token(key))
 
@@ -184,7 +184,7 @@ class Router:
         targets.extend(Target(peer, DMSG_REQ, -1) for peer in self.topology.peers)
         return Plan(tuple(targets), levels.DC_ONE)
 
-    def _fragment(self, command: Command, owners: Sequence[Node], level: str) -> Fragmented:
+    def _fragment(self, command: Command, owners: Sequence[Member], level: str) -> Fragmented:
         groups: Dict[str, int] = {}
         members: List[List[int]] = []
         positions: List[Tuple[int, int]] = []

@@ -200,7 +200,7 @@ class PeerPool(BackendPool[PeerProtocol]):
     def __init__(
         self,
         shared: PoolShared,
-        peer: ring.Node,
+        peer: ring.Member,
         size: int,
         timeout_ms: int,
         same_dc: bool,

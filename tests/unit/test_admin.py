@@ -17,7 +17,7 @@ from dynotwist.admin import HELP, AdminApp
 from dynotwist.adminhttp import MAX_CONNECTIONS, REQUEST_DEADLINE, AdminChannel, AdminSite
 from dynotwist.config import parse_config
 from dynotwist.core import consistency, states
-from dynotwist.core.ring import Node, Topology
+from dynotwist.core.ring import Member, Topology
 from dynotwist.core.stats import Snapshot, Stats
 from tests.unit.test_stats import (
     SAMPLES,
@@ -54,10 +54,10 @@ class FakeNodeView:
 
     def __init__(self) -> None:
         self.config = parse_config(NODE_A)
-        local = Node(
+        local = Member(
             "127.0.0.61:30920", "127.0.0.61", 30920, "dc1", "rack1", (101134286,), is_local=True
         )
-        peer = Node("127.0.0.61:30921", "127.0.0.61", 30921, "dc1", "rack2", (101134286,))
+        peer = Member("127.0.0.61:30921", "127.0.0.61", 30921, "dc1", "rack2", (101134286,))
         self.topology = Topology(local, [peer])
         self.read_consistency = self.config.read_consistency
         self.write_consistency = self.config.write_consistency

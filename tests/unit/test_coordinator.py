@@ -21,7 +21,7 @@ from dynotwist.core import consistency as levels
 from dynotwist.core.coalesce import coalesce
 from dynotwist.core.coordinator import Coordination, Send
 from dynotwist.core.hashkit import get_hash
-from dynotwist.core.ring import Node, Topology
+from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Fragmented, Plan, Router
 from dynotwist.core.slots import Slot
 from dynotwist.proto import commands
@@ -55,7 +55,7 @@ def router(racks: Sequence[int], half_tokens: bool = False) -> Router:
                 name = "dc%d/rack%d" % (d, r) + (":%d" % i if half_tokens else "")
                 dc, rack = "dc%d" % d, "rack%d" % r
                 local = (d, r, i) == (1, 1, 0)
-                nodes.append(Node(name, "127.0.0.1", 8101, dc, rack, (token,), local))
+                nodes.append(Member(name, "127.0.0.1", 8101, dc, rack, (token,), local))
     local = next(n for n in nodes if n.is_local)
     return Router(Topology(local, [n for n in nodes if not n.is_local]), get_hash("murmur"))
 
@@ -158,8 +158,8 @@ class DcOneTests(unittest.TestCase):
         route = router([2, 3])
         local = next(n for n in route.topology.nodes if n.name == "dc1/rack2")
         others = [n for n in route.topology.nodes if n is not local]
-        local = Node(local.name, local.host, local.port, local.dc, local.rack, local.tokens, True)
-        others = [Node(n.name, n.host, n.port, n.dc, n.rack, n.tokens) for n in others]
+        local = Member(local.name, local.host, local.port, local.dc, local.rack, local.tokens, True)
+        others = [Member(n.name, n.host, n.port, n.dc, n.rack, n.tokens) for n in others]
         route = Router(Topology(local, others), get_hash("murmur"))
         Playbook(self, route, set_()).play([
             ("start", [("dc1/rack2", REQ), ("dc1/rack1", REQ), ("dc2/rack2", FWD)]),

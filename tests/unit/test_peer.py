@@ -126,7 +126,7 @@ class PoolHarness:
     ) -> None:
         self.reactor = MemoryReactorClock()
         self.batch = WriteBatch(self.reactor)
-        self.peer = ring.Node("b", "127.0.0.2", 8101, "dc1" if same_dc else "dc2", "rack2", (0,))
+        self.peer = ring.Member("b", "127.0.0.2", 8101, "dc1" if same_dc else "dc2", "rack2", (0,))
         self.pool = PeerPool(
             PoolShared(self.reactor, self.batch, detached_stats(), errors.RESP),
             self.peer,
@@ -183,7 +183,7 @@ class PeerClientTests(unittest.TestCase):
     def test_ids_come_from_the_shared_counter(self) -> None:
         ids = itertools.count(40)
         reactor = MemoryReactorClock()
-        peer = ring.Node("b", "127.0.0.2", 8101, "dc1", "rack1", (0,))
+        peer = ring.Member("b", "127.0.0.2", 8101, "dc1", "rack1", (0,))
         shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
         pools = [PeerPool(shared, peer, 1, 1000, True, ids) for _ in "ab"]
         links = []

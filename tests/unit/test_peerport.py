@@ -312,7 +312,7 @@ class Pool:
     """What PeerLinks reads of a peer pool."""
 
     def __init__(self, host: str, dc: str, rack: str) -> None:
-        self.peer = ring.Node("%s:8101" % host, host, 8101, dc, rack, (0,))
+        self.peer = ring.Member("%s:8101" % host, host, 8101, dc, rack, (0,))
         self.name = self.peer.name
         self.timeout_ms = 5200
         self.resets = 0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from dynotwist.core.hashkit import NO_TOKEN, get_hash, hash_key
-from dynotwist.core.ring import MAX_TOKEN, Node, RackRing, Topology, preselect_rack
+from dynotwist.core.ring import MAX_TOKEN, Member, RackRing, Topology, preselect_rack
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 
@@ -42,11 +42,11 @@ def node(
     rack: str = "rack1",
     is_local: bool = False,
     port: int = 8101,
-) -> Node:
-    return Node(name, "127.0.0.1", port, dc, rack, tokens, is_local)
+) -> Member:
+    return Member(name, "127.0.0.1", port, dc, rack, tokens, is_local)
 
 
-def layout_topology(tokens: list[int], coordinator: int) -> tuple[Topology, list[Node]]:
+def layout_topology(tokens: list[int], coordinator: int) -> tuple[Topology, list[Member]]:
     """One rack dc1/rack1, node i owning tokens[i], node *coordinator* local."""
     nodes = [
         node(f"n{i}", (token,), is_local=(i == coordinator), port=8101 + i)
@@ -135,7 +135,7 @@ class PlacementVectorsTests(unittest.TestCase):
                 node(f"n{i}", tuple(sorted({t, max(t - 1, 0)})), port=8101 + i)
                 for i, t in enumerate(tokens)
             ]
-            local = Node(
+            local = Member(
                 doubled[0].name, "127.0.0.1", 8101, "dc1", "rack1", doubled[0].tokens, True
             )
             topology = Topology(local, doubled[1:])
@@ -213,7 +213,7 @@ class RingTests(unittest.TestCase):
         self, token_lists: list[list[int]], keys: list[int]
     ) -> None:
         seen: set[int] = set()
-        nodes: list[Node] = []
+        nodes: list[Member] = []
         for i, tokens in enumerate(token_lists):
             mine = tuple(sorted(set(tokens) - seen))
             if not mine:
@@ -306,9 +306,9 @@ class TopologyTests(unittest.TestCase):
 
     def test_dnode_capture_topology(self) -> None:
         """T5 of dnode-frames.txt: A (dc1/rack1) forwards writes to C (dc2/rack1)."""
-        a = Node("A", "127.0.0.61", 30720, "dc1", "rack1", (0,), True)
-        c = Node("C", "127.0.0.61", 30722, "dc2", "rack1", (0,))
-        d = Node("D", "127.0.0.61", 30723, "dc2", "rack2", (0,))
+        a = Member("A", "127.0.0.61", 30720, "dc1", "rack1", (0,), True)
+        c = Member("C", "127.0.0.61", 30722, "dc2", "rack1", (0,))
+        d = Member("D", "127.0.0.61", 30723, "dc2", "rack2", (0,))
         topology = Topology(a, [c, d])
         rack = topology.preselected_rack("dc2")
         self.assertEqual(rack, "rack1")
@@ -329,9 +329,9 @@ class ValidationTests(unittest.TestCase):
         self.assertRaises(ValueError, node, "a", (-1,))
         self.assertRaises(ValueError, node, "a", (3, 3))
         self.assertRaises(TypeError, node, "a", ("3",))
-        n = Node("a", "h", 1, "dc", "r", [3, 1], False)  # type: ignore[arg-type]
+        n = Member("a", "h", 1, "dc", "r", [3, 1], False)  # type: ignore[arg-type]
         self.assertEqual(n.tokens, (3, 1))
-        self.assertEqual(hash(n), hash(Node("a", "h", 1, "dc", "r", (3, 1), False)))
+        self.assertEqual(hash(n), hash(Member("a", "h", 1, "dc", "r", (3, 1), False)))
 
     def test_local_flags(self) -> None:
         self.assertRaises(ValueError, Topology, node("a", (1,)))

@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from dynotwist.core import consistency as levels
 from dynotwist.core.hashkit import get_hash
-from dynotwist.core.ring import Node, Topology
+from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import SPANS_NODES, Fragmented, Plan, Router
 from dynotwist.proto import commands
 from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
@@ -22,8 +22,8 @@ ONE, QUORUM, SAFE, EACH = (
 HALF = 2147483647
 
 
-def node(name: str, dc: str, rack: str, tokens=(0,), local: bool = False) -> Node:
-    return Node(name, "127.0.0.1", 8101, dc, rack, tuple(tokens), is_local=local)
+def node(name: str, dc: str, rack: str, tokens=(0,), local: bool = False) -> Member:
+    return Member(name, "127.0.0.1", 8101, dc, rack, tuple(tokens), is_local=local)
 
 
 def three_racks() -> Router:
