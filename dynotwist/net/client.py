@@ -7,7 +7,7 @@ forwards the rest; replies go back strictly in request order, with flow control
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 from twisted.internet.protocol import Factory
 
@@ -20,7 +20,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol
-from dynotwist.net.ordered import ClientConnection
+from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
     ProtocolError,
@@ -29,9 +29,6 @@ from dynotwist.proto.resp import (
     error_reply,
     request_parser_class,
 )
-
-if TYPE_CHECKING:
-    from dynotwist.node import Node
 
 log = logger(__name__)
 
@@ -47,7 +44,7 @@ _RequestParser = request_parser_class()
 class RedisClientProtocol(ClientConnection):
     """One client connection speaking RESP2 or RESP3."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node)
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
         self._single_node = node.router.single_node
@@ -218,7 +215,7 @@ class RedisClientFactory(Factory):
     protocol = RedisClientProtocol
     noisy = False
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ClientPortNode) -> None:
         self.node = node
 
     def buildProtocol(self, addr: object) -> RedisClientProtocol:

@@ -15,7 +15,7 @@ memcached, not a client's.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List
+from typing import List
 
 from twisted.internet.protocol import Factory
 
@@ -26,7 +26,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.errors import Replies
 from dynotwist.logs import logger
 from dynotwist.net.datastore import DatastoreProtocol
-from dynotwist.net.ordered import ClientConnection
+from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import memcache
 from dynotwist.proto.memcache import (
     ClientError,
@@ -35,9 +35,6 @@ from dynotwist.proto.memcache import (
     MemcacheRequestParser,
     server_error,
 )
-
-if TYPE_CHECKING:
-    from dynotwist.node import Node
 
 log = logger(__name__)
 
@@ -61,7 +58,7 @@ _NO_LIMIT = 1 << 62
 class MemcacheClientProtocol(ClientConnection):
     """One client connection speaking memcached's text protocol."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node)
         self.parser = MemcacheRequestParser(node.config.item_size_max)
 
@@ -165,7 +162,7 @@ class MemcacheClientFactory(Factory):
     protocol = MemcacheClientProtocol
     noisy = False
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ClientPortNode) -> None:
         self.node = node
 
     def buildProtocol(self, addr: object) -> MemcacheClientProtocol:

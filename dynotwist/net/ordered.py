@@ -9,6 +9,7 @@ and resume once they drain.
 
 from __future__ import annotations
 
+import typing
 from collections import deque
 from time import perf_counter
 from typing import Any, Deque, Optional
@@ -17,9 +18,12 @@ from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
+from dynotwist.core.router import Router
+from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
-from dynotwist.core.stats import SAMPLE_EVERY, Histogram
+from dynotwist.core.stats import SAMPLE_EVERY, Histogram, Stats
+from dynotwist.errors import Replies
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 
@@ -181,11 +185,31 @@ class OrderedConnection(Batched, Protocol):
             self._batch.close(self)
 
 
+class ClientPortNode(typing.Protocol):
+    """What the client port's connections use of the node (``dynotwist.node.Node``)."""
+
+    config: Any  # dynotwist.config.Config
+    reactor: Any
+    batch: WriteBatch
+    stats: Stats
+    replies: Replies
+    clients: ClientCount
+    kind: Any  # its dynotwist.datastores.IDatastoreKind
+    router: Router
+    dispatcher: Any  # net.dispatch.Dispatcher
+    gate: Any  # net.gate.LocalGate: its ``normal`` flag
+
+    def new_session(self) -> ClientSession: ...
+
+    def datastore(self, resp3: bool) -> Any:
+        """The local datastore's pool for this protocol version."""
+
+
 class ClientConnection(OrderedConnection):
     """A connection on the client port, whatever protocol it speaks: its session and
     the client counters."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node.batch)
         self.node = node
         self.session = node.new_session()
