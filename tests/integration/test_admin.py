@@ -26,7 +26,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,18 +38,16 @@ from twisted.trial import unittest
 
 from dynotwist.adminhttp import MAX_CONNECTIONS, REQUEST_DEADLINE
 from dynotwist.core.stats import METRICS, PEER, POOL_EXTRAS
-from dynotwist.local import LOOPBACK, Cluster, ClusterNode, Node, RedisServer
-from tests.integration.support import (
-    SOCKET_TIMEOUT,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    wait_until,
-)
-from tests.unit.test_stats import parse_prometheus
+from dynotwist.testing.blocking import SOCKET_TIMEOUT, RespClient
+from dynotwist.testing.cluster import Cluster, ClusterNode
+from dynotwist.testing.ports import LOOPBACK
+from dynotwist.testing.processes import NodeProcess, RedisServer, node_env, twistd_argv
+from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.metrics import parse_prometheus
+from tests.support.waiting import wait_until
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "vectors", "rest-samples")
-POOL = "dyn_o_mite"  # the YAML root key local.render_config writes
+POOL = "dyn_o_mite"  # the YAML root key dynotwist.testing.render_config writes
 STATE_FORBIDS = b"-ERR Dynomite: Dynomite's current state does not allow this request\r\n"
 OK = b"+OK\r\n"
 NULL = b"$-1\r\n"
@@ -287,7 +284,7 @@ class AdminStateTests(ProcessTestCase):
     """/state/<name> on a single node: what each state serves, refuses and holds."""
 
     redis: RedisServer
-    node: Node
+    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -348,8 +345,8 @@ DRIP_INTERVAL = 0.5  # seconds between the bytes of a trickling client
 class AdminGuardTests(ProcessTestCase):
     """What the admin port refuses, on a node without and a node with ``admin_token``."""
 
-    open_node: Node
-    guarded_node: Node
+    open_node: NodeProcess
+    guarded_node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -357,7 +354,7 @@ class AdminGuardTests(ProcessTestCase):
         cls.open_node = processes.node(redis.port, name="open")
         cls.guarded_node = processes.node(redis.port, name="guarded", admin_token=TOKEN)
 
-    def assert_state(self, node: Node, state: bytes) -> None:
+    def assert_state(self, node: NodeProcess, state: bytes) -> None:
         self.assertEqual(admin(node.stats_port, "/state/get_state"), b"State: %s\n" % state)
 
     def test_browser_requests_change_nothing(self) -> None:
@@ -439,7 +436,7 @@ class AdminGuardTests(ProcessTestCase):
 class AdminConnectionCapTests(ProcessTestCase):
     """At most MAX_CONNECTIONS admin connections at once (a node of its own)."""
 
-    node: Node
+    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -476,11 +473,8 @@ class AdminConnectionCapTests(ProcessTestCase):
 
 class DescribeStatsTests(unittest.TestCase):
     def test_describe_lists_every_metric(self) -> None:
-        from dynotwist.local import _node_env
-
-        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                "dynomite", "-D"]
-        result = subprocess.run(argv, capture_output=True, env=_node_env(), timeout=60,
+        argv = twistd_argv("-D")
+        result = subprocess.run(argv, capture_output=True, env=node_env(), timeout=60,
                                 cwd=self.mktemp_dir())
         self.assertEqual(result.returncode, 0, result.stderr.decode("utf-8", "replace"))
         output = result.stdout.decode("utf-8")

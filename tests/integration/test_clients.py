@@ -9,15 +9,10 @@ from typing import List, Optional
 
 import redis
 
-from dynotwist.local import Node, RedisServer, find_program
-from tests.integration.support import (
-    ErrorReply,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    encode,
-    parse_reply,
-)
+from dynotwist.testing.blocking import RespClient, encode
+from dynotwist.testing.processes import NodeProcess, RedisServer, find_program
+from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.resp import RespError, parse_all
 
 CLI_TIMEOUT = 30  # a hung redis-cli fails the test instead of hanging it
 
@@ -50,7 +45,7 @@ class ClientsTest(ProcessTestCase):
 
     required_programs = ("redis-server", "redis-cli")
     backend: RedisServer
-    node: Node
+    node: NodeProcess
     port: int
 
     @classmethod
@@ -176,7 +171,7 @@ class ClientsTest(ProcessTestCase):
 
     # -- node-answered commands ---------------------------------------------------------
     def test_command_count(self) -> None:
-        reply = parse_reply(self.connect().call("COMMAND", "COUNT"))
+        reply = parse_all(self.connect().call("COMMAND", "COUNT"))
         self.assertIsInstance(reply, int)
         self.assertGreater(reply, 100)
 
@@ -185,13 +180,13 @@ class ClientsTest(ProcessTestCase):
             client = self.connect()
             if resp3:
                 self.assertEqual(client.call("HELLO", "3")[:1], b"%")
-            info = parse_reply(client.call("COMMAND", "INFO", "get"))
+            info = parse_all(client.call("COMMAND", "INFO", "get"))
             self.assertEqual(len(info), 1, info)
             name, arity, flags, first, last, step = info[0][:6]
             self.assertEqual((name, arity, first, last, step), (b"get", 2, 1, 1, 1))
             self.assertIn("readonly", flags)
             # an unknown name gives a null entry, as Redis does
-            self.assertEqual(parse_reply(client.call("COMMAND", "INFO", "nosuchcommand")), [None])
+            self.assertEqual(parse_all(client.call("COMMAND", "INFO", "nosuchcommand")), [None])
 
     def test_client_setname_getname(self) -> None:
         client = self.connect()
@@ -311,7 +306,7 @@ class BulkLimitTest(ProcessTestCase):
     """``proto_max_bulk_len``: a longer bulk is refused as soon as its header is read."""
 
     backend: RedisServer
-    node: Node
+    node: NodeProcess
     port: int
 
     @classmethod
@@ -349,6 +344,6 @@ class BulkLimitTest(ProcessTestCase):
         client = self.connect()
         self.assertEqual(client.call("SET", "bulk:big", "x" * 1000), b"+OK\r\n")
         self.assertEqual(client.call("APPEND", "bulk:big", "y" * 1000), b":2000\r\n")
-        reply = parse_reply(client.call("GET", "bulk:big"))
+        reply = parse_all(client.call("GET", "bulk:big"))
         self.assertEqual(reply, b"x" * 1000 + b"y" * 1000)
-        self.assertNotIsInstance(reply, ErrorReply)
+        self.assertNotIsInstance(reply, RespError)

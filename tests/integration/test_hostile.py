@@ -14,15 +14,10 @@ import random
 import socket
 from typing import Dict, Iterator, List, Tuple
 
-from dynotwist.local import Node, RedisServer
 from dynotwist.proto.dnode import DMSG_REQ, DnodeParser, encode_frame
-from tests.integration.support import (
-    ConnectionClosed,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    encode,
-)
+from dynotwist.testing.blocking import ConnectionClosed, RespClient, encode
+from dynotwist.testing.processes import NodeProcess, RedisServer
+from tests.support.fixtures import Processes, ProcessTestCase
 
 # Each chunk starts with a good request and goes on with bytes a parser may misread:
 # Redis, reading what would be forwarded, would run the CONFIG SET or FLUSHALL in them.
@@ -61,7 +56,7 @@ class HostileClientPortTest(ProcessTestCase):
     """Two nodes in front of one redis-server: one with hiredis, one pure Python."""
 
     backend: RedisServer
-    nodes: List[Node]
+    nodes: List[NodeProcess]
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -160,7 +155,7 @@ class LimitedNode(ProcessTestCase):
     """A node with requirepass and the limits in ``fields``."""
 
     backend: RedisServer
-    node: Node
+    node: NodeProcess
     fields: Dict[str, object] = {}
 
     @classmethod
@@ -266,7 +261,7 @@ class HostilePeerPortTest(ProcessTestCase):
     """The peer port (dyn_listen) refuses what the client port refuses."""
 
     backend: RedisServer
-    node: Node
+    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:

@@ -1,14 +1,13 @@
-"""Shared helpers of the integration tests.
+"""Processes for test classes: started once per class, stopped by pid after its last test.
 
-- ``RespClient``: a blocking socket client that sends raw RESP and returns each reply
-  as its exact bytes (framed with the node's own ``ReplyFramer``).
-- ``parse_reply``: RESP2/RESP3 bytes to Python values, for assertions on structure.
-- ``ProcessTestCase``: a trial TestCase whose processes (redis-server, dynotwist nodes,
-  whole local clusters) are started before the first test of the class and stopped,
-  by pid, after its last test, whatever happens. Trial does not call
+- ``ProcessTestCase``: a trial TestCase whose processes (redis-server, memcached,
+  dynotwist nodes, whole local clusters) are started before the first test of the
+  class and stopped, by pid, after its last test, whatever happens. Trial does not call
   ``setUpClass``/``tearDownClass``, so the class fixture is built here from ``setUp``
   and cleanups; processes left running (a run of a single test, an interrupted run)
   are stopped when the interpreter exits.
+- ``started(testcase, process)``: one process for one test, blocking, stopped by a
+  cleanup (for tests that compare bytes with a real server over blocking sockets).
 """
 
 from __future__ import annotations
@@ -16,198 +15,25 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import tempfile
 import threading
-import time
-from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from twisted.trial import unittest
 
-from dynotwist.local import (
-    LOOPBACK,
-    Cluster,
-    Node,
+from dynotwist.testing.cluster import Cluster
+from dynotwist.testing.configs import single_node_fields
+from dynotwist.testing.ports import free_ports
+from dynotwist.testing.processes import (
+    MemcachedServer,
+    NodeProcess,
     Process,
     RedisServer,
     find_program,
-    free_port,
-    single_node_fields,
 )
-from dynotwist.proto.resp import ReplyFramer, encode_command
 
-Arg = Union[bytes, str, int, float]
+P = TypeVar("P", bound=Process)
 
-DATASTORE_REFUSED = b"-ERR Storage: Datastore refused connection\r\n"
-
-# Generous: far above every timeout the nodes under test are configured with.
-SOCKET_TIMEOUT = 15.0
-
-
-def to_bytes(arg: Arg) -> bytes:
-    if isinstance(arg, bytes):
-        return arg
-    if isinstance(arg, str):
-        return arg.encode("utf-8")
-    return repr(arg).encode() if isinstance(arg, float) else str(arg).encode()
-
-
-def encode(*args: Arg) -> bytes:
-    """The multibulk encoding of a command."""
-    return encode_command([to_bytes(a) for a in args])
-
-
-class ConnectionClosed(Exception):
-    """The server closed the connection while a reply was awaited."""
-
-
-class RespClient:
-    """A blocking RESP client that hands back raw reply bytes."""
-
-    def __init__(self, port: int, host: str = LOOPBACK, timeout: float = SOCKET_TIMEOUT) -> None:
-        self.port = port
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.framer = ReplyFramer()
-        self.replies: Deque[bytes] = deque()
-
-    # -- sending ----------------------------------------------------------------------
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def send_command(self, *args: Arg) -> None:
-        self.send(encode(*args))
-
-    # -- receiving --------------------------------------------------------------------
-    def read_reply(self) -> bytes:
-        """The next whole reply; ConnectionClosed on EOF, socket.timeout on silence."""
-        while not self.replies:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionClosed("server closed the connection on port %d" % self.port)
-            self.replies.extend(self.framer.feed(data))
-        return self.replies.popleft()
-
-    def read_replies(self, count: int) -> List[bytes]:
-        return [self.read_reply() for _ in range(count)]
-
-    def read_until_closed(self) -> bytes:
-        """Every byte the server sends until it closes; socket.timeout if it never does."""
-        chunks = list(self.replies)
-        self.replies.clear()
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        return b"".join(chunks)
-
-    # -- both -------------------------------------------------------------------------
-    def call(self, *args: Arg) -> bytes:
-        self.send_command(*args)
-        return self.read_reply()
-
-    def call_raw(self, data: bytes) -> bytes:
-        self.send(data)
-        return self.read_reply()
-
-    def pipeline(self, commands: Iterable[Sequence[Arg]]) -> List[bytes]:
-        """Send every command in one write, then read as many replies."""
-        frames = [encode(*command) for command in commands]
-        self.send(b"".join(frames))
-        return self.read_replies(len(frames))
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> RespClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-# -- reply parsing, for assertions on structure ----------------------------------------
-class ErrorReply(str):
-    """An error reply's text (``-...`` or ``!...``), as a value, never raised."""
-
-
-def parse_reply(data: bytes) -> Any:
-    """One whole RESP2/RESP3 reply as Python values.
-
-    Simple strings -> str, errors -> ErrorReply, integers -> int, bulks -> bytes,
-    nulls -> None, arrays/sets/pushes -> list, maps -> dict, doubles -> float,
-    booleans -> bool, big numbers -> int, verbatim strings -> bytes (format dropped).
-    """
-    value, end = _parse(data, 0)
-    if end != len(data):
-        raise ValueError("%d trailing bytes after the reply" % (len(data) - end))
-    return value
-
-
-def _parse(data: bytes, pos: int) -> Tuple[Any, int]:
-    nl = data.index(b"\r\n", pos)
-    kind = data[pos : pos + 1]
-    line = data[pos + 1 : nl]
-    pos = nl + 2
-    if kind == b"+":
-        return line.decode("latin-1"), pos
-    if kind == b"-":
-        return ErrorReply(line.decode("latin-1")), pos
-    if kind in (b":", b"("):
-        return int(line), pos
-    if kind == b",":
-        return float(line), pos
-    if kind == b"#":
-        return line == b"t", pos
-    if kind == b"_":
-        return None, pos
-    if kind in (b"$", b"!", b"="):
-        size = int(line)
-        if size < 0:
-            return None, pos
-        body = data[pos : pos + size]
-        if data[pos + size : pos + size + 2] != b"\r\n":
-            raise ValueError("blob not terminated by CRLF")
-        pos += size + 2
-        if kind == b"!":
-            return ErrorReply(body.decode("latin-1")), pos
-        return (body[4:] if kind == b"=" else body), pos
-    if kind in (b"*", b"~", b">"):
-        count = int(line)
-        if count < 0:
-            return None, pos
-        items = []
-        for _ in range(count):
-            item, pos = _parse(data, pos)
-            items.append(item)
-        return items, pos
-    if kind == b"%":
-        result: Dict[Any, Any] = {}
-        for _ in range(int(line)):
-            key, pos = _parse(data, pos)
-            value, pos = _parse(data, pos)
-            result[key if not isinstance(key, list) else tuple(key)] = value
-        return result, pos
-    raise ValueError("unknown reply type %r" % kind)
-
-
-def split_aggregate(reply: bytes) -> Optional[Tuple[bytes, List[bytes]]]:
-    """An aggregate reply's header line and its elements' raw bytes; None if not one."""
-    if reply[:1] not in (b"*", b"~", b"%", b">"):
-        return None
-    nl = reply.index(b"\r\n")
-    if int(reply[1:nl]) <= 0:
-        return reply[: nl + 2], []
-    elements = ReplyFramer().feed(reply[nl + 2 :])
-    return reply[: nl + 2], elements
-
-
-# -- processes --------------------------------------------------------------------------
 _LIVE: List[Process] = []
 _LIVE_LOCK = threading.Lock()
 
@@ -223,13 +49,18 @@ def _stop_leftovers() -> None:
 atexit.register(_stop_leftovers)
 
 
-def log_tail(path: str, lines: int = 40) -> str:
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError as error:
-        return "(no log: %s)" % error
-    return "\n".join(text.splitlines()[-lines:])
+def started(testcase: unittest.TestCase, process: P) -> P:
+    """``process`` started (blocking until it serves) and stopped when the test ends."""
+    testcase.addCleanup(process.stop)
+    process.start()
+    return process
+
+
+def workdir(testcase: unittest.TestCase) -> str:
+    """A fresh directory for one test's processes."""
+    path = os.path.abspath(testcase.mktemp())
+    os.makedirs(path)
+    return path
 
 
 class Processes:
@@ -240,38 +71,33 @@ class Processes:
         self.started: List[Process] = []
         self.cleanups: List[Callable[[], object]] = []
 
-    def _track(self, process: Process) -> None:
+    def track(self, process: Process) -> None:
+        """Stop ``process`` with the others."""
         self.started.append(process)
         with _LIVE_LOCK:
             _LIVE.append(process)
 
+    def start(self, process: P) -> P:
+        """``process``, running, stopped with the others."""
+        self.track(process)
+        process.start()
+        return process
+
     def redis(self, port: Optional[int] = None) -> RedisServer:
         """A fresh redis-server (on ``port`` if given), running."""
-        server = RedisServer(self.workdir, port=port)
-        self._track(server)
-        try:
-            server.start()
-        except RuntimeError as error:
-            raise RuntimeError(
-                "%s\n--- %s:\n%s" % (error, server.log_path, log_tail(server.log_path))
-            ) from None
-        return server
+        return self.start(RedisServer(self.workdir, port=port))
 
-    def node(self, redis_port: int, name: str = "node", **extra: object) -> Node:
-        """A single dynotwist node in front of ``redis_port``; ``extra`` adds YAML keys."""
-        fields = single_node_fields(redis_port, free_port(), free_port(), free_port())
+    def memcached(self, port: Optional[int] = None, extra_args: Tuple[str, ...] = ()
+                  ) -> MemcachedServer:
+        """A fresh memcached (on ``port`` if given), running."""
+        return self.start(MemcachedServer(self.workdir, port=port, extra_args=extra_args))
+
+    def node(self, datastore_port: int, name: str = "node", **extra: object) -> NodeProcess:
+        """A single dynotwist node process in front of ``datastore_port``; ``extra`` adds
+        YAML keys."""
+        fields = single_node_fields(datastore_port, *free_ports(3))
         fields.update(extra)
-        node = Node(self.workdir, fields, name=name)
-        self._track(node)
-        try:
-            node.start()
-        except RuntimeError as error:
-            raise RuntimeError(
-                "%s\n--- config %s:\n%s\n--- %s:\n%s"
-                % (error, node.config_path, _read(node.config_path), node.log_path,
-                   log_tail(node.log_path))
-            ) from None
-        return node
+        return self.start(NodeProcess(self.workdir, fields, name=name))
 
     def cluster(
         self,
@@ -289,9 +115,9 @@ class Processes:
         workdir = tempfile.mkdtemp(prefix="cluster-", dir=self.workdir)
         cluster = Cluster(workdir, dcs, racks, nodes_per_rack, **options)
         for member in cluster.nodes:
-            self._track(member.redis)
+            self.track(member.redis)
         for member in cluster.nodes:
-            self._track(member.node)
+            self.track(member.node)
         self.add_cleanup(cluster.stop)  # all nodes at once, then all redis-servers
         if prepare is not None:
             prepare(cluster)
@@ -324,11 +150,6 @@ class Processes:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if errors:
             raise errors[0]
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 class _ClassFixture:
@@ -389,15 +210,3 @@ class ProcessTestCase(unittest.TestCase):
             del ProcessTestCase._fixtures[owner]
             if fixture.processes is not None:
                 fixture.processes.stop()
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.05,
-               message: str = "condition") -> None:
-    """Poll ``predicate`` until true; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("%s not reached within %.0f s" % (message, timeout))
-        time.sleep(interval)
