@@ -44,6 +44,7 @@ from dynotwist.testing.ports import LOOPBACK
 from dynotwist.testing.processes import NodeProcess, RedisServer, node_env, twistd_argv
 from tests.support.fixtures import Processes, ProcessTestCase
 from tests.support.metrics import parse_prometheus
+from tests.support.resp import bulk
 from tests.support.waiting import wait_until
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "vectors", "rest-samples")
@@ -53,10 +54,6 @@ OK = b"+OK\r\n"
 NULL = b"$-1\r\n"
 REPLICATION_WAIT = 10.0  # seconds: bound on the wait for asynchronous copies
 HELD_PROBE = 1.0  # seconds: a read that must time out while a write is held
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def http_call(

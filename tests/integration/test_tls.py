@@ -36,14 +36,11 @@ from dynotwist.testing.ports import loopback_hosts
 from dynotwist.testing.processes import find_program, log_tail
 from tests.support.fixtures import Processes, ProcessTestCase
 from tests.support.relay import RecordingRelay
+from tests.support.resp import bulk
 from tests.support.waiting import wait_until
 
 WAIT = 10.0  # seconds: bound on waits for copies, reconnections and counters
 OK = b"+OK\r\n"
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def metric(member: ClusterNode, name: str) -> int:

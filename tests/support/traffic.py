@@ -12,6 +12,8 @@ from twisted.python.failure import Failure
 
 from tests.support.waiting import eventually
 
+RECOVERY_WAIT = 20.0  # seconds: the bound on every wait for an expected state
+
 REFUSED = "Storage: Datastore refused connection"  # the node's answer, datastore down
 
 
@@ -132,3 +134,39 @@ class Traffic:
             return True
         self.unexpected.append((request, value))
         return False
+
+
+@defer.inlineCallbacks
+def through_a_datastore_restart(
+    testcase: Any,
+    traffic: Traffic,
+    node: Any,
+    while_down: Callable[[], defer.Deferred[Any]],
+    start_again: Callable[[int], defer.Deferred[Any]],
+) -> Generator[defer.Deferred[Any], Any, Any]:
+    """The datastore behind ``node`` (a ``RunningNode``) SIGKILLed under ``traffic``,
+    then started again on its port: every reply is a normal one or the node's refusal,
+    refusals come while it is down (``while_down()`` checks more then), and traffic is
+    served again once it is back. Fires with the new datastore, the traffic stopped."""
+    testcase.addCleanup(traffic.stop)
+    yield traffic.until(lambda: traffic.ok >= 100, RECOVERY_WAIT,
+                        "traffic flowing before the kill")
+    testcase.assertEqual(traffic.unexpected, [])
+    testcase.assertEqual(traffic.refused, 0)
+
+    port = node.datastore.port
+    node.datastore.kill()  # SIGKILL, by pid
+    yield traffic.until(lambda: traffic.refused >= 10, RECOVERY_WAIT,
+                        "refusals while the datastore is down")
+    testcase.assertEqual(traffic.unexpected, [])
+    testcase.assertTrue(traffic.running)
+    yield while_down()
+
+    restarted = yield start_again(port)
+    ok_at_restart = traffic.ok
+    yield traffic.until(lambda: traffic.ok >= ok_at_restart + 100, RECOVERY_WAIT,
+                        "traffic served again after the restart")
+    testcase.assertTrue(traffic.running)
+    yield traffic.stop()
+    testcase.assertEqual(traffic.unexpected, [])
+    return restarted

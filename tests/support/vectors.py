@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 from dynotwist.proto.resp import encode_command
 
@@ -24,16 +24,22 @@ MAX_BULK = 1 * MiB
 Expected = List[Tuple[str, List[bytes]]]  # (kind, args): kind "*" multibulk, "i" inline
 
 
-def load_request_vectors() -> List[Tuple[str, bytes, Expected]]:
-    vectors = []
-    with open(os.path.join(VECTORS, "resp-requests.txt"), encoding="ascii") as f:
+def _rows(filename: str) -> List[Tuple[str, Any, Any]]:
+    """A vector file's rows: a name, then two Python literals, tab-separated."""
+    rows = []
+    with open(os.path.join(VECTORS, filename), encoding="ascii") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line or line.startswith("#"):
                 continue
-            name, request, expected = line.split("\t")
-            vectors.append((name, ast.literal_eval(request), ast.literal_eval(expected)))
-    return vectors
+            name, first, second = line.split("\t")
+            rows.append((name, ast.literal_eval(first), ast.literal_eval(second)))
+    return rows
+
+
+def load_request_vectors() -> List[Tuple[str, bytes, Expected]]:
+    """(name, request bytes, what the parser makes of them)."""
+    return _rows("resp-requests.txt")
 
 
 def generated_request_vectors() -> List[Tuple[str, bytes, Expected]]:
@@ -211,12 +217,5 @@ NUMKEYS_ERRORS = [
 
 # -- memcached requests and memcached's replies ---------------------------------------------
 def load_memcache_vectors() -> List[Tuple[str, bytes, bytes]]:
-    vectors = []
-    with open(os.path.join(VECTORS, "memcache-requests.txt"), encoding="ascii") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line or line.startswith("#"):
-                continue
-            name, request, reply = line.split("\t")
-            vectors.append((name, ast.literal_eval(request), ast.literal_eval(reply)))
-    return vectors
+    """(name, request bytes, the bytes memcached 1.6.18 answered)."""
+    return _rows("memcache-requests.txt")

@@ -3,9 +3,7 @@ driven through a node on in-memory transports."""
 
 from __future__ import annotations
 
-import ast
-import os
-from typing import Any, Tuple
+from typing import Any, Iterator, Tuple
 
 from twisted.trial import unittest
 
@@ -14,22 +12,15 @@ from dynotwist.net.memcache import expected_reply
 from dynotwist.proto.memcache import MemcacheRequest, MemcacheRequestParser
 from tests.support.fakes import Owner
 from tests.support.nodes import InMemoryNode
-
-VECTORS = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "vectors", "memcache-requests.txt"
-)
+from tests.support.vectors import load_memcache_vectors
 
 
-def relayed_requests():
+def relayed_requests() -> Iterator[MemcacheRequest]:
     """Every request the client port's parser accepts in the recorded vectors."""
-    with open(VECTORS) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            request = ast.literal_eval(line.split("\t")[1])
-            for item in MemcacheRequestParser().feed(request):
-                if isinstance(item, MemcacheRequest) and not item.local:
-                    yield item
+    for _, request, _ in load_memcache_vectors():
+        for item in MemcacheRequestParser().feed(request):
+            if isinstance(item, MemcacheRequest) and not item.local:
+                yield item
 
 
 class ExpectedReplyTests(unittest.TestCase):
