@@ -41,19 +41,13 @@ The same classes run without a reactor, blocking: ``Cluster``, ``RedisServer``,
 
 from __future__ import annotations
 
+from dynotwist.testing.clients import connect_memcache, connect_redis
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.configs import render_config, single_node_fields
+from dynotwist.testing.inprocess import RunningNode, start_node
 from dynotwist.testing.ports import LOOPBACK, free_port, free_ports
 from dynotwist.testing.processes import MemcachedServer, NodeProcess, RedisServer
-from dynotwist.testing.trial import (
-    RunningNode,
-    connect_memcache,
-    connect_redis,
-    start_cluster,
-    start_memcached,
-    start_node,
-    start_redis,
-)
+from dynotwist.testing.trial import start_cluster, start_memcached, start_redis
 
 __all__ = [
     "LOOPBACK",

@@ -177,9 +177,12 @@ class NodeProcess(ListeningProcess):
         return self.host, self.client_port
 
     def wait_ready(self, timeout: float = 15.0) -> None:
+        # all three ports listen once the client port does; waiting on each makes it
+        # unlikely that another program on a port chosen free stands in for the node
         super().wait_ready(timeout)
-        if self.peer_port is not None:  # listening since the client port opened
-            wait_for_port(self.peer_port, self.host, timeout=timeout, process=self.process)
+        for port in (self.peer_port, self.stats_port):
+            if port is not None:
+                wait_for_port(port, self.host, timeout=timeout, process=self.process)
 
     @property
     def host(self) -> str:

@@ -41,8 +41,8 @@ from dynotwist.core.stats import METRICS, PEER, POOL_EXTRAS
 from dynotwist.testing.blocking import SOCKET_TIMEOUT, RespClient
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.ports import LOOPBACK
-from dynotwist.testing.processes import NodeProcess, RedisServer, node_env, twistd_argv
-from tests.support.fixtures import Processes, ProcessTestCase
+from dynotwist.testing.processes import NodeProcess, node_env, twistd_argv
+from tests.support.fixtures import NodeTestCase, Processes, ProcessTestCase
 from tests.support.metrics import parse_prometheus
 from tests.support.resp import bulk
 from tests.support.waiting import wait_until
@@ -277,16 +277,8 @@ class AdminClusterTests(ProcessTestCase):
         wait_until(everywhere, REPLICATION_WAIT, message="%r on every rack" % key)
 
 
-class AdminStateTests(ProcessTestCase):
+class AdminStateTests(NodeTestCase):
     """/state/<name> on a single node: what each state serves, refuses and holds."""
-
-    redis: RedisServer
-    node: NodeProcess
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.redis = processes.redis()
-        cls.node = processes.node(cls.redis.port)
 
     def set_state(self, name: str) -> None:
         self.assertEqual(admin(self.node.stats_port, "/state/%s" % name), b"OK\r\n")
@@ -304,7 +296,7 @@ class AdminStateTests(ProcessTestCase):
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
         self.assertEqual(client.call("SET", key, b"standby"), STATE_FORBIDS)
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
-        self.assertEqual(direct(self.redis.port, "GET", key), NULL)
+        self.assertEqual(direct(self.backend.port, "GET", key), NULL)
 
         # WRITES_ONLY: reads refused, writes held until the state changes
         self.set_state("writes_only")
@@ -316,17 +308,17 @@ class AdminStateTests(ProcessTestCase):
             with self.assertRaises(socket.timeout):
                 writer.read_reply()  # held: no reply yet
             writer.sock.settimeout(SOCKET_TIMEOUT)
-            self.assertEqual(direct(self.redis.port, "GET", key), NULL)
+            self.assertEqual(direct(self.backend.port, "GET", key), NULL)
             self.set_state("normal")
             self.assertEqual(writer.read_reply(), OK)
-        self.assertEqual(direct(self.redis.port, "GET", key), bulk(b"held"))
+        self.assertEqual(direct(self.backend.port, "GET", key), bulk(b"held"))
 
         # RESUMING: writes served, reads refused
         self.set_state("resuming")
         self.assertEqual(admin(port, "/state/get_state"), b"State: RESUMING\n")
         self.assertEqual(client.call("SET", key, b"resuming"), OK)
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
-        self.assertEqual(direct(self.redis.port, "GET", key), bulk(b"resuming"))
+        self.assertEqual(direct(self.backend.port, "GET", key), bulk(b"resuming"))
 
         # NORMAL: everything served
         self.set_state("normal")
@@ -430,14 +422,8 @@ class AdminGuardTests(ProcessTestCase):
         raise AssertionError("a connection trickling its headers is still open")
 
 
-class AdminConnectionCapTests(ProcessTestCase):
+class AdminConnectionCapTests(NodeTestCase):
     """At most MAX_CONNECTIONS admin connections at once (a node of its own)."""
-
-    node: NodeProcess
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.node = processes.node(processes.redis().port)
 
     def test_connections_over_the_cap(self) -> None:
         port = self.node.stats_port

@@ -10,8 +10,8 @@ from typing import List, Optional
 import redis
 
 from dynotwist.testing.blocking import RespClient, encode
-from dynotwist.testing.processes import NodeProcess, RedisServer, find_program
-from tests.support.fixtures import Processes, ProcessTestCase
+from dynotwist.testing.processes import find_program
+from tests.support.fixtures import NodeTestCase
 from tests.support.resp import RespError, parse_all
 
 CLI_TIMEOUT = 30  # a hung redis-cli fails the test instead of hanging it
@@ -40,24 +40,10 @@ MALFORMED = [
 ]
 
 
-class ClientsTest(ProcessTestCase):
+class ClientsTest(NodeTestCase):
     """One node in front of one redis-server, used by every client."""
 
     required_programs = ("redis-server", "redis-cli")
-    backend: RedisServer
-    node: NodeProcess
-    port: int
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port)
-        cls.port = cls.node.client_port
-
-    def connect(self) -> RespClient:
-        client = RespClient(self.port)
-        self.addCleanup(client.close)
-        return client
 
     def assert_usable(self, client: RespClient, key: str = "usable") -> None:
         """The connection still serves both node-answered and forwarded commands."""
@@ -67,7 +53,8 @@ class ClientsTest(ProcessTestCase):
 
     # -- redis-cli ----------------------------------------------------------------------
     def cli(self, *args: str, stdin: Optional[bytes] = None) -> str:
-        argv = [find_program("redis-cli"), "-h", "127.0.0.1", "-p", str(self.port), *args]
+        argv = [find_program("redis-cli"), "-h", "127.0.0.1", "-p", str(self.node.client_port),
+                *args]
         result = subprocess.run(argv, input=stdin, capture_output=True, timeout=CLI_TIMEOUT)
         self.assertEqual(result.returncode, 0, "%s: %r" % (argv, result.stderr))
         self.assertEqual(result.stderr, b"", argv)
@@ -112,8 +99,8 @@ class ClientsTest(ProcessTestCase):
 
     # -- redis-py -----------------------------------------------------------------------
     def redis_py(self, **options: object) -> redis.Redis:
-        client = redis.Redis(host="127.0.0.1", port=self.port, single_connection_client=True,
-                             socket_timeout=15, **options)  # type: ignore[arg-type]
+        client = redis.Redis(host="127.0.0.1", port=self.node.client_port,  # type: ignore[arg-type]
+                             single_connection_client=True, socket_timeout=15, **options)
         self.addCleanup(client.close)
         return client
 
@@ -302,23 +289,10 @@ class ClientsTest(ProcessTestCase):
         self.assertEqual(reply.count(b"\r\n"), 4, reply)
 
 
-class BulkLimitTest(ProcessTestCase):
+class BulkLimitTest(NodeTestCase):
     """``proto_max_bulk_len``: a longer bulk is refused as soon as its header is read."""
 
-    backend: RedisServer
-    node: NodeProcess
-    port: int
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port, proto_max_bulk_len=1024)
-        cls.port = cls.node.client_port
-
-    def connect(self) -> RespClient:
-        client = RespClient(self.port)
-        self.addCleanup(client.close)
-        return client
+    node_fields = {"proto_max_bulk_len": 1024}
 
     def test_bulk_within_limit(self) -> None:
         client = self.connect()

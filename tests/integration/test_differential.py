@@ -22,22 +22,20 @@ from __future__ import annotations
 
 import random
 
-from dynotwist.testing.processes import NodeProcess, RedisServer
+from dynotwist.testing.processes import RedisServer
 from tests.support.differential import SEED, CommandGenerator, compare_sequence
-from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.fixtures import NodeTestCase, Processes
 
 
-class DifferentialTest(ProcessTestCase):
+class DifferentialTest(NodeTestCase):
     """The node and a reference redis-server answer the same commands identically."""
 
     reference: RedisServer
-    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
-        backend = processes.redis()
+        super().start_processes(processes)
         cls.reference = processes.redis()
-        cls.node = processes.node(backend.port)
 
     def run_sequence(self, mode: str, resp3: bool, pipelined: bool) -> None:
         seed = SEED + sum(mode.encode())

@@ -6,6 +6,7 @@
   ``setUpClass``/``tearDownClass``, so the class fixture is built here from ``setUp``
   and cleanups; processes left running (a run of a single test, an interrupted run)
   are stopped when the interpreter exits.
+- ``NodeTestCase``: the common case, one node in front of one redis-server.
 - ``started(testcase, process)``: one process for one test, blocking, stopped by a
   cleanup (for tests that compare bytes with a real server over blocking sockets).
 """
@@ -21,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from twisted.trial import unittest
 
+from dynotwist.testing.blocking import RespClient
 from dynotwist.testing.cluster import Cluster
 from dynotwist.testing.configs import single_node_fields
 from dynotwist.testing.ports import free_ports
@@ -210,3 +212,24 @@ class ProcessTestCase(unittest.TestCase):
             del ProcessTestCase._fixtures[owner]
             if fixture.processes is not None:
                 fixture.processes.stop()
+
+
+class NodeTestCase(ProcessTestCase):
+    """Tests sharing one node process (``node``) in front of one redis-server
+    (``backend``); ``node_fields`` adds YAML keys to the node's config."""
+
+    node_fields: Dict[str, object] = {}
+    backend: RedisServer
+    node: NodeProcess
+
+    @classmethod
+    def start_processes(cls, processes: Processes) -> None:
+        cls.backend = processes.redis()
+        cls.node = processes.node(cls.backend.port, **cls.node_fields)
+
+    def connect(self, port: Optional[int] = None) -> RespClient:
+        """A blocking raw-bytes client of ``port`` (the node's client port), closed when
+        the test ends."""
+        client = RespClient(self.node.client_port if port is None else port)
+        self.addCleanup(client.close)
+        return client

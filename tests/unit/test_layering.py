@@ -17,7 +17,9 @@ UNIT_TESTS = os.path.dirname(os.path.abspath(__file__))
 SERVER_TOOLS = (
     "socket",
     "dynotwist.testing.blocking",
+    "dynotwist.testing.clients",
     "dynotwist.testing.cluster",
+    "dynotwist.testing.inprocess",
     "dynotwist.testing.ports",
     "dynotwist.testing.processes",
     "dynotwist.testing.trial",
