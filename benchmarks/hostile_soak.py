@@ -43,7 +43,6 @@ import time
 from collections import Counter, deque
 from typing import Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from dynotwist.local import LOOPBACK, Cluster, ClusterNode
 from dynotwist.proto.dnode import (
     DMSG_REQ,
     DMSG_REQ_FORWARD,
@@ -55,6 +54,8 @@ from dynotwist.proto.dnode import (
     encode_header,
 )
 from dynotwist.proto.resp import ReplyFramer, encode_command
+from dynotwist.testing.cluster import Cluster, ClusterNode
+from dynotwist.testing.ports import LOOPBACK
 
 CANARY = b"soak:canary"  # set on every redis-server first: a FLUSHALL/FLUSHDB removes it
 PWNED = b"soak:pwned"  # only ever written by requests the node must refuse whole

@@ -29,17 +29,13 @@ import tempfile
 import time
 from typing import Dict, List, Tuple
 
+from dynotwist.testing.configs import single_node_fields
+from dynotwist.testing.ports import free_port
+from dynotwist.testing.processes import MemcachedServer, NodeProcess, find_program, stop_all
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.redis_bench import cpu_seconds
-from dynotwist.local import (
-    MemcachedServer,
-    Node,
-    find_program,
-    free_port,
-    single_node_fields,
-    stop_all,
-)
 
 MIXES = {"10% set / 90% get": 0.10, "100% set": 1.0}
 
@@ -153,7 +149,7 @@ def main() -> int:
     behind = MemcachedServer(workdir)
     fields = single_node_fields(behind.port, free_port(), free_port(), free_port())
     fields["data_store"] = 1
-    node = Node(workdir, fields, verbosity=4)
+    node = NodeProcess(workdir, fields, verbosity=4)
     processes = [direct, behind, node]
     try:
         for process in processes:

@@ -23,14 +23,10 @@ import sys
 import tempfile
 from typing import Dict, List, Sequence, Tuple
 
-from dynotwist.local import (
-    Cluster,
-    Node,
-    RedisServer,
-    find_program,
-    free_port,
-    single_node_fields,
-)
+from dynotwist.testing.cluster import Cluster
+from dynotwist.testing.configs import single_node_fields
+from dynotwist.testing.ports import free_port
+from dynotwist.testing.processes import NodeProcess, RedisServer, find_program
 
 TESTS = ("set", "get", "incr", "lpush", "lrange_100")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -104,7 +100,7 @@ def main() -> int:
         shape = "%d-rack cluster at %s" % (args.racks, level)
     else:
         backend = RedisServer(workdir)
-        node = Node(
+        node = NodeProcess(
             workdir, single_node_fields(backend.port, free_port(), free_port(), free_port()),
             verbosity=4,
         )

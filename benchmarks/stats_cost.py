@@ -15,11 +15,13 @@ import sys
 import tempfile
 from typing import Dict, List, Tuple
 
+from dynotwist.testing.configs import single_node_fields
+from dynotwist.testing.ports import free_port
+from dynotwist.testing.processes import NodeProcess, RedisServer
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from redis_bench import cpu_seconds, redis_benchmark
-
-from dynotwist.local import Node, RedisServer, free_port, single_node_fields
 
 
 def main() -> int:
@@ -32,13 +34,13 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="dynotwist-stats-")
-    nodes: Dict[str, Node] = {}
+    nodes: Dict[str, NodeProcess] = {}
     backends: List[RedisServer] = []
     for name in ("on", "off"):
         backend = RedisServer(workdir)
         backends.append(backend)
         fields = single_node_fields(backend.port, free_port(), free_port(), free_port())
-        nodes[name] = node = Node(workdir, fields, name="stats-" + name, verbosity=4)
+        nodes[name] = node = NodeProcess(workdir, fields, name="stats-" + name, verbosity=4)
         if name == "off":
             assert node.env is not None
             node.env["DYNOTWIST_STATS"] = "off"

@@ -20,7 +20,8 @@ import tempfile
 from typing import Dict, List, Tuple
 
 from benchmarks.redis_bench import add_load_options, cpu_seconds, redis_benchmark
-from dynotwist.local import Cluster, loopback_hosts
+from dynotwist.testing.cluster import Cluster
+from dynotwist.testing.ports import loopback_hosts
 
 OPTIONS = ("none", "all")
 

@@ -26,7 +26,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,27 +38,22 @@ from twisted.trial import unittest
 
 from dynotwist.adminhttp import MAX_CONNECTIONS, REQUEST_DEADLINE
 from dynotwist.core.stats import METRICS, PEER, POOL_EXTRAS
-from dynotwist.local import LOOPBACK, Cluster, ClusterNode, Node, RedisServer
-from tests.integration.support import (
-    SOCKET_TIMEOUT,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    wait_until,
-)
-from tests.unit.test_stats import parse_prometheus
+from dynotwist.testing.blocking import SOCKET_TIMEOUT, RespClient
+from dynotwist.testing.cluster import Cluster, ClusterNode
+from dynotwist.testing.ports import LOOPBACK
+from dynotwist.testing.processes import NodeProcess, node_env, twistd_argv
+from tests.support.fixtures import NodeTestCase, Processes, ProcessTestCase
+from tests.support.metrics import parse_prometheus
+from tests.support.resp import bulk
+from tests.support.waiting import wait_until
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "vectors", "rest-samples")
-POOL = "dyn_o_mite"  # the YAML root key local.render_config writes
+POOL = "dyn_o_mite"  # the YAML root key dynotwist.testing.render_config writes
 STATE_FORBIDS = b"-ERR Dynomite: Dynomite's current state does not allow this request\r\n"
 OK = b"+OK\r\n"
 NULL = b"$-1\r\n"
 REPLICATION_WAIT = 10.0  # seconds: bound on the wait for asynchronous copies
 HELD_PROBE = 1.0  # seconds: a read that must time out while a write is held
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def http_call(
@@ -283,16 +277,8 @@ class AdminClusterTests(ProcessTestCase):
         wait_until(everywhere, REPLICATION_WAIT, message="%r on every rack" % key)
 
 
-class AdminStateTests(ProcessTestCase):
+class AdminStateTests(NodeTestCase):
     """/state/<name> on a single node: what each state serves, refuses and holds."""
-
-    redis: RedisServer
-    node: Node
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.redis = processes.redis()
-        cls.node = processes.node(cls.redis.port)
 
     def set_state(self, name: str) -> None:
         self.assertEqual(admin(self.node.stats_port, "/state/%s" % name), b"OK\r\n")
@@ -310,7 +296,7 @@ class AdminStateTests(ProcessTestCase):
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
         self.assertEqual(client.call("SET", key, b"standby"), STATE_FORBIDS)
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
-        self.assertEqual(direct(self.redis.port, "GET", key), NULL)
+        self.assertEqual(direct(self.backend.port, "GET", key), NULL)
 
         # WRITES_ONLY: reads refused, writes held until the state changes
         self.set_state("writes_only")
@@ -322,17 +308,17 @@ class AdminStateTests(ProcessTestCase):
             with self.assertRaises(socket.timeout):
                 writer.read_reply()  # held: no reply yet
             writer.sock.settimeout(SOCKET_TIMEOUT)
-            self.assertEqual(direct(self.redis.port, "GET", key), NULL)
+            self.assertEqual(direct(self.backend.port, "GET", key), NULL)
             self.set_state("normal")
             self.assertEqual(writer.read_reply(), OK)
-        self.assertEqual(direct(self.redis.port, "GET", key), bulk(b"held"))
+        self.assertEqual(direct(self.backend.port, "GET", key), bulk(b"held"))
 
         # RESUMING: writes served, reads refused
         self.set_state("resuming")
         self.assertEqual(admin(port, "/state/get_state"), b"State: RESUMING\n")
         self.assertEqual(client.call("SET", key, b"resuming"), OK)
         self.assertEqual(client.call("GET", key), STATE_FORBIDS)
-        self.assertEqual(direct(self.redis.port, "GET", key), bulk(b"resuming"))
+        self.assertEqual(direct(self.backend.port, "GET", key), bulk(b"resuming"))
 
         # NORMAL: everything served
         self.set_state("normal")
@@ -348,8 +334,8 @@ DRIP_INTERVAL = 0.5  # seconds between the bytes of a trickling client
 class AdminGuardTests(ProcessTestCase):
     """What the admin port refuses, on a node without and a node with ``admin_token``."""
 
-    open_node: Node
-    guarded_node: Node
+    open_node: NodeProcess
+    guarded_node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -357,7 +343,7 @@ class AdminGuardTests(ProcessTestCase):
         cls.open_node = processes.node(redis.port, name="open")
         cls.guarded_node = processes.node(redis.port, name="guarded", admin_token=TOKEN)
 
-    def assert_state(self, node: Node, state: bytes) -> None:
+    def assert_state(self, node: NodeProcess, state: bytes) -> None:
         self.assertEqual(admin(node.stats_port, "/state/get_state"), b"State: %s\n" % state)
 
     def test_browser_requests_change_nothing(self) -> None:
@@ -436,14 +422,8 @@ class AdminGuardTests(ProcessTestCase):
         raise AssertionError("a connection trickling its headers is still open")
 
 
-class AdminConnectionCapTests(ProcessTestCase):
+class AdminConnectionCapTests(NodeTestCase):
     """At most MAX_CONNECTIONS admin connections at once (a node of its own)."""
-
-    node: Node
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.node = processes.node(processes.redis().port)
 
     def test_connections_over_the_cap(self) -> None:
         port = self.node.stats_port
@@ -476,11 +456,8 @@ class AdminConnectionCapTests(ProcessTestCase):
 
 class DescribeStatsTests(unittest.TestCase):
     def test_describe_lists_every_metric(self) -> None:
-        from dynotwist.local import _node_env
-
-        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                "dynomite", "-D"]
-        result = subprocess.run(argv, capture_output=True, env=_node_env(), timeout=60,
+        argv = twistd_argv("-D")
+        result = subprocess.run(argv, capture_output=True, env=node_env(), timeout=60,
                                 cwd=self.mktemp_dir())
         self.assertEqual(result.returncode, 0, result.stderr.decode("utf-8", "replace"))
         output = result.stdout.decode("utf-8")

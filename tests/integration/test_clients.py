@@ -9,15 +9,10 @@ from typing import List, Optional
 
 import redis
 
-from dynotwist.local import Node, RedisServer, find_program
-from tests.integration.support import (
-    ErrorReply,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    encode,
-    parse_reply,
-)
+from dynotwist.testing.blocking import RespClient, encode
+from dynotwist.testing.processes import find_program
+from tests.support.fixtures import NodeTestCase
+from tests.support.resp import RespError, parse_all
 
 CLI_TIMEOUT = 30  # a hung redis-cli fails the test instead of hanging it
 
@@ -45,24 +40,10 @@ MALFORMED = [
 ]
 
 
-class ClientsTest(ProcessTestCase):
+class ClientsTest(NodeTestCase):
     """One node in front of one redis-server, used by every client."""
 
     required_programs = ("redis-server", "redis-cli")
-    backend: RedisServer
-    node: Node
-    port: int
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port)
-        cls.port = cls.node.client_port
-
-    def connect(self) -> RespClient:
-        client = RespClient(self.port)
-        self.addCleanup(client.close)
-        return client
 
     def assert_usable(self, client: RespClient, key: str = "usable") -> None:
         """The connection still serves both node-answered and forwarded commands."""
@@ -72,7 +53,8 @@ class ClientsTest(ProcessTestCase):
 
     # -- redis-cli ----------------------------------------------------------------------
     def cli(self, *args: str, stdin: Optional[bytes] = None) -> str:
-        argv = [find_program("redis-cli"), "-h", "127.0.0.1", "-p", str(self.port), *args]
+        argv = [find_program("redis-cli"), "-h", "127.0.0.1", "-p", str(self.node.client_port),
+                *args]
         result = subprocess.run(argv, input=stdin, capture_output=True, timeout=CLI_TIMEOUT)
         self.assertEqual(result.returncode, 0, "%s: %r" % (argv, result.stderr))
         self.assertEqual(result.stderr, b"", argv)
@@ -117,8 +99,8 @@ class ClientsTest(ProcessTestCase):
 
     # -- redis-py -----------------------------------------------------------------------
     def redis_py(self, **options: object) -> redis.Redis:
-        client = redis.Redis(host="127.0.0.1", port=self.port, single_connection_client=True,
-                             socket_timeout=15, **options)  # type: ignore[arg-type]
+        client = redis.Redis(host="127.0.0.1", port=self.node.client_port,  # type: ignore[arg-type]
+                             single_connection_client=True, socket_timeout=15, **options)
         self.addCleanup(client.close)
         return client
 
@@ -176,7 +158,7 @@ class ClientsTest(ProcessTestCase):
 
     # -- node-answered commands ---------------------------------------------------------
     def test_command_count(self) -> None:
-        reply = parse_reply(self.connect().call("COMMAND", "COUNT"))
+        reply = parse_all(self.connect().call("COMMAND", "COUNT"))
         self.assertIsInstance(reply, int)
         self.assertGreater(reply, 100)
 
@@ -185,13 +167,13 @@ class ClientsTest(ProcessTestCase):
             client = self.connect()
             if resp3:
                 self.assertEqual(client.call("HELLO", "3")[:1], b"%")
-            info = parse_reply(client.call("COMMAND", "INFO", "get"))
+            info = parse_all(client.call("COMMAND", "INFO", "get"))
             self.assertEqual(len(info), 1, info)
             name, arity, flags, first, last, step = info[0][:6]
             self.assertEqual((name, arity, first, last, step), (b"get", 2, 1, 1, 1))
             self.assertIn("readonly", flags)
             # an unknown name gives a null entry, as Redis does
-            self.assertEqual(parse_reply(client.call("COMMAND", "INFO", "nosuchcommand")), [None])
+            self.assertEqual(parse_all(client.call("COMMAND", "INFO", "nosuchcommand")), [None])
 
     def test_client_setname_getname(self) -> None:
         client = self.connect()
@@ -307,23 +289,10 @@ class ClientsTest(ProcessTestCase):
         self.assertEqual(reply.count(b"\r\n"), 4, reply)
 
 
-class BulkLimitTest(ProcessTestCase):
+class BulkLimitTest(NodeTestCase):
     """``proto_max_bulk_len``: a longer bulk is refused as soon as its header is read."""
 
-    backend: RedisServer
-    node: Node
-    port: int
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port, proto_max_bulk_len=1024)
-        cls.port = cls.node.client_port
-
-    def connect(self) -> RespClient:
-        client = RespClient(self.port)
-        self.addCleanup(client.close)
-        return client
+    node_fields = {"proto_max_bulk_len": 1024}
 
     def test_bulk_within_limit(self) -> None:
         client = self.connect()
@@ -349,6 +318,6 @@ class BulkLimitTest(ProcessTestCase):
         client = self.connect()
         self.assertEqual(client.call("SET", "bulk:big", "x" * 1000), b"+OK\r\n")
         self.assertEqual(client.call("APPEND", "bulk:big", "y" * 1000), b":2000\r\n")
-        reply = parse_reply(client.call("GET", "bulk:big"))
+        reply = parse_all(client.call("GET", "bulk:big"))
         self.assertEqual(reply, b"x" * 1000 + b"y" * 1000)
-        self.assertNotIsInstance(reply, ErrorReply)
+        self.assertNotIsInstance(reply, RespError)

@@ -25,23 +25,23 @@ import itertools
 import os
 import random
 import signal
-import subprocess
 import sys
-import threading
 from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple
 
+import txredisapi
+from twisted.internet import defer
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from dynotwist.config import load_config
-from dynotwist.local import Cluster, ClusterNode, RedisServer, even_tokens
-from tests.integration.support import (
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    wait_until,
-)
-from tests.integration.test_differential import (
+from dynotwist.testing import LOOPBACK, connect_redis
+from dynotwist.testing.blocking import SOCKET_TIMEOUT
+from dynotwist.testing.cluster import Cluster, ClusterNode
+from dynotwist.testing.configs import even_tokens
+from dynotwist.testing.processes import RedisServer
+from tests.support.differential import (
     COVERED,
     EXACT,
     SEED,
@@ -50,34 +50,53 @@ from tests.integration.test_differential import (
     Generated,
     compare_sequence,
 )
+from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.resp import RespError
+from tests.support.waiting import eventually
 
 REPLICATION_WAIT = 10.0  # seconds: bound on the wait for asynchronous copies
 RECOVERY_WAIT = 20.0  # seconds: bound on the wait for a restarted node to be used again
 
-PEER_NOT_CONNECTED = b"-ERR Peer: Peer Node is not connected\r\n"
-NO_QUORUM = b"-ERR Dynomite: Failed to achieve Quorum\r\n"
+PEER_NOT_CONNECTED = RespError("ERR Peer: Peer Node is not connected")
+NO_QUORUM = RespError("ERR Dynomite: Failed to achieve Quorum")
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "vectors",
                        "placement-vectors.tsv")
 
 
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+def ok(reply: Any) -> bool:
+    return reply in (b"OK", "OK")
 
 
-def direct_get(member: ClusterNode, key: str) -> bytes:
-    """GET straight from ``member``'s redis-server."""
-    with RespClient(member.redis.port) as client:
-        return client.call("GET", key)
-
-
-def call_through(member: ClusterNode, *args: Any, consistency: Optional[str] = None) -> bytes:
-    """One command through ``member``'s client port, on a fresh connection."""
-    with RespClient(member.client_port) as client:
+@defer.inlineCallbacks
+def call_once(port: int, *args: Any, consistency: Optional[str] = None
+              ) -> Generator[defer.Deferred[Any], Any, Any]:
+    """One command on a fresh txredisapi connection (closed after it): its reply as
+    bytes, or a ``RespError`` with the text of an error reply."""
+    client = yield txredisapi.Connection(LOOPBACK, port, reconnect=False, charset=None,
+                                         convertNumbers=False, replyTimeout=SOCKET_TIMEOUT)
+    try:
         if consistency is not None:
-            reply = client.call("DYNO_CONFIG:CONN_CONSISTENCY", consistency)
-            if reply != b"+OK\r\n":
+            reply = yield client.execute_command("DYNO_CONFIG:CONN_CONSISTENCY", consistency)
+            if not ok(reply):
                 raise AssertionError("DYNO_CONFIG:CONN_CONSISTENCY %s: %r" % (consistency, reply))
-        return client.call(*args)
+        try:
+            reply = yield client.execute_command(*args)
+        except txredisapi.ResponseError as error:
+            reply = RespError(str(error))
+    finally:
+        yield client.disconnect()
+    return reply
+
+
+def call_through(member: ClusterNode, *args: Any, consistency: Optional[str] = None
+                 ) -> defer.Deferred[Any]:
+    """One command through ``member``'s client port, on a fresh connection."""
+    return call_once(member.client_port, *args, consistency=consistency)
+
+
+def direct_get(member: ClusterNode, key: str) -> defer.Deferred[Any]:
+    """GET straight from ``member``'s redis-server."""
+    return call_once(member.redis.port, "GET", key)
 
 
 class ClusterTestCase(ProcessTestCase):
@@ -97,21 +116,28 @@ class ClusterTestCase(ProcessTestCase):
             extra_fields=dict(cls.extra_fields), tokens=cls.tokens,
         )
 
+    def connect(self, port: int) -> defer.Deferred[Any]:
+        """A txredisapi connection (bytes in, bytes out), closed when the test ends."""
+        return connect_redis(self, port, charset=None, convertNumbers=False,
+                             replyTimeout=SOCKET_TIMEOUT)
+
+    @defer.inlineCallbacks
     def wait_replicated(self, key: str, value: Optional[bytes],
-                        replicas: Optional[Sequence[ClusterNode]] = None) -> None:
+                        replicas: Optional[Sequence[ClusterNode]] = None
+                        ) -> Generator[defer.Deferred[Any], Any, None]:
         """Poll every replica's redis-server until GET ``key`` is ``value`` (None: absent)."""
-        expected = b"$-1\r\n" if value is None else bulk(value)
         replicas = self.cluster.replicas(key.encode()) if replicas is None else replicas
         last: Dict[str, bytes] = {}
 
-        def everywhere() -> bool:
+        @defer.inlineCallbacks
+        def everywhere() -> Generator[defer.Deferred[Any], Any, bool]:
             for member in replicas:
-                last[member.name] = direct_get(member, key)
-            return all(reply == expected for reply in last.values())
+                last[member.name] = yield direct_get(member, key)
+            return all(reply == value for reply in last.values())
 
         try:
-            wait_until(everywhere, REPLICATION_WAIT, message="%r = %r on every replica"
-                       % (key, value))
+            yield eventually(everywhere, REPLICATION_WAIT,
+                             message="%r = %r on every replica" % (key, value))
         except AssertionError as error:
             raise AssertionError("%s; last GETs: %r" % (error, last)) from None
 
@@ -155,22 +181,27 @@ class ReplicationMixin:
     cluster: Cluster
     wait_replicated: Any
     assertEqual: Any
+    assertTrue: Any
 
-    def test_set_through_any_node_reaches_every_replica(self) -> None:
+    @defer.inlineCallbacks
+    def test_set_through_any_node_reaches_every_replica(
+        self,
+    ) -> Generator[defer.Deferred[Any], Any, None]:
         for i, coordinator in enumerate(self.cluster.nodes):
             key = "replicated:%s:%d" % (coordinator.name, i)
             value = b"value of %s" % key.encode()
-            self.assertEqual(call_through(coordinator, "SET", key, value), b"+OK\r\n")
-            self.wait_replicated(key, value, self.cluster.nodes)
+            self.assertTrue(ok((yield call_through(coordinator, "SET", key, value))))
+            yield self.wait_replicated(key, value, self.cluster.nodes)
             for member in self.cluster.nodes:  # DC_ONE: each node reads its own rack
-                self.assertEqual(call_through(member, "GET", key), bulk(value), member.name)
+                self.assertEqual((yield call_through(member, "GET", key)), value, member.name)
 
-    def test_delete_through_another_node(self) -> None:
+    @defer.inlineCallbacks
+    def test_delete_through_another_node(self) -> Generator[defer.Deferred[Any], Any, None]:
         first, last = self.cluster.nodes[0], self.cluster.nodes[-1]
-        self.assertEqual(call_through(first, "SET", "doomed", "x"), b"+OK\r\n")
-        self.wait_replicated("doomed", b"x", self.cluster.nodes)
-        self.assertEqual(call_through(last, "DEL", "doomed"), b":1\r\n")
-        self.wait_replicated("doomed", None, self.cluster.nodes)
+        self.assertTrue(ok((yield call_through(first, "SET", "doomed", "x"))))
+        yield self.wait_replicated("doomed", b"x", self.cluster.nodes)
+        self.assertEqual((yield call_through(last, "DEL", "doomed")), 1)
+        yield self.wait_replicated("doomed", None, self.cluster.nodes)
 
 
 class ReplicationOneDcThreeRacksTest(ReplicationMixin, ClusterTestCase):
@@ -180,14 +211,15 @@ class ReplicationOneDcThreeRacksTest(ReplicationMixin, ClusterTestCase):
 class ReplicationTwoDcsTwoRacksTest(ReplicationMixin, ClusterTestCase):
     dcs, racks = 2, 2
 
-    def test_each_dc_replicates_rack_to_rack(self) -> None:
+    @defer.inlineCallbacks
+    def test_each_dc_replicates_rack_to_rack(self) -> Generator[defer.Deferred[Any], Any, None]:
         """A write through each node reaches both racks of the other DC (the rack it
         is forwarded to hands it to its DC's other rack)."""
         for coordinator in self.cluster.nodes:
             key = "cross-dc:%s" % coordinator.name
-            self.assertEqual(call_through(coordinator, "SET", key, "v"), b"+OK\r\n")
+            self.assertTrue(ok((yield call_through(coordinator, "SET", key, "v"))))
             remote = [m for m in self.cluster.nodes if m.dc != coordinator.dc]
-            self.wait_replicated(key, b"v", remote)
+            yield self.wait_replicated(key, b"v", remote)
 
 
 # -- differential -------------------------------------------------------------------------
@@ -315,36 +347,42 @@ def placement_vectors(layout: str) -> Tuple[List[str], int, List[Tuple[bytes, in
     return tokens, coordinator, keys
 
 
+def pipelined(client: Any, commands: Sequence[Sequence[Any]]) -> defer.Deferred[List[Any]]:
+    """Every command sent at once on one connection; their replies, in order."""
+    return defer.gatherResults([client.execute_command(*command) for command in commands])
+
+
 class PlacementMixin:
     layout: str
     cluster: Cluster
     assertEqual: Any
     assertTrue: Any
+    connect: Any
 
-    def test_keys_live_on_the_predicted_node(self) -> None:
+    @defer.inlineCallbacks
+    def test_keys_live_on_the_predicted_node(self) -> Generator[defer.Deferred[Any], Any, None]:
         tokens, coordinator_index, keys = placement_vectors(self.layout)
         self.assertTrue(keys)
         nodes = self.cluster.nodes
         self.assertEqual([m.tokens for m in nodes], tokens)
-        with RespClient(nodes[coordinator_index].client_port) as client:
-            replies = client.pipeline([("SET", key, b"v") for key, _ in keys])
-        self.assertEqual(replies, [b"+OK\r\n"] * len(keys))
-        found: Dict[int, List[bytes]] = {}
+        client = yield self.connect(nodes[coordinator_index].client_port)
+        replies = yield pipelined(client, [("SET", key, b"v") for key, _ in keys])
+        self.assertEqual(replies, [b"OK"] * len(keys))
+        found: Dict[int, List[int]] = {}
         for index, member in enumerate(nodes):
-            with RespClient(member.redis.port) as client:
-                found[index] = client.pipeline([("EXISTS", key) for key, _ in keys])
+            client = yield self.connect(member.redis.port)
+            found[index] = yield pipelined(client, [("EXISTS", key) for key, _ in keys])
         wrong = []
         for position, (key, owner) in enumerate(keys):
-            holders = [i for i in found if found[i][position] == b":1\r\n"]
+            holders = [i for i in found if found[i][position] == 1]
             if holders != [owner]:
                 wrong.append("%r: on nodes %s, expected only on node %d (token %s)"
                              % (key, holders, owner, tokens[owner]))
         self.assertEqual(wrong, [], "%d of %d keys misplaced" % (len(wrong), len(keys)))
         counts = []
         for member in nodes:
-            with RespClient(member.redis.port) as client:
-                counts.append(client.call("DBSIZE"))
-        expected = [b":%d\r\n" % sum(1 for _, o in keys if o == i) for i in range(len(nodes))]
+            counts.append((yield call_once(member.redis.port, "DBSIZE")))
+        expected = [sum(1 for _, o in keys if o == i) for i in range(len(nodes))]
         self.assertEqual(counts, expected, "keys per backend")
 
 
@@ -383,36 +421,42 @@ class FailuresTest(ClusterTestCase):
         """A key the node ``name`` owns in its rack (the same position in every rack)."""
         return self.cluster.key_owned_by(self.member(name), prefix)
 
-    def write_everywhere(self, key: str, value: bytes) -> None:
-        self.assertEqual(call_through(self.member("dc1-rack1-1"), "SET", key, value),
-                         b"+OK\r\n")
-        self.wait_replicated(key, value)
+    @defer.inlineCallbacks
+    def write_everywhere(self, key: str, value: bytes
+                         ) -> Generator[defer.Deferred[Any], Any, None]:
+        self.assertTrue(ok((yield call_through(self.member("dc1-rack1-1"), "SET", key, value))))
+        yield self.wait_replicated(key, value)
 
-    def diverge(self, key: str, values: Dict[str, bytes]) -> None:
+    @defer.inlineCallbacks
+    def diverge(self, key: str, values: Dict[str, bytes]
+                ) -> Generator[defer.Deferred[Any], Any, None]:
         """Write straight into some replicas' redis-servers, by rack name."""
         for member in self.cluster.replicas(key.encode()):
             if member.rack in values:
-                with RespClient(member.redis.port) as client:
-                    self.assertEqual(client.call("SET", key, values[member.rack]), b"+OK\r\n")
+                reply = yield call_once(member.redis.port, "SET", key, values[member.rack])
+                self.assertTrue(ok(reply))
 
-    def test_quorum_over_divergent_replicas(self) -> None:
+    @defer.inlineCallbacks
+    def test_quorum_over_divergent_replicas(self) -> Generator[defer.Deferred[Any], Any, None]:
         """All nodes up: a quorum agrees when one replica differs, none when all do."""
         coordinator = self.member("dc1-rack1-1")
         for owner in ("dc1-rack1-1", "dc1-rack1-2"):  # the local datastore and a peer
             key = self.owned_key(owner, "diverge")
-            self.write_everywhere(key, b"same")
-            self.diverge(key, {"rack3": b"other"})
+            yield self.write_everywhere(key, b"same")
+            yield self.diverge(key, {"rack3": b"other"})
             for level in ("DC_QUORUM", "DC_SAFE_QUORUM"):
-                self.assertEqual(call_through(coordinator, "GET", key, consistency=level),
-                                 bulk(b"same"), "%s %s" % (level, key))
-            self.diverge(key, {"rack2": b"two", "rack3": b"three"})
-            self.assertEqual(call_through(coordinator, "GET", key, consistency="DC_SAFE_QUORUM"),
-                             NO_QUORUM, key)
+                self.assertEqual((yield call_through(coordinator, "GET", key, consistency=level)),
+                                 b"same", "%s %s" % (level, key))
+            yield self.diverge(key, {"rack2": b"two", "rack3": b"three"})
+            self.assertEqual(
+                (yield call_through(coordinator, "GET", key, consistency="DC_SAFE_QUORUM")),
+                NO_QUORUM, key)
             # DC_QUORUM without agreement: the first good reply
-            self.assertIn(call_through(coordinator, "GET", key, consistency="DC_QUORUM"),
-                          [bulk(b"same"), bulk(b"two"), bulk(b"three")])
+            self.assertIn((yield call_through(coordinator, "GET", key, consistency="DC_QUORUM")),
+                          [b"same", b"two", b"three"])
 
-    def test_kill_and_restart_a_node(self) -> None:
+    @defer.inlineCallbacks
+    def test_kill_and_restart_a_node(self) -> Generator[defer.Deferred[Any], Any, None]:
         cluster = self.cluster
         victim = self.member("dc1-rack2-1")
         neighbour = self.member("dc1-rack2-2")  # same rack as the victim
@@ -420,157 +464,171 @@ class FailuresTest(ClusterTestCase):
         victim_key = self.owned_key(victim.name, "failure")  # rack2's copy is the victim's
         neighbour_key = self.owned_key(neighbour.name, "failure")
         for key in (victim_key, neighbour_key):
-            self.write_everywhere(key, b"before")
+            yield self.write_everywhere(key, b"before")
 
         cluster.kill(victim)
 
         # DC_ONE reads through the other racks: each rack holds a full copy
         for member in others:
             for key in (victim_key, neighbour_key):
-                self.assertEqual(call_through(member, "GET", key), bulk(b"before"),
+                self.assertEqual((yield call_through(member, "GET", key)), b"before",
                                  "GET %s through %s" % (key, member.name))
         # DC_ONE writes through the other racks: the local rack's reply is the client's
-        self.assertEqual(call_through(self.member("dc1-rack3-1"), "SET", neighbour_key, "during"),
-                         b"+OK\r\n")
-        self.assertEqual(call_through(self.member("dc1-rack3-1"), "GET", neighbour_key),
-                         bulk(b"during"))
+        rack3 = self.member("dc1-rack3-1")
+        self.assertTrue(ok((yield call_through(rack3, "SET", neighbour_key, "during"))))
+        self.assertEqual((yield call_through(rack3, "GET", neighbour_key)), b"during")
         # DC_ONE, owner in the coordinator's rack is the dead peer: an error, at once
         for args in (("GET", victim_key), ("SET", victim_key, "lost")):
-            self.assertEqual(call_through(neighbour, *args), PEER_NOT_CONNECTED,
+            self.assertEqual((yield call_through(neighbour, *args)), PEER_NOT_CONNECTED,
                              "%s through %s" % (args, neighbour.name))
         # ... its own keys are still served (the write above reached it)
-        self.wait_replicated(neighbour_key, b"during", [neighbour])
-        self.assertEqual(call_through(neighbour, "GET", neighbour_key), bulk(b"during"))
+        yield self.wait_replicated(neighbour_key, b"during", [neighbour])
+        self.assertEqual((yield call_through(neighbour, "GET", neighbour_key)), b"during")
         # DC_QUORUM: 2 of 3 racks answer
         for coordinator in (self.member("dc1-rack1-1"), self.member("dc1-rack3-2")):
-            with RespClient(coordinator.client_port) as client:
-                self.assertEqual(client.call("DYNO_CONFIG:CONN_CONSISTENCY", "DC_QUORUM"),
-                                 b"+OK\r\n")
-                for value in (b"quorum-1", b"quorum-2"):
-                    self.assertEqual(client.call("SET", victim_key, value), b"+OK\r\n")
-                    self.assertEqual(client.call("GET", victim_key), bulk(value))
+            client = yield self.connect(coordinator.client_port)
+            self.assertTrue(ok((yield client.execute_command(
+                "DYNO_CONFIG:CONN_CONSISTENCY", "DC_QUORUM"))))
+            for value in (b"quorum-1", b"quorum-2"):
+                self.assertTrue(ok((yield client.set(victim_key, value))))
+                self.assertEqual((yield client.get(victim_key)), value)
         # DC_SAFE_QUORUM: the two live replicas disagree
-        self.diverge(victim_key, {"rack1": b"one", "rack3": b"three"})
-        self.assertEqual(
-            call_through(self.member("dc1-rack1-2"), "GET", victim_key,
-                         consistency="DC_SAFE_QUORUM"),
-            NO_QUORUM)
+        yield self.diverge(victim_key, {"rack1": b"one", "rack3": b"three"})
+        rack1_second = self.member("dc1-rack1-2")
+        self.assertEqual((yield call_through(rack1_second, "GET", victim_key,
+                                             consistency="DC_SAFE_QUORUM")), NO_QUORUM)
         # ... and agree again
-        self.diverge(victim_key, {"rack3": b"one"})
-        self.assertEqual(
-            call_through(self.member("dc1-rack1-2"), "GET", victim_key,
-                         consistency="DC_SAFE_QUORUM"),
-            bulk(b"one"))
+        yield self.diverge(victim_key, {"rack3": b"one"})
+        self.assertEqual((yield call_through(rack1_second, "GET", victim_key,
+                                             consistency="DC_SAFE_QUORUM")), b"one")
 
         # a key whose safe quorum needs the victim: rack1 and rack3 disagree
         rack1_node = self.member("dc1-rack1-1")
         needs = self.owned_key(victim.name, "needs-victim")
-        self.diverge(needs, {"rack1": b"a", "rack2": b"a", "rack3": b"b"})
-        self.assertEqual(call_through(rack1_node, "GET", needs, consistency="DC_SAFE_QUORUM"),
-                         NO_QUORUM)
+        yield self.diverge(needs, {"rack1": b"a", "rack2": b"a", "rack3": b"b"})
+        self.assertEqual((yield call_through(rack1_node, "GET", needs,
+                                             consistency="DC_SAFE_QUORUM")), NO_QUORUM)
 
         cluster.restart(victim)
 
         # the other nodes reconnect to it by themselves: nobody else is restarted
         writers = [m for m in cluster.nodes if m is not victim]
         written = {m.name: self.owned_key(victim.name, "to-victim-%s" % m.name) for m in writers}
-        last: Dict[str, bytes] = {}
+        last: Dict[str, Any] = {}
         sent: Dict[str, bytes] = {}  # per writer, the value of its last SET
         arrived = set()
         values = itertools.count(1)
 
-        def served() -> bool:
+        @defer.inlineCallbacks
+        def served() -> Generator[defer.Deferred[Any], Any, bool]:
             # DC_ONE through its rack: the victim owns the key there
-            last["GET through %s" % neighbour.name] = call_through(neighbour, "GET", victim_key)
+            through = "GET through %s" % neighbour.name
+            last[through] = yield call_through(neighbour, "GET", victim_key)
             # rack1 and rack3 disagree: only the victim's reply makes a safe quorum
-            last["SAFE_QUORUM GET through %s" % rack1_node.name] = call_through(
-                rack1_node, "GET", needs, consistency="DC_SAFE_QUORUM")
+            safe = "SAFE_QUORUM GET through %s" % rack1_node.name
+            last[safe] = yield call_through(rack1_node, "GET", needs,
+                                            consistency="DC_SAFE_QUORUM")
             # a write through every other node reaches the victim's redis-server
             for member in writers:
                 key = written[member.name]
                 if member.name in arrived:
                     continue
-                if member.name in sent and direct_get(victim, key) == bulk(sent[member.name]):
+                if member.name in sent and (yield direct_get(victim, key)) == sent[member.name]:
                     arrived.add(member.name)
                     continue
                 sent[member.name] = b"v%d" % next(values)
-                last["SET through %s" % member.name] = call_through(
+                last["SET through %s" % member.name] = yield call_through(
                     member, "SET", key, sent[member.name])
-            return (last["GET through %s" % neighbour.name][:1] == b"$"
-                    and last["SAFE_QUORUM GET through %s" % rack1_node.name] == bulk(b"a")
+            return (not isinstance(last[through], RespError) and last[safe] == b"a"
                     and len(arrived) == len(writers))
 
         try:
-            wait_until(served, RECOVERY_WAIT, interval=0.2,
-                       message="requests that need the restarted node served")
+            yield eventually(served, RECOVERY_WAIT, interval=0.2,
+                             message="requests that need the restarted node served")
         except AssertionError as error:
             raise AssertionError("%s; last replies: %r; copies arrived from %s"
                                  % (error, last, sorted(arrived))) from None
-        self.assertEqual(call_through(self.member("dc1-rack3-1"), "SET", victim_key, "after"),
-                         b"+OK\r\n")
-        self.wait_replicated(victim_key, b"after")
-        self.assertEqual(call_through(neighbour, "GET", victim_key), bulk(b"after"))
+        self.assertTrue(ok((yield call_through(rack3, "SET", victim_key, "after"))))
+        yield self.wait_replicated(victim_key, b"after")
+        self.assertEqual((yield call_through(neighbour, "GET", victim_key)), b"after")
 
 
 # -- the command line ---------------------------------------------------------------------
 LAUNCH_WAIT = 60.0  # seconds: bound on the launcher's start and on its shutdown
 
 
+class Launcher(ProcessProtocol):
+    """``python -m dynotwist.local cluster`` as a child of the reactor: ``ready`` fires
+    with its output once it says it serves, ``ended`` with its exit status."""
+
+    def __init__(self) -> None:
+        self.output = b""
+        self.ready: defer.Deferred[str] = defer.Deferred()
+        self.ended: defer.Deferred[Optional[int]] = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+        if not self.ready.called and b"\nCtrl-C stops everything." in self.output:
+            self.ready.callback(self.output.decode("utf-8", "replace"))
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Failure) -> None:
+        if not self.ready.called:
+            self.ready.errback(AssertionError("the launcher exited; its output:\n%s"
+                                              % self.output.decode("utf-8", "replace")))
+        self.ended.callback(reason.value.exitCode)
+
+
 class CommandLineTest(unittest.TestCase):
     """``python -m dynotwist.local cluster``: the table it prints, the cluster it runs,
     everything stopped on Ctrl-C (SIGINT) or SIGTERM."""
 
-    def launch(self, *options: str) -> Tuple[subprocess.Popen, List[Dict[str, str]], str]:
+    @defer.inlineCallbacks
+    def launch(self, *options: str
+               ) -> Generator[defer.Deferred[Any], Any, Tuple[Any, List[Dict[str, str]]]]:
+        from twisted.internet import reactor
+
         workdir = os.path.abspath(self.mktemp())
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=root)
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "dynotwist.local", "cluster", "--workdir", workdir,
-             "-v", "5", *options],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=root,
-        )
-        self.addCleanup(self.reap, launcher)
-        lines: List[str] = []
-        reader = threading.Thread(target=self.read_until_ready, args=(launcher, lines),
-                                  daemon=True)
-        reader.start()
-        reader.join(LAUNCH_WAIT)
-        output = "".join(lines)
-        self.assertIn("Ctrl-C stops everything.", output, "the launcher's output:\n" + output)
+        launcher = Launcher()
+        argv = [sys.executable, "-m", "dynotwist.local", "cluster", "--workdir", workdir,
+                "-v", "5", *options]
+        process = reactor.spawnProcess(launcher, sys.executable, argv,
+                                       env=dict(os.environ, PYTHONPATH=root), path=root)
+        self.pids: List[int] = []
+        self.addCleanup(self.reap, launcher, process)
+        output = yield launcher.ready.addTimeout(LAUNCH_WAIT, reactor)
         table = output.split("\n\n", 1)[0].splitlines()
         header = table[0].split()
         rows = [dict(zip(header, line.split())) for line in table[1:]]
         self.pids = [int(pid) for row in rows for pid in row["pids"].split("/")]
-        return launcher, rows, output
+        return process, rows
 
-    @staticmethod
-    def read_until_ready(launcher: subprocess.Popen, lines: List[str]) -> None:
-        assert launcher.stdout is not None
-        for raw in launcher.stdout:
-            lines.append(raw.decode("utf-8", "replace"))
-            if raw.startswith(b"Ctrl-C"):
-                return
-
-    def reap(self, launcher: subprocess.Popen) -> None:
+    @defer.inlineCallbacks
+    def reap(self, launcher: Launcher, process: Any
+             ) -> Generator[defer.Deferred[Any], Any, None]:
         """Whatever a failed test left: the launcher, then its children, by pid."""
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-        for pid in getattr(self, "pids", []):
+        if not launcher.ended.called:
+            process.signalProcess("KILL")
+            yield launcher.ended
+        for pid in self.pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if launcher.stdout is not None:
-            launcher.stdout.close()
 
-    def check_stops(self, launcher: subprocess.Popen, sig: int) -> None:
-        launcher.send_signal(sig)
-        self.assertEqual(launcher.wait(LAUNCH_WAIT), 0)
-        wait_until(lambda: not any(alive(pid) for pid in self.pids), LAUNCH_WAIT,
-                   message="every node and redis-server stopped")
+    @defer.inlineCallbacks
+    def check_stops(self, process: Any, sig: str) -> Generator[defer.Deferred[Any], Any, None]:
+        from twisted.internet import reactor
 
-    def test_two_racks_ctrl_c(self) -> None:
-        launcher, rows, _ = self.launch("--racks", "2", "--hash-tag", "{}")
+        process.signalProcess(sig)
+        launcher = process.proto
+        self.assertEqual((yield launcher.ended.addTimeout(LAUNCH_WAIT, reactor)), 0)
+        yield eventually(lambda: not any(alive(pid) for pid in self.pids), LAUNCH_WAIT,
+                         message="every node and redis-server stopped")
+
+    @defer.inlineCallbacks
+    def test_two_racks_ctrl_c(self) -> Generator[defer.Deferred[Any], Any, None]:
+        process, rows = yield self.launch("--racks", "2", "--hash-tag", "{}")
         self.assertEqual([(r["node"], r["dc"], r["rack"], r["tokens"]) for r in rows],
                          [("dc1-rack1", "dc1", "rack1", "0"), ("dc1-rack2", "dc1", "rack2", "0")])
         for row in rows:
@@ -580,26 +638,27 @@ class CommandLineTest(unittest.TestCase):
                              (int(row["client"]), int(row["peer"]), int(row["stats"]),
                               int(row["redis"]), "{}"))
             self.assertTrue(os.path.exists(row["log"]), row["log"])
-        with RespClient(int(rows[0]["client"])) as client:
-            self.assertEqual(client.call("SET", "{t}:a", "1"), b"+OK\r\n")
-            self.assertEqual(client.call("RENAME", "{t}:a", "{t}:b"), b"+OK\r\n")
+        client = yield connect_redis(self, int(rows[0]["client"]), convertNumbers=False)
+        self.assertEqual((yield client.set("{t}:a", "1")), "OK")
+        self.assertEqual((yield client.rename("{t}:a", "{t}:b")), "OK")
 
-        def landed() -> bool:
-            with RespClient(int(rows[1]["redis"])) as client:
-                return client.call("GET", "{t}:b") == bulk(b"1")
+        @defer.inlineCallbacks
+        def landed() -> Generator[defer.Deferred[Any], Any, bool]:
+            return (yield call_once(int(rows[1]["redis"]), "GET", "{t}:b")) == b"1"
 
-        wait_until(landed, REPLICATION_WAIT, message="the write in rack2's redis-server")
-        self.check_stops(launcher, signal.SIGINT)
+        yield eventually(landed, REPLICATION_WAIT, message="the write in rack2's redis-server")
+        yield self.check_stops(process, "INT")
 
-    def test_two_dcs_sigterm(self) -> None:
-        launcher, rows, _ = self.launch("--dcs", "2", "--racks", "2", "--nodes-per-rack", "2",
-                                        "--read-consistency", "dc_quorum")
+    @defer.inlineCallbacks
+    def test_two_dcs_sigterm(self) -> Generator[defer.Deferred[Any], Any, None]:
+        process, rows = yield self.launch("--dcs", "2", "--racks", "2", "--nodes-per-rack", "2",
+                                          "--read-consistency", "dc_quorum")
         self.assertEqual(len(rows), 8)
         self.assertEqual(sorted({(r["dc"], r["rack"]) for r in rows}),
                          [("dc1", "rack1"), ("dc1", "rack2"), ("dc2", "rack1"), ("dc2", "rack2")])
         self.assertEqual(sorted({r["tokens"] for r in rows}), ["0", "2147483647"])
         self.assertEqual({load_config(r["config"]).read_consistency for r in rows}, {"DC_QUORUM"})
-        self.check_stops(launcher, signal.SIGTERM)
+        yield self.check_stops(process, "TERM")
 
 
 def alive(pid: int) -> bool:

@@ -12,17 +12,12 @@ from __future__ import annotations
 import os
 import random
 import socket
-from typing import Dict, Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
-from dynotwist.local import Node, RedisServer
 from dynotwist.proto.dnode import DMSG_REQ, DnodeParser, encode_frame
-from tests.integration.support import (
-    ConnectionClosed,
-    Processes,
-    ProcessTestCase,
-    RespClient,
-    encode,
-)
+from dynotwist.testing.blocking import ConnectionClosed, RespClient, encode
+from dynotwist.testing.processes import NodeProcess
+from tests.support.fixtures import NodeTestCase, Processes
 
 # Each chunk starts with a good request and goes on with bytes a parser may misread:
 # Redis, reading what would be forwarded, would run the CONFIG SET or FLUSHALL in them.
@@ -57,11 +52,10 @@ def garbage(rng: random.Random) -> bytes:
     return HTTP
 
 
-class HostileClientPortTest(ProcessTestCase):
+class HostileClientPortTest(NodeTestCase):
     """Two nodes in front of one redis-server: one with hiredis, one pure Python."""
 
-    backend: RedisServer
-    nodes: List[Node]
+    nodes: List[NodeProcess]
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
@@ -72,12 +66,8 @@ class HostileClientPortTest(ProcessTestCase):
             pure = processes.node(cls.backend.port, name="pure")
         finally:
             del os.environ["DYNOTWIST_PURE_PYTHON"]
+        cls.node = accelerated
         cls.nodes = [accelerated, pure]
-
-    def connect(self, port: int) -> RespClient:
-        client = RespClient(port)
-        self.addCleanup(client.close)
-        return client
 
     def each_node(self) -> Iterator[Tuple[str, int]]:
         for node in self.nodes:
@@ -156,21 +146,11 @@ def encode_bulk(value: str) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-class LimitedNode(ProcessTestCase):
-    """A node with requirepass and the limits in ``fields``."""
+class LimitedNode(NodeTestCase):
+    """A node with requirepass and the limits in ``node_fields``."""
 
-    backend: RedisServer
-    node: Node
-    fields: Dict[str, object] = {}
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port, **cls.fields)
-
-    def connect(self, authenticate: bool = True) -> RespClient:
-        client = RespClient(self.node.client_port)
-        self.addCleanup(client.close)
+    def connect(self, port: Optional[int] = None, authenticate: bool = True) -> RespClient:
+        client = super().connect(port)
         if authenticate:
             self.assertEqual(client.call("AUTH", "s3cret"), b"+OK\r\n")
         return client
@@ -179,7 +159,7 @@ class LimitedNode(ProcessTestCase):
 class LimitsTest(LimitedNode):
     """Redis's limits before AUTH, on the query buffer and on the output buffer."""
 
-    fields = {
+    node_fields = {
         "requirepass": "s3cret",
         "client_query_buffer_limit": "1mb",
         "client_output_buffer_limit": "1mb",
@@ -239,7 +219,7 @@ class LimitsTest(LimitedNode):
 
 
 class ConnectionLimitTest(LimitedNode):
-    fields = {"requirepass": "s3cret", "client_connections": 6}
+    node_fields = {"requirepass": "s3cret", "client_connections": 6}
 
     def test_client_connections_is_enforced(self) -> None:
         clients = [self.connect() for _ in range(6)]
@@ -262,16 +242,8 @@ class ConnectionLimitTest(LimitedNode):
         self.assertEqual(clients[0].call("PING"), b"+PONG\r\n")
 
 
-class HostilePeerPortTest(ProcessTestCase):
+class HostilePeerPortTest(NodeTestCase):
     """The peer port (dyn_listen) refuses what the client port refuses."""
-
-    backend: RedisServer
-    node: Node
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = processes.redis()
-        cls.node = processes.node(cls.backend.port)
 
     def exchange(self, payloads: List[bytes]) -> List[bytes]:
         """Send one request frame per payload; the response frames' payloads."""

@@ -9,7 +9,8 @@
   memcached.
 - A multi-key get over keys owned by different nodes (3 racks x 2 nodes per rack):
   every value, VALUE blocks in key order under one END, as memcached answers.
-- memcached SIGKILLed under traffic: every reply is a normal one or the node's
+- memcached SIGKILLed under traffic (a node in the test's reactor, Twisted's memcached
+  client): every reply is a normal one or the node's
   ``SERVER_ERROR Storage: Datastore refused connection``; once memcached is back on
   the same port, traffic is served again through the same node.
 - Errors leave the connection usable: unknown commands, ``flush_all`` (refused by the
@@ -25,8 +26,7 @@ import os
 import random
 import re
 import socket
-import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Generator, List, Sequence, Tuple
 
 from pymemcache.client.base import Client
 from pymemcache.exceptions import (
@@ -36,15 +36,22 @@ from pymemcache.exceptions import (
     MemcacheUnknownCommandError,
     MemcacheUnknownError,
 )
+from twisted.internet import defer
+from twisted.protocols.memcache import ServerError
+from twisted.trial import unittest
 
-from dynotwist.local import Cluster, MemcachedServer, Node, memcache_call
-from tests.integration.support import (
-    SOCKET_TIMEOUT,
-    Processes,
-    ProcessTestCase,
-    log_tail,
-    wait_until,
+from dynotwist.testing import connect_memcache, start_memcached, start_node
+from dynotwist.testing.blocking import SOCKET_TIMEOUT, memcache_call
+from dynotwist.testing.cluster import Cluster
+from dynotwist.testing.processes import MemcachedServer, NodeProcess
+from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.traffic import (
+    REFUSED,
+    MemcachePairs,
+    Traffic,
+    through_a_datastore_restart,
 )
+from tests.support.waiting import wait_until
 
 SEED = int(os.environ.get("DYNOTWIST_DIFF_SEED", "20240611"))
 OPERATIONS_PER_RUN = 3500
@@ -58,7 +65,6 @@ RECOVERY_WAIT = 20.0
 # it, so two memcached processes could otherwise store "593" and "593<17 spaces>".
 DETERMINISTIC = ("-o", "no_lru_crawler,no_lru_maintainer")
 
-DATASTORE_REFUSED = b"SERVER_ERROR Storage: Datastore refused connection\r\n"
 FLUSH_REFUSED = (
     b"SERVER_ERROR flush_all is not available through a Dynomite cluster: "
     b"flush each memcached\r\n"
@@ -79,22 +85,8 @@ VALUES = ["", "a", "b", "hello", "world", "0", "1", "12", "42", "007", "99999",
           "18446744073709551615", "xyzzy" * 6, "spaced value", "z" * 300]
 
 
-def start_memcached(processes: Processes, port: Optional[int] = None,
-                    extra_args: Sequence[str] = ()) -> MemcachedServer:
-    """A fresh memcached (on ``port`` if given), running, stopped with the others."""
-    server = MemcachedServer(processes.workdir, port=port, extra_args=extra_args)
-    processes._track(server)
-    try:
-        server.start()
-    except RuntimeError as error:
-        raise RuntimeError(
-            "%s\n--- %s:\n%s" % (error, server.log_path, log_tail(server.log_path))
-        ) from None
-    return server
-
-
 def memcache_node(processes: Processes, backend: MemcachedServer, name: str = "node",
-                  **extra: object) -> Node:
+                  **extra: object) -> NodeProcess:
     return processes.node(backend.port, name=name, data_store=1, **extra)
 
 
@@ -415,12 +407,12 @@ def run_differential(test: Any, node_port: int, reference_port: int, prefix: str
 class SingleNodeDifferentialTest(ProcessTestCase):
     required_programs = ("memcached",)
     reference: MemcachedServer
-    node: Node
+    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
-        cls.reference = start_memcached(processes, extra_args=DETERMINISTIC)
-        cls.node = memcache_node(processes, start_memcached(processes, extra_args=DETERMINISTIC))
+        cls.reference = processes.memcached(extra_args=DETERMINISTIC)
+        cls.node = memcache_node(processes, processes.memcached(extra_args=DETERMINISTIC))
 
     def test_differential(self) -> None:
         run_differential(self, self.node.client_port, self.reference.port, "single", SEED)
@@ -435,7 +427,7 @@ class ClusterDifferentialTest(ProcessTestCase):
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
-        cls.reference = start_memcached(processes, extra_args=DETERMINISTIC)
+        cls.reference = processes.memcached(extra_args=DETERMINISTIC)
         cls.cluster = processes.cluster(1, 3, datastore="memcached",
                                         datastore_args=DETERMINISTIC)
 
@@ -475,7 +467,7 @@ class MultiOwnerGetTest(ProcessTestCase):
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
-        cls.reference = start_memcached(processes)
+        cls.reference = processes.memcached()
         cls.cluster = processes.cluster(1, 3, 2, datastore="memcached")
 
     def test_get_across_owners(self) -> None:
@@ -524,166 +516,45 @@ class MultiOwnerGetTest(ProcessTestCase):
                          without_cas.sub(rb"\1", raw_reference.call(request)))
 
 
-def read_memcache_reply(sock: socket.socket, buffer: bytearray, get: bool) -> bytes:
-    """One reply: a line, or VALUE blocks up to END for a get."""
-    start = 0
-    while True:
-        nl = buffer.find(b"\r\n", start)
-        if nl < 0:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("the node closed the connection")
-            buffer += chunk
-            continue
-        line = bytes(buffer[start:nl])
-        if get and line.startswith(b"VALUE "):
-            size = int(line.split()[3])
-            end = nl + 2 + size + 2
-            while len(buffer) < end:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise ConnectionResetError("the node closed the connection")
-                buffer += chunk
-            start = end
-            continue
-        reply = bytes(buffer[: nl + 2])
-        del buffer[: nl + 2]
-        return reply
+class MemcachedRestartTest(unittest.TestCase):
+    """memcached SIGKILLed under traffic, then restarted on the same port; the node runs
+    in the test's reactor, the traffic goes through Twisted's memcached client."""
 
+    @defer.inlineCallbacks
+    def test_kill_and_restart_memcached_under_traffic(
+        self,
+    ) -> Generator[defer.Deferred[Any], Any, None]:
+        node = yield start_node(self, datastore="memcached", timeout=1000,
+                                server_retry_timeout=1000)
+        traffic = Traffic(MemcachePairs((yield connect_memcache(
+            self, node.client_port, timeout=SOCKET_TIMEOUT))))
 
-class Traffic(threading.Thread):
-    """Pipelined set/get pairs on one connection until stopped; every reply must be a
-    normal one or DATASTORE_REFUSED."""
+        @defer.inlineCallbacks
+        def while_down() -> Generator[defer.Deferred[Any], Any, None]:
+            # a fresh connection is answered as well, and the node's own replies work
+            fresh = yield connect_memcache(self, node.client_port, timeout=SOCKET_TIMEOUT)
+            for request in (fresh.get(b"traffic:1"), fresh.set(b"down", b"x")):
+                error = yield self.assertFailure(request, ServerError)
+                self.assertIn(REFUSED, str(error))
+            self.assertTrue((yield fresh.version()))
 
-    PAIRS = 5
+        restarted = yield through_a_datastore_restart(
+            self, traffic, node, while_down, lambda port: start_memcached(self, port=port))
 
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.stopping = threading.Event()
-        self.ok = 0
-        self.refused = 0
-        self.unexpected: List[Tuple[bytes, object]] = []
-
-    def run(self) -> None:
-        try:
-            sock = socket.create_connection(("127.0.0.1", self.port), timeout=SOCKET_TIMEOUT)
-        except OSError as error:
-            self.unexpected.append((b"connect", error))
-            return
-        buffer = bytearray()
-        n = 0
-        try:
-            while not self.stopping.is_set():
-                requests = []
-                for _ in range(self.PAIRS):
-                    n += 1
-                    key = b"traffic:%d" % (n % 50)
-                    value = b"%d" % n
-                    requests.append(
-                        (b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value), key, value))
-                    requests.append((b"get %s\r\n" % key, key, value))
-                try:
-                    sock.sendall(b"".join(r for r, _, _ in requests))
-                except OSError as error:
-                    self.unexpected.append((requests[0][0], error))
-                    return
-                set_ok = False
-                for index, (request, key, value) in enumerate(requests):
-                    is_get = index % 2 == 1
-                    try:
-                        reply = read_memcache_reply(sock, buffer, is_get)
-                    except Exception as error:  # a hang (timeout) or a closed connection
-                        self.unexpected.append((request, error))
-                        return
-                    if reply == DATASTORE_REFUSED:
-                        self.refused += 1
-                        if not is_get:
-                            set_ok = False
-                        continue
-                    if not is_get:
-                        set_ok = reply == b"STORED\r\n"
-                        normal = set_ok
-                    elif set_ok:  # its value, or nothing if memcached restarted between
-                        normal = reply in (
-                            b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value),
-                            b"END\r\n")
-                    else:
-                        normal = reply.startswith(b"VALUE ") or reply == b"END\r\n"
-                    if normal:
-                        self.ok += 1
-                    else:
-                        self.unexpected.append((request, reply))
-        finally:
-            sock.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(SOCKET_TIMEOUT * 2)
-
-
-class MemcachedRestartTest(ProcessTestCase):
-    required_programs = ("memcached",)
-    backend: MemcachedServer
-    node: Node
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.backend = start_memcached(processes)
-        cls.node = memcache_node(processes, cls.backend, timeout=1000,
-                                 server_retry_timeout=1000)
-
-    def test_kill_and_restart_memcached_under_traffic(self) -> None:
-        traffic = Traffic(self.node.client_port)
-        traffic.start()
-        self.addCleanup(traffic.stop)
-        wait_until(lambda: traffic.ok >= 100 or traffic.unexpected or not traffic.is_alive(),
-                   RECOVERY_WAIT, message="traffic flowing before the kill")
-        self.assertEqual(traffic.unexpected, [])
-        self.assertEqual(traffic.refused, 0)
-
-        port = self.backend.port
-        self.backend.kill()
-        wait_until(lambda: traffic.refused >= 10 or not traffic.is_alive(), RECOVERY_WAIT,
-                   message="refusals while memcached is down")
-        self.assertEqual(traffic.unexpected, [])
-        self.assertTrue(traffic.is_alive())
-
-        # a fresh connection is answered as well, and the node's own replies still work
-        raw = RawClient(self.node.client_port)
-        try:
-            self.assertEqual(raw.call(b"get traffic:1\r\n"), DATASTORE_REFUSED)
-            self.assertEqual(raw.call(b"set down 0 0 1\r\nx\r\n"), DATASTORE_REFUSED)
-            self.assertTrue(raw.call(b"version\r\n").startswith(b"VERSION "))
-        finally:
-            raw.close()
-
-        restarted = start_memcached(self.processes, port=port)
-        ok_at_restart = traffic.ok
-        wait_until(lambda: traffic.ok >= ok_at_restart + 100 or not traffic.is_alive(),
-                   RECOVERY_WAIT, message="traffic served again after the restart")
-        traffic.stop()
-        self.assertFalse(traffic.is_alive(), "the traffic thread hangs")
-        self.assertEqual(traffic.unexpected, [])
-
-        raw = RawClient(self.node.client_port)
-        try:
-            self.assertEqual(raw.call(b"set after:restart 0 0 3\r\nyes\r\n"), b"STORED\r\n")
-            self.assertEqual(raw.call(b"get after:restart\r\n"),
-                             b"VALUE after:restart 0 3\r\nyes\r\nEND\r\n")
-        finally:
-            raw.close()
-        self.assertEqual(memcache_call(restarted.port, b"get after:restart\r\n"),
-                         b"VALUE after:restart 0 3\r\nyes\r\nEND\r\n")
+        after = yield connect_memcache(self, node.client_port, timeout=SOCKET_TIMEOUT)
+        self.assertTrue((yield after.set(b"after:restart", b"yes")))
+        self.assertEqual((yield after.get(b"after:restart")), (0, b"yes"))
+        direct = yield connect_memcache(self, restarted.port, timeout=SOCKET_TIMEOUT)
+        self.assertEqual((yield direct.get(b"after:restart")), (0, b"yes"))
 
 
 class ErrorsTest(ProcessTestCase):
     required_programs = ("memcached",)
-    node: Node
+    node: NodeProcess
 
     @classmethod
     def start_processes(cls, processes: Processes) -> None:
-        cls.node = memcache_node(processes, start_memcached(processes), item_size_max=1024)
+        cls.node = memcache_node(processes, processes.memcached(), item_size_max=1024)
 
     def raw(self) -> RawClient:
         client = RawClient(self.node.client_port)

@@ -28,18 +28,19 @@ import redis
 from twisted.trial import unittest
 
 from dynotwist import certs
-from dynotwist.local import BlockingClient, Cluster, ClusterNode, find_program, loopback_hosts
 from dynotwist.proto.dnode import DMSG_REQ, encode_frame
 from dynotwist.proto.resp import encode_command
-from tests.integration.relay import RecordingRelay
-from tests.integration.support import Processes, ProcessTestCase, log_tail, wait_until
+from dynotwist.testing.blocking import RespClient
+from dynotwist.testing.cluster import Cluster, ClusterNode
+from dynotwist.testing.ports import loopback_hosts
+from dynotwist.testing.processes import find_program, log_tail
+from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.relay import RecordingRelay
+from tests.support.resp import bulk
+from tests.support.waiting import wait_until
 
 WAIT = 10.0  # seconds: bound on waits for copies, reconnections and counters
 OK = b"+OK\r\n"
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def metric(member: ClusterNode, name: str) -> int:
@@ -59,12 +60,12 @@ def log_of(member: ClusterNode) -> str:
 
 
 def through(member: ClusterNode, *args: bytes) -> bytes:
-    with BlockingClient(member.client_port, member.host) as client:
+    with RespClient(member.client_port, member.host) as client:
         return client.call(*args)
 
 
 def stored(member: ClusterNode, key: bytes) -> bytes:
-    with BlockingClient(member.redis.port) as client:
+    with RespClient(member.redis.port) as client:
         return client.call(b"GET", key)
 
 

@@ -19,7 +19,7 @@ from dynotwist.config import parse_config
 from dynotwist.core import consistency, states
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.stats import Snapshot, Stats
-from tests.unit.test_stats import (
+from tests.support.metrics import (
     SAMPLES,
     load_sample,
     parse_prometheus,

@@ -2,78 +2,26 @@
 
 from __future__ import annotations
 
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 
 from dynotwist import errors
-from dynotwist.config import parse_config
 from dynotwist.core.stats import SAMPLE_EVERY, detached_stats
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.client import RedisClientProtocol
 from dynotwist.net.datastore import DatastorePool, PoolShared
 from dynotwist.net.ordered import MAX_PENDING
-from dynotwist.node import Node
 from dynotwist.proto.resp import encode_command
-
-CONFIG = """\
-dyn_o_mite:
-  listen: 127.0.0.1:8102
-  dyn_listen: 127.0.0.1:8101
-  servers:
-  - 127.0.0.1:22122:1
-  tokens: '0'
-  timeout: 1000
-"""
+from tests.support.configs import node_config
+from tests.support.nodes import InMemoryNode
 
 
 def cmd(*args: bytes) -> bytes:
     return encode_command(list(args))
 
 
-class FlushedTransport(StringTransport):
-    """Reads what the node wrote once its write batch for this iteration is flushed."""
-
-    def __init__(self, reactor: MemoryReactorClock) -> None:
-        super().__init__()
-        self.reactor = reactor
-
-    def value(self) -> bytes:
-        self.reactor.advance(0)
-        return super().value()
-
-    def closing(self) -> bool:
-        self.reactor.advance(0)
-        return bool(self.disconnecting)
-
-
-class Harness:
-    """A node whose datastore connections are in-memory transports we answer by hand."""
-
-    def __init__(self, config_text: str = CONFIG) -> None:
-        self.reactor = MemoryReactorClock()
-        self.node = Node(parse_config(config_text), self.reactor)
-        self.datastores = {}
-
-    def datastore(self, resp3: bool = False):
-        """Connect the pool's latest attempt to a StringTransport; return the protocol."""
-        pool = self.node.datastore(resp3)
-        connector = self.reactor.tcpClients[-1]
-        factory = connector[2]
-        factory.buildProtocol(None).makeConnection(FlushedTransport(self.reactor))
-        protocol = pool.ready[-1]
-        self.datastores[resp3] = protocol
-        return pool, protocol
-
-    def client(self) -> tuple:
-        protocol = RedisClientProtocol(self.node)
-        transport = FlushedTransport(self.reactor)
-        protocol.makeConnection(transport)
-        return protocol, transport
-
-
 class ClientTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.h = Harness()
+        self.h = InMemoryNode()
         self.client, self.out = self.h.client()
 
     def send(self, data: bytes) -> None:
@@ -81,58 +29,59 @@ class ClientTests(unittest.TestCase):
 
     def test_ping_answered_by_the_node(self) -> None:
         self.send(cmd(b"PING") + b"PING\r\n" + cmd(b"ping", b"hi"))
-        self.assertEqual(self.out.value(), b"+PONG\r\n+PONG\r\n$2\r\nhi\r\n")
+        self.assertEqual(self.out.flush().value(), b"+PONG\r\n+PONG\r\n$2\r\nhi\r\n")
 
     def test_requests_are_relayed_raw_and_replies_in_order(self) -> None:
         self.send(cmd(b"GET", b"a"))
         _, store = self.h.datastore()
         self.send(cmd(b"SET", b"b", b"1") + cmd(b"PING") + cmd(b"GET", b"b"))
         self.assertEqual(
-            store.transport.value(), cmd(b"GET", b"a") + cmd(b"SET", b"b", b"1") + cmd(b"GET", b"b")
+            store.transport.flush().value(),
+            cmd(b"GET", b"a") + cmd(b"SET", b"b", b"1") + cmd(b"GET", b"b"),
         )
-        self.assertEqual(self.out.value(), b"")
+        self.assertEqual(self.out.flush().value(), b"")
         store.dataReceived(b"$-1\r\n+OK")
-        self.assertEqual(self.out.value(), b"$-1\r\n")
+        self.assertEqual(self.out.flush().value(), b"$-1\r\n")
         store.dataReceived(b"\r\n$1\r\n1\r\n")
-        self.assertEqual(self.out.value(), b"$-1\r\n+OK\r\n+PONG\r\n$1\r\n1\r\n")
+        self.assertEqual(self.out.flush().value(), b"$-1\r\n+OK\r\n+PONG\r\n$1\r\n1\r\n")
 
     def test_inline_commands_are_sent_as_multibulk(self) -> None:
         _, store = self.h.datastore()
         self.send(b'SET k "a b"\r\n')
-        self.assertEqual(store.transport.value(), cmd(b"SET", b"k", b"a b"))
+        self.assertEqual(store.transport.flush().value(), cmd(b"SET", b"k", b"a b"))
 
     def test_unknown_and_unsupported_commands_get_errors_and_the_connection_stays(self) -> None:
         self.send(cmd(b"FOO", b"x") + cmd(b"MULTI") + cmd(b"GET") + cmd(b"PING"))
-        lines = self.out.value().split(b"\r\n")
+        lines = self.out.flush().value().split(b"\r\n")
         self.assertEqual(lines[0], b"-ERR unknown command 'FOO', with args beginning with: 'x' ")
         self.assertTrue(lines[1].startswith(b"-ERR MULTI is not supported: "))
         self.assertEqual(lines[2], b"-ERR wrong number of arguments for 'get' command")
         self.assertEqual(lines[3], b"+PONG")
-        self.assertFalse(self.out.closing())
+        self.assertFalse(self.out.flush().disconnecting)
 
     def test_protocol_error_answers_then_closes_after_pending_replies(self) -> None:
         _, store = self.h.datastore()
         self.send(cmd(b"GET", b"a") + b"*1\r\n$x\r\n" + cmd(b"PING"))
-        self.assertFalse(self.out.closing())
+        self.assertFalse(self.out.flush().disconnecting)
         store.dataReceived(b"$1\r\nv\r\n")
         self.assertEqual(
-            self.out.value(), b"$1\r\nv\r\n-ERR Protocol error: invalid bulk length\r\n"
+            self.out.flush().value(), b"$1\r\nv\r\n-ERR Protocol error: invalid bulk length\r\n"
         )
-        self.assertTrue(self.out.closing())
+        self.assertTrue(self.out.flush().disconnecting)
 
     def test_quit_replies_ok_and_closes(self) -> None:
         self.send(cmd(b"QUIT") + cmd(b"PING"))
-        self.assertEqual(self.out.value(), b"+OK\r\n")
-        self.assertTrue(self.out.closing())
+        self.assertEqual(self.out.flush().value(), b"+OK\r\n")
+        self.assertTrue(self.out.flush().disconnecting)
 
     def test_datastore_unreachable_gives_dynomites_error(self) -> None:
         self.send(cmd(b"GET", b"a"))
         connector = self.h.reactor.tcpClients[-1]
         connector[2].clientConnectionFailed(None, errors_failure())
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED)
         # while the pool waits to retry, requests fail fast
         self.send(cmd(b"GET", b"a"))
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED * 2)
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED * 2)
 
     def test_timeout_fails_only_the_late_request_and_drops_its_reply(self) -> None:
         _, store = self.h.datastore()
@@ -140,25 +89,25 @@ class ClientTests(unittest.TestCase):
         self.h.reactor.advance(0.6)
         self.send(cmd(b"GET", b"b"))
         self.h.reactor.advance(0.5)
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED)
         store.dataReceived(b"$1\r\nA\r\n$1\r\nB\r\n")
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED + b"$1\r\nB\r\n")
-        self.assertFalse(store.transport.closing())
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED + b"$1\r\nB\r\n")
+        self.assertFalse(store.transport.flush().disconnecting)
 
     def test_a_datastore_silent_for_twice_the_timeout_is_dropped(self) -> None:
         _, store = self.h.datastore()
         self.send(cmd(b"GET", b"a"))
         self.h.reactor.advance(1.1)
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
-        self.assertFalse(store.transport.closing())
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED)
+        self.assertFalse(store.transport.flush().disconnecting)
         self.h.reactor.advance(1.0)
-        self.assertTrue(store.transport.closing())
+        self.assertTrue(store.transport.flush().disconnecting)
 
     def test_lost_datastore_fails_pending_requests(self) -> None:
         _, store = self.h.datastore()
         self.send(cmd(b"GET", b"a") + cmd(b"GET", b"b"))
         store.connectionLost(None)
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED * 2)
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED * 2)
         self.assertEqual(self.h.node.datastore(False).ready, [])
 
     def test_client_that_does_not_read_is_throttled(self) -> None:
@@ -181,7 +130,7 @@ class ClientTests(unittest.TestCase):
         store.dataReceived(b"$1\r\nv\r\n")
         store.connectionLost(None)
         self.send(cmd(b"GET", b"a"))  # no connection now: refused, not lost in a dead one
-        self.assertEqual(self.out.value(), b"$1\r\nv\r\n" + errors.DATASTORE_REFUSED)
+        self.assertEqual(self.out.flush().value(), b"$1\r\nv\r\n" + errors.DATASTORE_REFUSED)
 
     def test_replies_to_a_closed_client_are_dropped(self) -> None:
         _, store = self.h.datastore()
@@ -193,79 +142,83 @@ class ClientTests(unittest.TestCase):
 
 class Resp3Tests(unittest.TestCase):
     def test_hello_3_switches_to_a_resp3_datastore_connection(self) -> None:
-        h = Harness()
+        h = InMemoryNode()
         client, out = h.client()
         client.dataReceived(cmd(b"HELLO", b"3"))
-        self.assertTrue(out.value().startswith(b"%7\r\n"))
-        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.value())
+        self.assertTrue(out.flush().value().startswith(b"%7\r\n"))
+        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.flush().value())
         client.dataReceived(cmd(b"HGETALL", b"h"))
         pool, store = h.datastore(resp3=True)
         self.assertTrue(pool.resp3)
-        self.assertEqual(store.transport.value(), cmd(b"HELLO", b"3") + cmd(b"HGETALL", b"h"))
+        self.assertEqual(
+            store.transport.flush().value(), cmd(b"HELLO", b"3") + cmd(b"HGETALL", b"h")
+        )
         store.dataReceived(b"%0\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n")
-        self.assertEqual(out.value().split(b"\r\n", 1)[1].count(b"%1\r\n"), 1)
+        self.assertEqual(out.flush().value().split(b"\r\n", 1)[1].count(b"%1\r\n"), 1)
 
     def test_failed_opening_command_drops_the_connection(self) -> None:
-        h = Harness(CONFIG + "  datastore_password: secret\n")
+        h = InMemoryNode(datastore_password="secret")
         client, _ = h.client()
         client.dataReceived(cmd(b"GET", b"a"))
         _, store = h.datastore()
-        self.assertEqual(store.transport.value(), cmd(b"AUTH", b"secret") + cmd(b"GET", b"a"))
+        self.assertEqual(
+            store.transport.flush().value(), cmd(b"AUTH", b"secret") + cmd(b"GET", b"a")
+        )
         store.dataReceived(b"-WRONGPASS invalid\r\n")
-        self.assertTrue(store.transport.closing())
+        self.assertTrue(store.transport.flush().disconnecting)
 
 
 class AuthTests(unittest.TestCase):
     def test_requirepass(self) -> None:
-        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        h = InMemoryNode(requirepass="s3cret")
         client, out = h.client()
         client.dataReceived(cmd(b"GET", b"a") + cmd(b"AUTH", b"bad") + cmd(b"AUTH", b"s3cret"))
         self.assertEqual(
-            out.value(),
+            out.flush().value(),
             b"-NOAUTH Authentication required.\r\n"
             b"-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n",
         )
 
 
     def test_limits_before_auth_let_an_auth_read_with_a_big_request_through(self) -> None:
-        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        h = InMemoryNode(requirepass="s3cret")
         client, out = h.client()
         client.dataReceived(cmd(b"PING"))
         _, store = h.datastore()
-        out.value()
+        out.flush().value()
         out.clear()
         big = cmd(b"SET", b"k", b"v" * 20000)
         client.dataReceived(cmd(b"AUTH", b"s3cret") + big)
-        self.assertEqual(store.transport.value(), big)
-        self.assertEqual(out.value(), b"+OK\r\n")
+        self.assertEqual(store.transport.flush().value(), big)
+        self.assertEqual(out.flush().value(), b"+OK\r\n")
 
     def test_limits_before_auth_close_the_connection(self) -> None:
-        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        h = InMemoryNode(requirepass="s3cret")
         client, out = h.client()
         client.dataReceived(cmd(b"PING") + cmd(b"SET", b"k", b"v" * 20000))
         self.assertEqual(
-            out.value(),
+            out.flush().value(),
             b"-NOAUTH Authentication required.\r\n"
             b"-ERR Protocol error: unauthenticated bulk length\r\n",
         )
-        self.assertTrue(out.closing())
+        self.assertTrue(out.flush().disconnecting)
 
 
 class PoolTests(unittest.TestCase):
     def test_preconnect_false_connects_on_first_use(self) -> None:
-        h = Harness(CONFIG + "  preconnect: false\n")
+        h = InMemoryNode(preconnect=False)
         client, out = h.client()
         h.node.start()
         self.assertEqual(h.reactor.tcpClients, [])
         client.dataReceived(cmd(b"GET", b"a"))
         _, store = h.datastore()
-        self.assertEqual(store.transport.value(), cmd(b"GET", b"a"))
+        self.assertEqual(store.transport.flush().value(), cmd(b"GET", b"a"))
         store.dataReceived(b"$1\r\nv\r\n")
-        self.assertEqual(out.value(), b"$1\r\nv\r\n")
+        self.assertEqual(out.flush().value(), b"$1\r\nv\r\n")
 
     def test_reconnect_backoff_doubles_up_to_the_cap(self) -> None:
         reactor = MemoryReactorClock()
-        config = parse_config(CONFIG)
+        config = node_config()
         shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
         pool = DatastorePool(shared, config.servers[0].address, 1, 1000, 4000)
         pool.start()
@@ -290,49 +243,49 @@ class StateTests(unittest.TestCase):
     """The node's state, checked where requests reach the local datastore."""
 
     def setUp(self) -> None:
-        self.h = Harness()
+        self.h = InMemoryNode()
         self.client, self.out = self.h.client()
         self.client.dataReceived(cmd(b"PING"))
         _, self.store = self.h.datastore()
-        self.out.value()  # flushes the PONG
+        self.out.flush().value()  # flushes the PONG
         self.out.clear()
 
     def test_standby_refuses_reads_and_writes_and_keeps_the_connection(self) -> None:
         self.h.node.state = "STANDBY"
         self.client.dataReceived(cmd(b"GET", b"a") + cmd(b"SET", b"a", b"1") + cmd(b"PING"))
-        self.assertEqual(self.out.value(), errors.STATE_FORBIDS * 2 + b"+PONG\r\n")
-        self.assertEqual(self.store.transport.value(), b"")
+        self.assertEqual(self.out.flush().value(), errors.STATE_FORBIDS * 2 + b"+PONG\r\n")
+        self.assertEqual(self.store.transport.flush().value(), b"")
 
     def test_writes_only_holds_writes_until_the_state_changes(self) -> None:
         self.h.node.state = "WRITES_ONLY"
         self.client.dataReceived(cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a"))
-        self.assertEqual(self.store.transport.value(), b"")
-        self.assertEqual(self.out.value(), b"")  # the GET's refusal waits behind the SET
+        self.assertEqual(self.store.transport.flush().value(), b"")
+        self.assertEqual(self.out.flush().value(), b"")  # the GET's refusal waits behind the SET
         self.h.node.state = "NORMAL"
-        self.assertEqual(self.store.transport.value(), cmd(b"SET", b"a", b"1"))
+        self.assertEqual(self.store.transport.flush().value(), cmd(b"SET", b"a", b"1"))
         self.store.dataReceived(b"+OK\r\n")
-        self.assertEqual(self.out.value(), b"+OK\r\n" + errors.STATE_FORBIDS)
+        self.assertEqual(self.out.flush().value(), b"+OK\r\n" + errors.STATE_FORBIDS)
 
     def test_held_writes_are_refused_if_the_node_goes_to_standby(self) -> None:
         self.h.node.state = "WRITES_ONLY"
         self.client.dataReceived(cmd(b"SET", b"a", b"1"))
         self.h.node.state = "STANDBY"
-        self.assertEqual(self.out.value(), errors.STATE_FORBIDS)
+        self.assertEqual(self.out.flush().value(), errors.STATE_FORBIDS)
 
     def test_resuming_serves_writes_and_refuses_reads(self) -> None:
         self.h.node.state = "RESUMING"
         self.client.dataReceived(cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a"))
-        self.assertEqual(self.store.transport.value(), cmd(b"SET", b"a", b"1"))
+        self.assertEqual(self.store.transport.flush().value(), cmd(b"SET", b"a", b"1"))
         self.store.dataReceived(b"+OK\r\n")
-        self.assertEqual(self.out.value(), b"+OK\r\n" + errors.STATE_FORBIDS)
+        self.assertEqual(self.out.flush().value(), b"+OK\r\n" + errors.STATE_FORBIDS)
 
     def test_timeout_factor_scales_request_timeouts(self) -> None:
         self.h.node.timeout_factor = 3
         self.client.dataReceived(cmd(b"GET", b"a"))
         self.h.reactor.advance(2.0)
-        self.assertEqual(self.out.value(), b"")
+        self.assertEqual(self.out.flush().value(), b"")
         self.h.reactor.advance(1.1)
-        self.assertEqual(self.out.value(), errors.DATASTORE_REFUSED)
+        self.assertEqual(self.out.flush().value(), errors.DATASTORE_REFUSED)
 
     def test_counters_move(self) -> None:
         stats = self.h.node.stats
@@ -346,7 +299,7 @@ class StateTests(unittest.TestCase):
         for _ in range(SAMPLE_EVERY):  # the PING of setUp was the first read
             self.client.dataReceived(request)
         self.store.dataReceived(b"+OK\r\n" * SAMPLE_EVERY)
-        self.assertEqual(self.out.value(), b"+OK\r\n" * SAMPLE_EVERY)
+        self.assertEqual(self.out.flush().value(), b"+OK\r\n" * SAMPLE_EVERY)
         # one read timed, weighted to stand for SAMPLE_EVERY
         self.assertEqual(stats.latency.count, SAMPLE_EVERY)
         self.assertEqual(stats.payload_size.count, SAMPLE_EVERY)
@@ -356,48 +309,48 @@ class StateTests(unittest.TestCase):
 
 class HelloAuthTests(unittest.TestCase):
     def test_hello_auth_without_requirepass_is_accepted_as_redis_does(self) -> None:
-        h = Harness()
+        h = InMemoryNode()
         client, out = h.client()
         client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"anything"))
-        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.value())
+        self.assertIn(b"$5\r\nproto\r\n:3\r\n", out.flush().value())
 
     def test_hello_auth_with_requirepass(self) -> None:
-        h = Harness(CONFIG + "  requirepass: s3cret\n")
+        h = InMemoryNode(requirepass="s3cret")
         client, out = h.client()
         client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"bad"))
-        self.assertTrue(out.value().startswith(b"-WRONGPASS"))
+        self.assertTrue(out.flush().value().startswith(b"-WRONGPASS"))
         out.clear()
         client.dataReceived(cmd(b"HELLO", b"3", b"AUTH", b"default", b"s3cret") + cmd(b"PING"))
-        self.assertTrue(out.value().endswith(b"+PONG\r\n"))
+        self.assertTrue(out.flush().value().endswith(b"+PONG\r\n"))
 
 
 class HeldWriteTimeoutTests(unittest.TestCase):
     def test_a_write_held_past_the_timeout_is_refused(self) -> None:
-        h = Harness()
+        h = InMemoryNode()
         client, out = h.client()
         client.dataReceived(cmd(b"PING"))
         _, store = h.datastore()
-        out.value()
+        out.flush().value()
         out.clear()
         h.node.state = "WRITES_ONLY"
         client.dataReceived(cmd(b"SET", b"a", b"1"))
         h.reactor.advance(0.6)
-        self.assertEqual(out.value(), b"")  # still held
+        self.assertEqual(out.flush().value(), b"")  # still held
         h.reactor.advance(0.6)
-        self.assertEqual(out.value(), errors.STATE_FORBIDS)
+        self.assertEqual(out.flush().value(), errors.STATE_FORBIDS)
         h.node.state = "NORMAL"
-        self.assertEqual(store.transport.value(), b"")  # not sent after all
+        self.assertEqual(store.transport.flush().value(), b"")  # not sent after all
 
 
 class HostileInputTests(unittest.TestCase):
     """What one connection sends never reaches another's replies or the datastore."""
 
     def setUp(self) -> None:
-        self.h = Harness()
+        self.h = InMemoryNode()
         self.attacker, self.attacker_out = self.h.client()
         self.attacker.dataReceived(cmd(b"PING"))
         _, self.store = self.h.datastore()
-        self.attacker_out.value()
+        self.attacker_out.flush().value()
         self.attacker_out.clear()
 
     def test_an_error_while_serving_a_read_drops_that_client_alone(self) -> None:
@@ -410,13 +363,13 @@ class HostileInputTests(unittest.TestCase):
         # GET a is queued first, then the inline GET b (re-encoded) meets the bug
         self.attacker.dataReceived(cmd(b"GET", b"a") + b"GET b\r\n")
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)  # logged once
-        self.assertTrue(self.attacker_out.closing())
-        self.assertEqual(self.store.transport.value(), b"")
+        self.assertTrue(self.attacker_out.flush().disconnecting)
+        self.assertEqual(self.store.transport.flush().value(), b"")
         self.assertEqual(len(self.store.pending), 0)  # no slot waits for unsent bytes
         victim, victim_out = self.h.client()
         victim.dataReceived(cmd(b"GET", b"mine"))
         self.store.dataReceived(b"$4\r\nmine\r\n")
-        self.assertEqual(victim_out.value(), b"$4\r\nmine\r\n")
+        self.assertEqual(victim_out.flush().value(), b"$4\r\nmine\r\n")
 
     def test_an_http_request_on_the_resp_port_runs_nothing(self) -> None:
         self.attacker.dataReceived(
@@ -424,39 +377,39 @@ class HostileInputTests(unittest.TestCase):
             + b"POST / HTTP/1.1\r\nHost: 127.0.0.1:8102\r\nContent-Length: 11\r\n\r\n"
             + b"SET pwned 1\r\n"
         )
-        self.assertTrue(self.attacker_out.closing())
+        self.assertTrue(self.attacker_out.flush().disconnecting)
         # the request before it was read as Redis would; nothing after it
-        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"a"))
+        self.assertEqual(self.store.transport.flush().value(), cmd(b"GET", b"a"))
 
     def test_a_host_line_closes_too_and_an_inline_get_of_a_path_stays_a_get(self) -> None:
         self.attacker.dataReceived(b"GET /index.html\r\n")
-        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"/index.html"))
-        self.assertFalse(self.attacker_out.closing())
+        self.assertEqual(self.store.transport.flush().value(), cmd(b"GET", b"/index.html"))
+        self.assertFalse(self.attacker_out.flush().disconnecting)
         self.attacker.dataReceived(b"Host: example.com\r\nDEL k\r\n")
-        self.assertTrue(self.attacker_out.closing())
-        self.assertEqual(self.store.transport.value(), cmd(b"GET", b"/index.html"))
+        self.assertTrue(self.attacker_out.flush().disconnecting)
+        self.assertEqual(self.store.transport.flush().value(), cmd(b"GET", b"/index.html"))
 
 
 class ClientLimitTests(unittest.TestCase):
     def test_client_connections_is_enforced_with_redis_error(self) -> None:
-        h = Harness(CONFIG + "  client_connections: 2\n")
+        h = InMemoryNode(client_connections=2)
         first, _ = h.client()
         h.client()
         third, third_out = h.client()
-        self.assertEqual(third_out.value(), b"-ERR max number of clients reached\r\n")
-        self.assertTrue(third_out.closing())
+        self.assertEqual(third_out.flush().value(), b"-ERR max number of clients reached\r\n")
+        self.assertTrue(third_out.flush().disconnecting)
         third.dataReceived(cmd(b"PING"))
-        self.assertEqual(third_out.value(), b"-ERR max number of clients reached\r\n")
+        self.assertEqual(third_out.flush().value(), b"-ERR max number of clients reached\r\n")
         self.assertEqual(h.node.stats.client_connections, 2)
         third.connectionLost(None)
         first.connectionLost(None)
         fourth, fourth_out = h.client()
         fourth.dataReceived(cmd(b"PING"))
-        self.assertEqual(fourth_out.value(), b"+PONG\r\n")
-        self.assertFalse(fourth_out.closing())
+        self.assertEqual(fourth_out.flush().value(), b"+PONG\r\n")
+        self.assertFalse(fourth_out.flush().disconnecting)
 
     def test_a_client_that_does_not_read_is_closed_past_the_output_limit(self) -> None:
-        h = Harness(CONFIG + "  client_output_buffer_limit: 1000\n")
+        h = InMemoryNode(client_output_buffer_limit=1000)
         client, out = h.client()
         reader, reader_out = h.client()
         _, store = h.datastore()
@@ -465,14 +418,14 @@ class ClientLimitTests(unittest.TestCase):
         client.pauseProducing()  # as the transport does once its buffer is full
         value = b"v" * 600
         store.dataReceived(b"$600\r\n%s\r\n" % value)
-        self.assertFalse(out.closing())  # 600 bytes unsent: under the limit
+        self.assertFalse(out.flush().disconnecting)  # 600 bytes unsent: under the limit
         store.dataReceived(b"$600\r\n%s\r\n" % value)
-        self.assertTrue(out.closing())
+        self.assertTrue(out.flush().disconnecting)
         store.dataReceived(b"$600\r\n%s\r\n" % value + b"$2\r\nok\r\n")
-        self.assertEqual(reader_out.value(), b"$2\r\nok\r\n")
+        self.assertEqual(reader_out.flush().value(), b"$2\r\nok\r\n")
 
     def test_replies_drained_by_the_transport_reset_the_count(self) -> None:
-        h = Harness(CONFIG + "  client_output_buffer_limit: 1000\n")
+        h = InMemoryNode(client_output_buffer_limit=1000)
         client, out = h.client()
         _, store = h.datastore()
         client.dataReceived(cmd(b"GET", b"big") * 4)
@@ -480,6 +433,6 @@ class ClientLimitTests(unittest.TestCase):
         for _ in range(4):
             client.pauseProducing()
             store.dataReceived(reply)
-            out.value()
+            out.flush().value()
             client.resumeProducing()  # the transport drained its buffer
-        self.assertFalse(out.closing())
+        self.assertFalse(out.flush().disconnecting)

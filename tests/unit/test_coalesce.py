@@ -10,10 +10,7 @@ from twisted.trial import unittest
 
 from dynotwist import errors
 from dynotwist.core.coalesce import INCONSISTENT_REPLIES, coalesce, split_array
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+from tests.support.resp import bulk
 
 
 def arr(*elements: bytes, kind: bytes = b"*") -> bytes:

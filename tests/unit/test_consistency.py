@@ -25,12 +25,9 @@ from dynotwist.core.consistency import (
     parse_level,
     quorum_of,
 )
+from tests.support.resp import bulk
 
 ONE, Q, SQ, ESQ = DC_ONE, DC_QUORUM, DC_SAFE_QUORUM, DC_EACH_SAFE_QUORUM
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def arr(*values: bytes, kind: bytes = b"*") -> bytes:

@@ -5,20 +5,11 @@ from __future__ import annotations
 from twisted.trial import unittest
 
 from dynotwist import datastores, errors
-from dynotwist.config import parse_config
 from dynotwist.datastores import Relayed
 from dynotwist.net.memcache import REPLIES
+from tests.support.configs import node_config
 
-CONFIG = parse_config(
-    """\
-dyn_o_mite:
-  listen: 127.0.0.1:8102
-  dyn_listen: 127.0.0.1:8101
-  servers:
-  - 127.0.0.1:22122:1
-  tokens: '0'
-"""
-)
+CONFIG = node_config()
 NOT_ONE = b"-ERR Protocol error: a peer frame must carry exactly one request\r\n"
 
 

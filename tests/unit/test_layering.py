@@ -1,4 +1,5 @@
-"""The design's one rule: codecs and core logic never import Twisted."""
+"""The design's one rule: codecs and core logic never import Twisted. And the unit
+suite's: it runs on a machine without redis-server or memcached."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ from twisted.trial import unittest
 import dynotwist
 
 PACKAGE = os.path.dirname(dynotwist.__file__)
+UNIT_TESTS = os.path.dirname(os.path.abspath(__file__))
+
+# what starts processes or opens sockets: the integration tests' tools
+SERVER_TOOLS = (
+    "socket",
+    "dynotwist.testing.blocking",
+    "dynotwist.testing.clients",
+    "dynotwist.testing.cluster",
+    "dynotwist.testing.inprocess",
+    "dynotwist.testing.ports",
+    "dynotwist.testing.processes",
+    "dynotwist.testing.trial",
+    "tests.support.differential",
+    "tests.support.fixtures",
+    "tests.support.raw",
+    "tests.support.relay",
+    "tests.support.traffic",
+)
 
 
 def imported_modules(path: str):
@@ -33,3 +52,14 @@ class LayeringTests(unittest.TestCase):
                             self.assertFalse(module.startswith("twisted"), (name, module))
                         checked += 1
         self.assertGreater(checked, 10)
+
+    def test_unit_tests_start_no_servers(self) -> None:
+        """No unit test module imports what starts a server or dials one (nor
+        ``dynotwist.testing`` itself, which brings them all)."""
+        checked = 0
+        for name in sorted(os.listdir(UNIT_TESTS)):
+            if name.endswith(".py"):
+                for module in imported_modules(os.path.join(UNIT_TESTS, name)):
+                    self.assertNotIn(module, (*SERVER_TOOLS, "dynotwist.testing"), name)
+                checked += 1
+        self.assertGreater(checked, 20)

@@ -2,23 +2,14 @@
 
 Every vector is parsed whole, split in two at every offset, and fed one byte at a time.
 ``tests/vectors/memcache-requests.txt`` holds requests with the bytes memcached 1.6.18
-answered to them; each is sent to a real memcached directly and through a simulated
-node (parser, fenced relay on one shared datastore connection, framer, replies in
-order), and both must give exactly the recorded bytes.
+answered to them; tests/integration/test_memcache_codec.py sends each to a real
+memcached, directly and through a node, and both must give exactly the recorded bytes.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
-import contextlib
-import os
-import pwd
-import random
-import socket
-import threading
-import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +18,6 @@ from twisted.trial import unittest
 from dynotwist.proto import memcache
 from dynotwist.proto.memcache import (
     BAD_FORMAT,
-    DEFAULT_ITEM_SIZE_MAX,
     END,
     ERROR,
     EXPECT_FENCED,
@@ -49,50 +39,16 @@ from dynotwist.proto.memcache import (
     server_error,
     value_blocks,
 )
-from tests.servers import ServerProcess
-from tests.unit.test_resp import ScanCounted
+from tests.support.chunks import ScanCounted, pieces, splits
+from tests.support.memcache import TAIL, parse, requests_only
+from tests.support.vectors import load_memcache_vectors
 
-VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 KiB = 1024
 MiB = 1024 * KiB
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# what the tests append to a client's bytes: a liveness probe (MN if the connection is
-# still open) and an end (memcached closes, the simulated node stops)
-PROBE = b"mn\r\n"
-TAIL = PROBE + b"quit\r\n"
-
-
 # -- helpers -------------------------------------------------------------------------------
-def load_vectors() -> List[Tuple[str, bytes, bytes]]:
-    vectors = []
-    with open(os.path.join(VECTORS, "memcache-requests.txt"), encoding="ascii") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line or line.startswith("#"):
-                continue
-            name, request, reply = line.split("\t")
-            vectors.append((name, ast.literal_eval(request), ast.literal_eval(reply)))
-    return vectors
-
-
-def splits(data: bytes):
-    """``data`` whole, in two at every offset, and one byte at a time."""
-    yield [data]
-    for i in range(1, len(data)):
-        yield [data[:i], data[i:]]
-    yield [data[i : i + 1] for i in range(len(data))]
-
-
-def parse(chunks: Sequence[bytes], item_size_max: int = DEFAULT_ITEM_SIZE_MAX) -> List[Item]:
-    parser = MemcacheRequestParser(item_size_max)
-    items: List[Item] = []
-    for chunk in chunks:
-        items.extend(parser.feed(chunk))
-    return items
-
-
 def frame(kinds: Sequence[int], chunks: Sequence[bytes]) -> List[bytes]:
     framer = MemcacheReplyFramer()
     for kind in kinds:
@@ -103,137 +59,11 @@ def frame(kinds: Sequence[int], chunks: Sequence[bytes]) -> List[bytes]:
     return replies
 
 
-def requests_only(items: Sequence[Item]) -> List[MemcacheRequest]:
-    assert all(isinstance(i, MemcacheRequest) for i in items), items
-    return [i for i in items if isinstance(i, MemcacheRequest)]
-
-
-def read_to_end(conn: socket.socket) -> bytes:
-    received = bytearray()
-    while True:
-        try:
-            data = conn.recv(256 * KiB)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        received += data
-    return bytes(received)
-
-
-def send_in_background(conn: socket.socket, data: bytes) -> threading.Thread:
-    """Write ``data`` while the caller reads, so neither side blocks the other."""
-
-    def send() -> None:
-        # closed on us (a close-on-error vector)? its reply is still read
-        with contextlib.suppress(OSError):
-            conn.sendall(data)
-
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    return thread
-
-
-# -- a real memcached ----------------------------------------------------------------------
-class Memcached(ServerProcess):
-    """A memcached on a free loopback port, stopped (by pid) when the test ends."""
-
-    program = "memcached"
-    probe = b"mn\r\n"
-    ready = b"MN\r\n"
-
-    def __init__(self, testcase: unittest.TestCase, *options: str) -> None:
-        self.options = options
-        super().__init__(testcase)
-
-    def arguments(self, testcase: unittest.TestCase) -> List[str]:
-        user = ["-u", pwd.getpwuid(os.geteuid()).pw_name] if os.geteuid() == 0 else []
-        port = str(self.port)
-        return ["-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "64", "-t", "2", *user,
-                *self.options]
-
-    def direct(self, data: bytes) -> bytes:
-        """What a client sending ``data`` then quit reads until memcached closes."""
-        with self.connect() as conn:
-            sender = send_in_background(conn, data + b"quit\r\n")
-            received = read_to_end(conn)
-            sender.join()
-            return received
-
-
-class Node:
-    """What the network layer does with the codec, simulated: a client's bytes parsed,
-    its requests relayed with their fences on one datastore connection shared by all
-    clients, the replies framed and written in request order with the errors."""
-
-    def __init__(self, server: Memcached, item_size_max: int = DEFAULT_ITEM_SIZE_MAX) -> None:
-        self.conn = server.connect()
-        self.framer = MemcacheReplyFramer()
-        self.item_size_max = item_size_max
-        self.relayed: List[Tuple[MemcacheRequest, bytes]] = []
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def serve(self, data: bytes, chunks: Optional[Sequence[bytes]] = None) -> Tuple[bytes, bool]:
-        """The bytes a client sending ``data`` (in ``chunks``) reads, and whether the
-        node closes its connection (an error that closes, or quit)."""
-        parser = MemcacheRequestParser(self.item_size_max)
-        items: List[Item] = []
-        for chunk in chunks if chunks is not None else [data]:
-            items.extend(parser.feed(chunk))
-        slots: List[object] = []
-        wire: List[bytes] = []
-        closed = False
-        for item in items:
-            if isinstance(item, ClientError):
-                slots.append(item.reply)
-                if item.close:
-                    closed = True
-                    break
-                continue
-            if item.command == b"quit":
-                closed = True
-                break
-            self.framer.expect(item.expect)
-            wire.append(item.raw_with_fence)
-            slots.append(item)
-        replies = self.exchange(b"".join(wire), len(wire))
-        out: List[bytes] = []
-        pending = iter(replies)
-        for slot in slots:
-            if isinstance(slot, bytes):
-                out.append(slot)
-                continue
-            assert isinstance(slot, MemcacheRequest)
-            reply = next(pending)
-            self.relayed.append((slot, reply))
-            if slot.noreply:
-                assert reply == b"", (slot, reply)  # memcached says nothing to noreply
-                continue
-            out.append(reply)
-        return b"".join(out), closed
-
-    def exchange(self, wire: bytes, count: int) -> List[bytes]:
-        if not count:
-            return []
-        sender = send_in_background(self.conn, wire)
-        replies: List[bytes] = []
-        while len(replies) < count:
-            data = self.conn.recv(256 * KiB)
-            if not data:
-                raise AssertionError("the datastore closed the connection")
-            replies.extend(self.framer.feed(data))
-        sender.join()
-        assert len(replies) == count and self.framer.pending == 0, (count, replies)
-        return replies
-
-
 # -- 1. recorded vectors: parser alone, then against real memcached ------------------------
 class RecordedVectorTests(unittest.TestCase):
     def test_vectors_split_anywhere(self) -> None:
         """Any chunking of a vector gives the same items as feeding it whole."""
-        for name, request, _ in load_vectors():
+        for name, request, _ in load_memcache_vectors():
             data = request + TAIL
             whole = parse([data])
             self.assertTrue(whole, name)
@@ -242,7 +72,7 @@ class RecordedVectorTests(unittest.TestCase):
 
     def test_raw_is_the_exact_bytes(self) -> None:
         """Each request's raw bytes are where it is in the input, in order."""
-        for name, request, _ in load_vectors():
+        for name, request, _ in load_memcache_vectors():
             data = request + TAIL
             pos = 0
             for item in parse([data]):
@@ -252,26 +82,6 @@ class RecordedVectorTests(unittest.TestCase):
                     pos = found + len(item.raw)
                     # and it parses alone to the same request
                     self.assertEqual(parse([item.raw]), [item], name)
-
-    def test_memcached_and_node_give_the_recorded_replies(self) -> None:
-        """Real memcached answers each vector with the recorded bytes, and so does the
-        node relaying to another memcached over one shared, fenced connection."""
-        direct_server = Memcached(self)
-        node = Node(Memcached(self))
-        self.addCleanup(node.close)
-        for name, request, recorded in load_vectors():
-            direct = direct_server.direct(request + PROBE)
-            self.assertEqual(direct, recorded, "memcached itself, %s" % name)
-            served, closed = node.serve(request + TAIL)
-            self.assertEqual(served, recorded, "through the node, %s" % name)
-            self.assertTrue(closed, name)  # by the error that closes, or by quit
-        # every request kind went through the shared connection, noreply and q included
-        commands = {request.command for request, _ in node.relayed}
-        self.assertTrue({b"set", b"cas", b"gat", b"mg", b"ms", b"md", b"ma", b"me"} <= commands)
-        self.assertTrue(any(r.noreply for r, _ in node.relayed))
-        self.assertTrue(any(r.quiet and reply for r, reply in node.relayed))
-        self.assertTrue(any(r.quiet and not reply for r, reply in node.relayed))
-
 
 # -- 2. what the parser makes of requests --------------------------------------------------
 def req(
@@ -510,25 +320,6 @@ class SizeTests(unittest.TestCase):
         for chunks in splits(big):
             self.assertEqual(parse(chunks, item_size_max=100), items)
 
-    def test_memcached_refuses_too_large_alike(self) -> None:
-        server = Memcached(self)
-        node = Node(server)
-        self.addCleanup(node.close)
-        value = b"v" * (2 * MiB)
-        for request, shown in [
-            (b"set big 0 0 %d\r\n%s\r\nget big\r\n" % (len(value), value), True),
-            (b"set big 0 0 %d noreply\r\n%s\r\nget big\r\n" % (len(value), value), False),
-            (b"ms big %d q T0\r\n%s\r\nmg big v\r\n" % (len(value), value), True),
-            # the block is skipped by its length, whatever it holds
-            (b"set big 0 0 %d\r\n%sXY\r\n" % (len(value), value), True),
-            # at our limit but above memcached's (its item header counts): its own error
-            (b"set big 0 0 %d\r\n%s\r\n" % (MiB, b"w" * MiB), True),
-        ]:
-            direct = server.direct(request + PROBE)
-            self.assertEqual(node.serve(request + TAIL)[0], direct)
-            self.assertEqual(TOO_LARGE in direct, shown)
-            self.assertTrue(direct.endswith(b"MN\r\n"))
-
     def test_long_lines_close(self) -> None:
         """More than 2048 bytes without a newline close the connection silently, except
         for get and gets (after at most 100 spaces)."""
@@ -550,26 +341,6 @@ class SizeTests(unittest.TestCase):
         self.assertEqual(parser.feed(b"quit\r\n")[0].command, b"quit")
         self.assertTrue(parser.closed)
         self.assertEqual(parser.feed(b"get a\r\n"), [])
-
-    def test_long_lines_in_memcached(self) -> None:
-        """memcached closes as the parser does when the line arrives in pieces."""
-        server = Memcached(self)
-        for line, closes in [
-            (b"x" * (MAX_LINE + 1), True),
-            (b"gat 1 " + b"k " * MAX_LINE, True),
-            (b" " * 101 + b"get " + b"k " * MAX_LINE, True),
-            (b" " * 100 + b"get " + b"k " * MAX_LINE, False),
-            (b"gets " + b"k " * MAX_LINE, False),
-        ]:
-            with server.connect() as conn:
-                conn.sendall(line)
-                time.sleep(0.2)  # memcached reads the line without its newline
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"\r\n" + TAIL)
-                received = read_to_end(conn)
-            self.assertEqual(received.endswith(b"MN\r\n"), not closes, line[:20])
-            if not closes:
-                self.assertEqual(received, b"END\r\nMN\r\n")
 
     def test_linear_in_the_input(self) -> None:
         """Big values and lines in small pieces: each piece scanned once (the bytes the
@@ -698,63 +469,6 @@ class FramerTests(unittest.TestCase):
             self.assertRaises(ReplyError, framer.feed, stream)
         self.assertRaises(ValueError, MemcacheReplyFramer().expect, 0)
 
-    def test_replies_of_a_real_memcached(self) -> None:
-        """Every request kind, pipelined in one write: one reply each, fences removed."""
-        server = Memcached(self)
-        requests = [
-            b"set a 0 0 2\r\nhi\r\n",
-            b"set n 0 0 1 noreply\r\n5\r\n",
-            b"get a n zz a\r\n",
-            b"gets zz\r\n",
-            b"gat 0 a\r\n",
-            b"mg a v f s k c q\r\n",
-            b"mg zz v q\r\n",
-            b"mg a\r\n",
-            b"ma n v D5\r\n",
-            b"ma n q\r\n",
-            b"md zz q\r\n",
-            b"ms a 3 q MA\r\n!!!\r\n",
-            b"ms zz 1 q MR\r\nx\r\n",
-            b"me a\r\n",
-            b"stats\r\n",
-            b"stats reset\r\n",
-            b"stats detail\r\n",
-            b"stats detail dump\r\n",
-            b"stats nonsense\r\n",
-            b"version\r\n",
-            b"incr n 1 noreply\r\n",
-            b"get n\r\n",
-        ]
-        parsed = requests_only(parse(requests))
-        self.assertEqual(len(parsed), len(requests))
-        framer = MemcacheReplyFramer()
-        for request in parsed:
-            framer.expect(request.expect)
-        with server.connect() as conn:
-            conn.sendall(b"".join(r.raw_with_fence for r in parsed))
-            replies: List[bytes] = []
-            while len(replies) < len(parsed):
-                replies.extend(framer.feed(conn.recv(64 * KiB)))
-        self.assertEqual(len(replies), len(parsed))
-        by_request = dict(zip(requests, replies))
-        self.assertEqual(by_request[b"set n 0 0 1 noreply\r\n5\r\n"], b"")
-        self.assertEqual(by_request[b"get a n zz a\r\n"][-5:], END)
-        self.assertTrue(by_request[b"mg a v f s k c q\r\n"].startswith(b"VA 2 f0 s2 ka c"))
-        self.assertEqual(by_request[b"mg zz v q\r\n"], b"")
-        self.assertEqual(by_request[b"ma n v D5\r\n"], b"VA 2\r\n10\r\n")
-        self.assertEqual(by_request[b"ma n q\r\n"], b"")
-        self.assertEqual(by_request[b"md zz q\r\n"], b"NF\r\n")
-        self.assertEqual(by_request[b"ms a 3 q MA\r\n!!!\r\n"], b"")
-        self.assertEqual(by_request[b"ms zz 1 q MR\r\nx\r\n"], b"NS\r\n")
-        self.assertTrue(by_request[b"stats\r\n"].startswith(b"STAT pid "))
-        self.assertTrue(by_request[b"stats\r\n"].endswith(b"\r\nEND\r\n"))
-        self.assertEqual(by_request[b"stats reset\r\n"], b"RESET\r\n")
-        self.assertTrue(by_request[b"stats detail\r\n"].startswith(b"CLIENT_ERROR usage"))
-        self.assertEqual(by_request[b"stats nonsense\r\n"], ERROR)
-        self.assertEqual(by_request[b"incr n 1 noreply\r\n"], b"")
-        self.assertEqual(by_request[b"get n\r\n"], b"VALUE n 0 2\r\n12\r\nEND\r\n")
-
-
 # -- 5. coalescing fragments ---------------------------------------------------------------
 class MergeTests(unittest.TestCase):
     def test_merge(self) -> None:
@@ -773,52 +487,8 @@ class MergeTests(unittest.TestCase):
         for bad in [b"", b"END", a, a + b"END\r\nx", b"VALUE a 0 5\r\n1\r\nEND\r\n", ERROR]:
             self.assertIsNone(value_blocks(bad), bad)
 
-    def test_fragments_of_a_real_get(self) -> None:
-        """A get split into fragments by some owner function, each sent with its
-        ``with_keys`` line: merged, the same bytes as the whole get."""
-        server = Memcached(self)
-        keys = [b"key:%d" % i for i in range(40)]
-        setup = b"".join(
-            b"set %s %d 0 %d noreply\r\n%s\r\n" % (k, i, len(k) * (i % 3), k * (i % 3))
-            for i, k in enumerate(keys)
-            if i % 4
-        )
-        asked = keys + keys[:5]
-        line = b"gets " + b" ".join(asked) + b"\r\n"
-        (request,) = requests_only(parse([line]))
-
-        def owner_of(key: bytes) -> int:
-            return int(key.split(b":")[1]) % 3
-
-        framer = MemcacheReplyFramer()
-        with server.connect() as conn:
-            fragments = [
-                request.with_keys([k for k in asked if owner_of(k) == n]) for n in range(3)
-            ]
-            framer.expect(EXPECT_LINE | EXPECT_FENCED)
-            for _ in range(len(fragments) + 1):
-                framer.expect(EXPECT_VALUES)
-            conn.sendall(setup + b"mn\r\n" + b"".join(fragments) + line)
-            replies: List[bytes] = []
-            while len(replies) < len(fragments) + 2:
-                replies.extend(framer.feed(conn.recv(64 * KiB)))
-        self.assertEqual(replies[0], b"")  # the setup's replies, up to the fence
-        self.assertEqual(merge_get_replies(replies[1:-1], request.keys), replies[-1])
-
-
 # -- 6. deliberate differences from memcached ----------------------------------------------
 class DifferenceTests(unittest.TestCase):
-    def test_memcached_drops_earlier_replies_on_a_long_key(self) -> None:
-        """memcached 1.6.18 discards the unsent replies of the earlier pipelined
-        requests with a get whose key is too long; the parser refuses that get before
-        it reaches memcached, so the node keeps them."""
-        server = Memcached(self)
-        data = b"set dk 0 0 1\r\nx\r\nget dk " + b"k" * 251 + b"\r\n"
-        self.assertEqual(server.direct(data + PROBE), BAD_FORMAT + b"MN\r\n")
-        node = Node(server)
-        self.addCleanup(node.close)
-        self.assertEqual(node.serve(data + TAIL)[0], b"STORED\r\n" + BAD_FORMAT + b"MN\r\n")
-
     def test_binary_protocol_closes(self) -> None:
         self.assertEqual(parse([b"\x80\x00\x00\x05"]), [ClientError(b"", True)])
         # only as the first byte of a connection
@@ -902,11 +572,6 @@ GARBAGE_TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
-def cut(data: bytes, points: Sequence[int]) -> List[bytes]:
-    bounds = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
 class PropertyTests(unittest.TestCase):
     @HYPOTHESIS
     @given(st.lists(VALID_REQUESTS, min_size=1, max_size=20), st.lists(st.integers(0, 10**6)))
@@ -914,7 +579,7 @@ class PropertyTests(unittest.TestCase):
         data = b"".join(requests)
         whole = requests_only(parse([data]))
         self.assertEqual([r.raw for r in whole], requests)
-        self.assertEqual(parse(cut(data, points)), whole)
+        self.assertEqual(parse(pieces(data, points)), whole)
         for request in whole:
             self.assertEqual(request.fenced, request.noreply or request.quiet)
 
@@ -924,7 +589,7 @@ class PropertyTests(unittest.TestCase):
         whole = parse([data], item_size_max=100)
         for item in whole:
             self.assertIsInstance(item, (MemcacheRequest, ClientError))
-        self.assertEqual(parse(cut(data, points), item_size_max=100), whole)
+        self.assertEqual(parse(pieces(data, points), item_size_max=100), whole)
 
     @HYPOTHESIS
     @given(st.lists(GARBAGE_TOKENS, max_size=80), st.lists(st.integers(0, 10**6)))
@@ -935,7 +600,7 @@ class PropertyTests(unittest.TestCase):
             self.assertIsInstance(item, (MemcacheRequest, ClientError))
             if isinstance(item, MemcacheRequest):
                 self.assertEqual(parse([item.raw], item_size_max=100), [item])
-        self.assertEqual(parse(cut(data, points), item_size_max=100), whole)
+        self.assertEqual(parse(pieces(data, points), item_size_max=100), whole)
 
     @HYPOTHESIS
     @given(
@@ -948,7 +613,7 @@ class PropertyTests(unittest.TestCase):
         for kind in kinds:
             framer.expect(kind)
         try:
-            for chunk in cut(data, points):
+            for chunk in pieces(data, points):
                 for reply in framer.feed(chunk):
                     self.assertIsInstance(reply, bytes)
         except ReplyError:
@@ -964,131 +629,12 @@ class PropertyTests(unittest.TestCase):
         kinds = [k for case_kinds, _ in cases for k in case_kinds]
         replies = [r for _, case_replies in cases for r in case_replies]
         stream = fenced_stream(kinds, replies)
-        self.assertEqual(frame(kinds, cut(stream, points)), replies)
+        self.assertEqual(frame(kinds, pieces(stream, points)), replies)
 
     @HYPOTHESIS
     @given(st.binary(min_size=1, max_size=200))
     def test_base64_keys(self, key: bytes) -> None:
         self.assertEqual(b64_decode_key(base64.b64encode(key)), key)
-
-
-# -- 8. differential: a seeded pipeline through the node and straight to memcached ---------
-def seeded_pipeline(seed: int, count: int) -> bytes:
-    """Valid requests of every kind on a few keys (no time-dependent flags)."""
-    rnd = random.Random(seed)
-    keys = [b"d%d" % i for i in range(12)] + [b"n%d" % i for i in range(4)]
-
-    def key() -> bytes:
-        return rnd.choice(keys)
-
-    def value() -> bytes:
-        size = rnd.choice([0, 1, 5, 100, 3000, 200 * KiB])
-        return bytes(rnd.getrandbits(8) for _ in range(min(size, 64))) * max(1, size // 64)
-
-    def noreply() -> bytes:
-        return b" noreply" if rnd.random() < 0.3 else b""
-
-    out: List[bytes] = []
-    for _ in range(count):
-        kind = rnd.randrange(16)
-        if kind < 3:
-            command = rnd.choice([b"set", b"add", b"replace", b"append", b"prepend"])
-            v = value()
-            out.append(
-                b"%s %s %d 0 %d%s\r\n%s\r\n"
-                % (command, key(), rnd.randrange(99), len(v), noreply(), v)
-            )
-        elif kind == 3:
-            out.append(
-                b"set %s 0 0 %d%s\r\n%d\r\n"
-                % (rnd.choice(keys[-4:]), 3, noreply(), rnd.randrange(100, 999))
-            )
-        elif kind == 4:
-            command = rnd.choice([b"get", b"gets", b"gat 0", b"gats 0", b"bget"])
-            out.append(
-                command + b" " + b" ".join(key() for _ in range(rnd.randrange(1, 25))) + b"\r\n"
-            )
-        elif kind == 5:
-            out.append(b"cas %s 0 0 1 %d%s\r\nc\r\n" % (key(), rnd.randrange(1, 400), noreply()))
-        elif kind == 6:
-            command = rnd.choice([b"incr", b"decr"])
-            out.append(
-                b"%s %s %d%s\r\n" % (command, rnd.choice(keys), rnd.randrange(50), noreply())
-            )
-        elif kind == 7:
-            out.append(b"delete %s%s\r\n" % (key(), noreply()))
-        elif kind == 8:
-            out.append(b"touch %s 0%s\r\n" % (key(), noreply()))
-        elif kind == 9:
-            flags = rnd.sample(
-                [b"v", b"f", b"s", b"k", b"c", b"q", b"h", b"O7", b"T0", b"b"], rnd.randrange(6)
-            )
-            k = key()
-            if b"b" in flags:
-                k = base64.b64encode(k)
-            out.append(b"mg %s %s\r\n" % (k, b" ".join(flags)))
-        elif kind in (10, 11):
-            v = value()
-            flags = rnd.sample(
-                [b"T0", b"F9", b"q", b"k", b"c", b"O1", b"I", b"MA", b"ME", b"MR", b"C1"],
-                rnd.randrange(4),
-            )
-            if b"MA" in flags and b"ME" in flags:
-                flags.remove(b"ME")
-            if b"MR" in flags and (b"MA" in flags or b"ME" in flags):
-                flags.remove(b"MR")
-            out.append(b"ms %s %d %s\r\n%s\r\n" % (key(), len(v), b" ".join(flags), v))
-        elif kind == 12:
-            out.append(
-                b"md %s %s\r\n"
-                % (key(), b" ".join(rnd.sample([b"q", b"k", b"O3", b"I"], rnd.randrange(3))))
-            )
-        elif kind == 13:
-            flags = rnd.sample(
-                [b"q", b"v", b"N0", b"J5", b"D3", b"MD", b"k", b"c"], rnd.randrange(5)
-            )
-            out.append(b"ma %s %s\r\n" % (rnd.choice(keys), b" ".join(flags)))
-        elif kind == 14:
-            out.append(
-                rnd.choice(
-                    [b"mn\r\n", b"verbosity 0\r\n", b"verbosity 0 noreply\r\n", b"me zz\r\n"]
-                )
-            )
-        else:  # a malformed request now and then
-            out.append(
-                rnd.choice(
-                    [
-                        b"bogus\r\n",
-                        b"set x 0 0 -1\r\n",
-                        b"incr x y\r\n",
-                        b"mg x v v\r\n",
-                        b"ms x 1 z\r\nq\r\n",
-                    ]
-                )
-            )
-    return b"".join(out)
-
-
-class DifferentialTests(unittest.TestCase):
-    def test_seeded_pipelines(self) -> None:
-        """The node's replies, one per request through the shared fenced connection,
-        are byte for byte memcached's own, whatever the chunking of the client's bytes."""
-        direct_server = Memcached(self)
-        node = Node(Memcached(self))
-        self.addCleanup(node.close)
-        for seed in range(4):
-            data = seeded_pipeline(seed, 250)
-            rnd = random.Random(seed)
-            chunks = cut(data + TAIL, [rnd.randrange(len(data)) for _ in range(200)])
-            served, closed = node.serve(data + TAIL, chunks)
-            self.assertTrue(closed)
-            direct = direct_server.direct(data + PROBE)
-            self.assertTrue(direct.endswith(b"MN\r\n"))
-            self.assertEqual(served, direct, "seed %d" % seed)
-        noreply = [r for r, _ in node.relayed if r.noreply]
-        quiet = [reply for r, reply in node.relayed if r.quiet]
-        self.assertGreater(len(noreply), 50)
-        self.assertTrue(b"" in quiet and any(quiet))
 
 
 # -- 9. small helpers ----------------------------------------------------------------------

@@ -1,29 +1,25 @@
-"""The memcached datastore connection's reading of relayed requests."""
+"""The memcached datastore connection's reading of relayed requests, and its fences,
+driven through a node on in-memory transports."""
 
 from __future__ import annotations
 
-import ast
-import os
+from typing import Any, Iterator, Tuple
 
 from twisted.trial import unittest
 
+from dynotwist.core.slots import Slot
 from dynotwist.proto.memcache import MemcacheRequest, MemcacheRequestParser, expected_reply
+from tests.support.fakes import Owner
+from tests.support.nodes import InMemoryNode
+from tests.support.vectors import load_memcache_vectors
 
-VECTORS = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "vectors", "memcache-requests.txt"
-)
 
-
-def relayed_requests():
+def relayed_requests() -> Iterator[MemcacheRequest]:
     """Every request the client port's parser accepts in the recorded vectors."""
-    with open(VECTORS) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            request = ast.literal_eval(line.split("\t")[1])
-            for item in MemcacheRequestParser().feed(request):
-                if isinstance(item, MemcacheRequest) and not item.local:
-                    yield item
+    for _, request, _ in load_memcache_vectors():
+        for item in MemcacheRequestParser().feed(request):
+            if isinstance(item, MemcacheRequest) and not item.local:
+                yield item
 
 
 class ExpectedReplyTests(unittest.TestCase):
@@ -40,52 +36,47 @@ class ExpectedReplyTests(unittest.TestCase):
 class FenceTests(unittest.TestCase):
     """The datastore connection's expectations follow the parser, not a guess."""
 
-    def connection(self):
-        from twisted.internet.testing import MemoryReactorClock, StringTransport
-
-        from dynotwist.config import Address
-        from dynotwist.core.slots import Slot
-        from dynotwist.core.stats import detached_stats
-        from dynotwist.net.batch import WriteBatch
-        from dynotwist.net.datastore import DatastorePool, PoolShared
-        from dynotwist.net.memcache import REPLIES, MemcacheDatastoreProtocol
-
-        reactor = MemoryReactorClock()
-        shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), REPLIES)
-        pool = DatastorePool(
-            shared, Address("127.0.0.1", 11211), 1, 1000, 1000,
-            protocol_class=MemcacheDatastoreProtocol,
-        )
-        protocol = MemcacheDatastoreProtocol(pool)
-        protocol.makeConnection(StringTransport())
-        return protocol, Slot
+    def connection(self) -> Tuple[InMemoryNode, Any]:
+        """A memcached node and its datastore connection, on in-memory transports."""
+        node = InMemoryNode(data_store=1)
+        _, protocol = node.datastore()
+        return node, protocol
 
     def test_a_key_named_noreply_is_not_a_noreply_request(self) -> None:
-        protocol, Slot = self.connection()
-        got = []
-
-        class Owner:
-            def complete(self, slot, reply):
-                got.append(reply)
-
-        protocol.send(b"delete noreply\r\n", Slot(Owner()))
-        protocol.send(b"get x\r\n", Slot(Owner()))
+        _, protocol = self.connection()
+        owner = Owner()
+        protocol.send(b"delete noreply\r\n", Slot(owner))
+        protocol.send(b"get x\r\n", Slot(owner))
         protocol.dataReceived(b"NOT_FOUND\r\nVALUE x 0 1\r\ny\r\nEND\r\n")
-        self.assertEqual(got, [b"NOT_FOUND\r\n", b"VALUE x 0 1\r\ny\r\nEND\r\n"])
+        self.assertEqual(owner.received(), [b"NOT_FOUND\r\n", b"VALUE x 0 1\r\ny\r\nEND\r\n"])
 
     def test_an_unfenced_noreply_request_from_a_peer_gets_a_fence(self) -> None:
-        protocol, Slot = self.connection()
-        got = []
-
-        class Owner:
-            def complete(self, slot, reply):
-                got.append(reply)
-
-        protocol.send(b"set k 0 0 1 noreply\r\nx\r\n", Slot(Owner()))
-        protocol.send(b"get k\r\n", Slot(Owner()))
-        protocol.pool.batch.flush()
+        _, protocol = self.connection()
+        owner = Owner()
+        protocol.send(b"set k 0 0 1 noreply\r\nx\r\n", Slot(owner))
+        protocol.send(b"get k\r\n", Slot(owner))
         self.assertEqual(
-            protocol.transport.value(), b"set k 0 0 1 noreply\r\nx\r\nmn\r\nget k\r\n"
+            protocol.transport.flush().value(), b"set k 0 0 1 noreply\r\nx\r\nmn\r\nget k\r\n"
         )
         protocol.dataReceived(b"MN\r\nVALUE k 0 1\r\nx\r\nEND\r\n")
-        self.assertEqual(got, [b"", b"VALUE k 0 1\r\nx\r\nEND\r\n"])
+        self.assertEqual(owner.received(), [b"", b"VALUE k 0 1\r\nx\r\nEND\r\n"])
+
+    def test_a_client_pipeline_through_the_node(self) -> None:
+        """noreply and quiet requests cross the shared datastore connection fenced; the
+        client reads memcached's replies in order, without the fences' MN, nothing for
+        noreply, and its own MN."""
+        node, store = self.connection()
+        client, out = node.client()
+        client.dataReceived(
+            b"set a 0 0 1 noreply\r\n1\r\nmg a v q\r\nmg zz v q\r\nget a\r\nmn\r\n"
+        )
+        self.assertEqual(
+            store.transport.flush().value(),
+            b"set a 0 0 1 noreply\r\n1\r\nmn\r\nmg a v q\r\nmn\r\nmg zz v q\r\nmn\r\n"
+            b"get a\r\n",
+        )
+        self.assertEqual(out.flush().value(), b"")
+        store.dataReceived(b"MN\r\nVA 1\r\n1\r\nMN\r\nMN\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+        self.assertEqual(
+            out.flush().value(), b"VA 1\r\n1\r\nVALUE a 0 1\r\n1\r\nEND\r\nMN\r\n"
+        )

@@ -5,20 +5,19 @@ from __future__ import annotations
 import ast
 import itertools
 import os
-from typing import List, Optional, Tuple, Union
+from typing import List
 
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial import unittest
 
 from dynotwist import errors
-from dynotwist.config import parse_config
 from dynotwist.core import ring
 from dynotwist.core.stats import detached_stats
-from dynotwist.datastores import RedisKind, Relayed
+from dynotwist.datastores import Relayed
 from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import PoolShared, Slot
@@ -37,6 +36,8 @@ from dynotwist.proto.dnode import (
     encode_frame,
 )
 from dynotwist.proto.resp import encode_command
+from tests.support.fakes import FakeNode, Owner
+from tests.support.transports import BatchedTransport
 
 VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "vectors")
 
@@ -65,46 +66,6 @@ def captured(topology: str, heading: str, direction: str) -> bytes:
 
 def refused() -> Failure:
     return Failure(ConnectionRefusedError())
-
-
-class FlushedTransport(StringTransport):
-    """Reads what was written once the write batch for this iteration is flushed."""
-
-    def __init__(self, reactor: MemoryReactorClock) -> None:
-        super().__init__()
-        self.reactor = reactor
-
-    def value(self) -> bytes:
-        self.reactor.advance(0)
-        return super().value()
-
-    def take(self) -> bytes:
-        data = self.value()
-        self.clear()
-        return data
-
-    def closing(self) -> bool:
-        self.reactor.advance(0)
-        return bool(self.disconnecting)
-
-
-class Owner:
-    """Records the replies delivered to its slots."""
-
-    def __init__(self) -> None:
-        self.replies: List[Tuple[Slot, bytes]] = []
-
-    def complete(self, slot: Slot, reply: bytes) -> None:
-        self.replies.append((slot, reply))
-
-    def slot(self) -> Slot:
-        return Slot(self)
-
-    def reply_to(self, slot: Slot) -> Optional[bytes]:
-        for done, reply in self.replies:
-            if done is slot:
-                return reply
-        return None
 
 
 def frames(data: bytes) -> List[Frame]:
@@ -143,7 +104,7 @@ class PoolHarness:
         """Complete a connection attempt on an in-memory transport."""
         connector = self.reactor.tcpClients[attempt]
         wrapper = connector[2].buildProtocol(None)
-        wrapper.makeConnection(FlushedTransport(self.reactor))
+        wrapper.makeConnection(BatchedTransport(self.reactor))
         protocol = self.pool.ready[-1]
         assert isinstance(protocol, PeerProtocol)
         return protocol
@@ -164,7 +125,7 @@ class PeerClientTests(unittest.TestCase):
         payload = frames(request)[0].payload
         self.assertEqual(payload, GET_FOO)
         self.assertTrue(h.pool.send(payload, slot, DMSG_REQ_FORWARD, False, 0))
-        self.assertEqual(link.transport.value(), request)
+        self.assertEqual(link.transport.flush().value(), request)
         link.dataReceived(response)
         self.assertEqual(owner.replies, [(slot, b"$3\r\nbar\r\n")])
 
@@ -176,7 +137,7 @@ class PeerClientTests(unittest.TestCase):
         link = h.connect()
         owner = Owner()
         h.pool.send(SET_FOO, owner.slot(), DMSG_REQ, False, 0)
-        self.assertEqual(link.transport.value(), request)
+        self.assertEqual(link.transport.flush().value(), request)
         link.dataReceived(response)
         self.assertEqual([reply for _, reply in owner.replies], [b"+OK\r\n"])
 
@@ -189,22 +150,22 @@ class PeerClientTests(unittest.TestCase):
         links = []
         for pool in pools:
             pool.start()
-            reactor.tcpClients[-1][2].buildProtocol(None).makeConnection(FlushedTransport(reactor))
+            reactor.tcpClients[-1][2].buildProtocol(None).makeConnection(BatchedTransport(reactor))
             links.append(pool.ready[0])
         pools[0].send(GET_FOO, Slot(None), DMSG_REQ, False, 0)
         pools[1].send(GET_FOO, Slot(None), DMSG_REQ, False, 0)
         pools[0].send(GET_FOO, Slot(None), DMSG_REQ, False, 0)
-        self.assertEqual([f.msg_id for f in frames(links[0].transport.value())], [40, 42])
-        self.assertEqual([f.msg_id for f in frames(links[1].transport.value())], [41])
+        self.assertEqual([f.msg_id for f in frames(links[0].transport.flush().value())], [40, 42])
+        self.assertEqual([f.msg_id for f in frames(links[1].transport.flush().value())], [41])
 
     def test_resp3_requests_carry_the_flag(self) -> None:
         h = PoolHarness()
         link = h.connect()
         h.pool.send(GET_FOO, Slot(None), DMSG_REQ, True, 0)
         h.pool.send(GET_FOO, Slot(None), DMSG_REQ, False, 0)
-        sent = frames(link.transport.value())
+        sent = frames(link.transport.flush().value())
         self.assertEqual([f.flags for f in sent], [4, 0])
-        self.assertEqual(link.transport.value()[:30], b"   $2014$ 1 3 4 1 1 *1 d *22\r\n")
+        self.assertEqual(link.transport.flush().value()[:30], b"   $2014$ 1 3 4 1 1 *1 d *22\r\n")
 
     def test_replies_are_matched_fifo_by_id(self) -> None:
         h = PoolHarness()
@@ -279,7 +240,7 @@ class PeerClientTests(unittest.TestCase):
         h.reactor.advance(1.0)
         link = h.connect()
         self.assertTrue(h.pool.is_up)
-        self.assertEqual(link.transport.value(), b"")
+        self.assertEqual(link.transport.flush().value(), b"")
         self.assertEqual(owner.replies, [])
 
     def test_requests_are_spread_over_connections_by_lane(self) -> None:
@@ -288,8 +249,8 @@ class PeerClientTests(unittest.TestCase):
         second = h.connect(1)
         for lane in (1, 2, 3, 5):
             h.pool.send(GET_FOO, Slot(None), DMSG_REQ, False, lane)
-        self.assertEqual([f.msg_id for f in frames(first.transport.value())], [2])
-        self.assertEqual([f.msg_id for f in frames(second.transport.value())], [1, 3, 4])
+        self.assertEqual([f.msg_id for f in frames(first.transport.flush().value())], [2])
+        self.assertEqual([f.msg_id for f in frames(second.transport.flush().value())], [1, 3, 4])
 
     def test_timeout_fails_only_the_late_request_and_drops_its_reply(self) -> None:
         h = PoolHarness(timeout_ms=1000)
@@ -305,7 +266,7 @@ class PeerClientTests(unittest.TestCase):
             encode_frame(1, 5, 0, 1, b"+late\r\n") + encode_frame(2, 5, 0, 1, b"+B\r\n")
         )
         self.assertEqual(owner.replies, [(first, errors.PEER_REFUSED), (second, b"+B\r\n")])
-        self.assertFalse(link.transport.closing())
+        self.assertFalse(link.transport.flush().disconnecting)
 
     def test_a_peer_silent_for_twice_the_timeout_is_dropped(self) -> None:
         h = PoolHarness(timeout_ms=1000)
@@ -314,9 +275,9 @@ class PeerClientTests(unittest.TestCase):
         h.pool.send(GET_FOO, owner.slot(), DMSG_REQ, False, 0)
         h.reactor.advance(1.1)
         self.assertEqual([reply for _, reply in owner.replies], [errors.PEER_REFUSED])
-        self.assertFalse(link.transport.closing())
+        self.assertFalse(link.transport.flush().disconnecting)
         h.reactor.advance(1.0)
-        self.assertTrue(link.transport.closing())
+        self.assertTrue(link.transport.flush().disconnecting)
 
     def test_reconnect_backoff_doubles_up_to_ten_seconds(self) -> None:
         h = PoolHarness()
@@ -343,7 +304,7 @@ class PeerClientTests(unittest.TestCase):
         attempts = len(h.reactor.tcpClients)
         h.pool.reset()
         self.assertEqual(owner.replies, [(slot, errors.PEER_REFUSED)])
-        self.assertTrue(link.transport.closing())
+        self.assertTrue(link.transport.flush().disconnecting)
         self.assertFalse(h.pool.is_up)
         self.assertEqual(len(h.reactor.tcpClients), attempts + 2)
         self.assertEqual(h.pool._retry_calls, [None, None])
@@ -358,7 +319,7 @@ class PeerClientTests(unittest.TestCase):
         h = PoolHarness()
         link = h.connect()
         h.pool.stop()
-        self.assertTrue(link.transport.closing())
+        self.assertTrue(link.transport.flush().disconnecting)
         link.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(h.pool._retry_calls, [None])
         self.assertEqual(h.reactor.getDelayedCalls(), [])
@@ -435,70 +396,11 @@ class RateLimitTests(unittest.TestCase):
         link = h.connect()
         for _ in range(5):
             h.pool.send(GET_FOO, Slot(None), DMSG_REQ, False, 0)
-        self.assertEqual(len(frames(link.transport.value())), 5)
+        self.assertEqual(len(frames(link.transport.flush().value())), 5)
         self.assertIsNone(link.budget)
 
 
 # -- server side ----------------------------------------------------------------------
-
-
-class FakeDatastore:
-    def __init__(self, resp3: bool, up: bool = True) -> None:
-        self.resp3 = resp3
-        self.up = up
-        self.sent: List[Tuple[bytes, Slot, int]] = []
-
-    def send(self, raw: bytes, slot: Slot, lane: int) -> bool:
-        if not self.up:
-            return False
-        self.sent.append((raw, slot, lane))
-        return True
-
-    def answer(self, index: int, reply: bytes) -> None:
-        slot = self.sent[index][1]
-        if slot.owner is not None:
-            slot.owner.complete(slot, reply)
-
-
-NODE_CONFIG = parse_config(
-    """\
-dyn_o_mite:
-  listen: 127.0.0.1:8102
-  dyn_listen: 127.0.0.1:8101
-  servers:
-  - 127.0.0.1:22122:1
-  tokens: '0'
-  proto_max_bulk_len: 65536
-"""
-)
-
-
-class FakeNode:
-    """What DnodeServerProtocol needs of the node; requests are admitted by the real
-    Redis datastore kind."""
-
-    def __init__(self, reactor: MemoryReactorClock) -> None:
-        self.batch = WriteBatch(reactor)
-        self.replies = errors.RESP
-        self.stores = {False: FakeDatastore(False), True: FakeDatastore(True)}
-        self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
-        self.forward_ok = True
-        self.kind = RedisKind()
-        self.max_relayed_payload = 1 << 20
-        self.stats = detached_stats()
-
-    def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
-        return self.kind.admit_relayed(payload, NODE_CONFIG)
-
-    def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
-        if not self.stores[resp3].send(request.raw, slot, lane):
-            slot.owner.complete(slot, errors.DATASTORE_REFUSED)
-
-    def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
-        if not self.forward_ok:
-            return False
-        self.forwarded.append((request.raw, resp3, slot, lane))
-        return True
 
 
 class ServerHarness:
@@ -506,7 +408,7 @@ class ServerHarness:
         self.reactor = MemoryReactorClock()
         self.node = FakeNode(self.reactor)
         self.protocol = DnodeServerFactory(self.node).buildProtocol(None)
-        self.transport = FlushedTransport(self.reactor)
+        self.transport = BatchedTransport(self.reactor)
         self.protocol.makeConnection(self.transport)
 
 
@@ -530,9 +432,9 @@ class DnodeServerTests(unittest.TestCase):
         store = self.node.stores[False]
         self.assertEqual([raw for raw, _, _ in store.sent], [SET_FOO])
         self.assertEqual(store.sent[0][2], self.server.lane)
-        self.assertEqual(self.out.value(), b"")
+        self.assertEqual(self.out.flush().value(), b"")
         store.answer(0, b"+OK\r\n")
-        self.assertEqual(self.out.value(), response)
+        self.assertEqual(self.out.flush().value(), response)
 
     def test_forwarded_get_goes_to_the_node_and_is_answered_as_captured(self) -> None:
         request = captured("T4", "GET foo (hit)", "[A -> C]")
@@ -542,7 +444,7 @@ class DnodeServerTests(unittest.TestCase):
         [(payload, resp3, slot, lane)] = self.node.forwarded
         self.assertEqual((payload, resp3, lane), (GET_FOO, False, self.server.lane))
         slot.owner.complete(slot, b"$3\r\nbar\r\n")
-        self.assertEqual(self.out.value(), response)
+        self.assertEqual(self.out.flush().value(), response)
 
     def test_replies_go_back_in_request_order_across_protocol_versions(self) -> None:
         self.server.dataReceived(
@@ -555,10 +457,10 @@ class DnodeServerTests(unittest.TestCase):
         self.assertEqual(len(resp3.sent), 1)
         resp3.answer(0, b"%0\r\n")
         resp2.answer(1, b"$1\r\nc\r\n")
-        self.assertEqual(self.out.value(), b"")
+        self.assertEqual(self.out.flush().value(), b"")
         resp2.answer(0, b"$1\r\na\r\n")
         self.assertEqual(
-            self.out.value(),
+            self.out.flush().value(),
             encode_frame(11, 5, 0, 1, b"$1\r\na\r\n")
             + encode_frame(12, 5, 4, 1, b"%0\r\n")
             + encode_frame(13, 5, 0, 0, b"$1\r\nc\r\n"),
@@ -572,7 +474,7 @@ class DnodeServerTests(unittest.TestCase):
             + encode_frame(2, DMSG_REQ_FORWARD, 4, 0, GET_FOO)
         )
         self.assertEqual(
-            self.out.value(),
+            self.out.flush().value(),
             encode_frame(1, 5, 0, 1, errors.DATASTORE_REFUSED)
             + encode_frame(2, 5, 4, 0, errors.PEER_NOT_CONNECTED),
         )
@@ -582,7 +484,7 @@ class DnodeServerTests(unittest.TestCase):
         [(_, resp3, slot, _)] = self.node.forwarded
         self.assertTrue(resp3)
         slot.owner.complete(slot, b"_\r\n")
-        self.assertEqual(self.out.value(), encode_frame(5, 5, 4, 0, b"_\r\n"))
+        self.assertEqual(self.out.flush().value(), encode_frame(5, 5, 4, 0, b"_\r\n"))
 
     def test_gossip_responses_and_handshakes_are_ignored(self) -> None:
         gossip = b"   $2014$ 0 7 0 1 1 *1 a *34\r\ndc1$rack1$0,1445912180,4,10.0.0.1\r\n"
@@ -597,7 +499,7 @@ class DnodeServerTests(unittest.TestCase):
         self.assertEqual(len(self.node.stores[False].sent), 1)
         self.assertEqual(self.node.forwarded, [])
         self.node.stores[False].answer(0, b"$-1\r\n")
-        self.assertEqual(self.out.value(), encode_frame(7, 5, 0, 1, b"$-1\r\n"))
+        self.assertEqual(self.out.flush().value(), encode_frame(7, 5, 0, 1, b"$-1\r\n"))
 
     def test_garbage_before_a_frame_is_skipped(self) -> None:
         request = encode_frame(9, DMSG_REQ, 0, 1, GET_FOO)
@@ -606,7 +508,7 @@ class DnodeServerTests(unittest.TestCase):
             self.server.dataReceived(stream[i : i + 1])
         store = self.node.stores[False]
         self.assertEqual([raw for raw, _, _ in store.sent], [GET_FOO, GET_FOO])
-        self.assertFalse(self.out.closing())
+        self.assertFalse(self.out.flush().disconnecting)
 
     def test_a_payload_must_be_exactly_one_request(self) -> None:
         not_one = b"-ERR Protocol error: a peer frame must carry exactly one request\r\n"
@@ -616,7 +518,7 @@ class DnodeServerTests(unittest.TestCase):
             self.server.dataReceived(encode_frame(msg_id, DMSG_REQ, 0, 1, payload))
             self.assertEqual(self.out.take(), encode_frame(msg_id, 5, 0, 1, not_one), payload)
         self.assertEqual(self.node.stores[False].sent, [])
-        self.assertFalse(self.out.closing())
+        self.assertFalse(self.out.flush().disconnecting)
 
     def test_peers_are_refused_what_clients_are_refused(self) -> None:
         refused = [
@@ -637,7 +539,7 @@ class DnodeServerTests(unittest.TestCase):
             self.assertTrue(frame.payload.startswith(error), (payload, frame.payload))
         self.assertEqual(self.node.stores[False].sent, [])
         self.assertEqual(self.node.forwarded, [])
-        self.assertFalse(self.out.closing())
+        self.assertFalse(self.out.flush().disconnecting)
 
     def test_what_dynomite_peers_send_is_admitted(self) -> None:
         """The requests C Dynomite peers send (captured), lower-case fragments included."""
@@ -665,19 +567,19 @@ class DnodeServerTests(unittest.TestCase):
             encode_frame(1, DMSG_REQ, 0, 1, GET_FOO) + b"   $2014$ 2 3 0 1 1 *99999999 "
         )
         self.assertEqual(len(self.node.stores[False].sent), 1)
-        self.assertTrue(self.out.closing())
+        self.assertTrue(self.out.flush().disconnecting)
 
     def test_a_frame_over_the_payload_limit_closes_the_connection(self) -> None:
         self.server.dataReceived(
             encode_frame(1, DMSG_REQ, 0, 1, GET_FOO) + b"   $2014$ 2 3 0 1 1 *1 d *1048577\r\n"
         )
         self.assertEqual(len(self.node.stores[False].sent), 1)
-        self.assertTrue(self.out.closing())
+        self.assertTrue(self.out.flush().disconnecting)
 
     def test_encrypted_frames_close_the_connection(self) -> None:
         self.server.dataReceived(encode_frame(1, DMSG_REQ, 1, 1, b"\x00" * 16))
         self.assertEqual(self.node.stores[False].sent, [])
-        self.assertTrue(self.out.closing())
+        self.assertTrue(self.out.flush().disconnecting)
 
     def test_a_closed_connection_drops_its_pending_replies(self) -> None:
         self.server.dataReceived(encode_frame(1, DMSG_REQ, 0, 1, GET_FOO))

@@ -22,15 +22,15 @@ from dynotwist import certs
 from dynotwist.config import Config, parse_config
 from dynotwist.core import ring
 from dynotwist.core.stats import Stats, detached_stats
-from dynotwist.local import render_config
 from dynotwist.net.peer import DnodeServerFactory
 from dynotwist.net.peerlinks import PeerLinks, bind_host
 from dynotwist.net.peerport import FirstByte, PeerPortFactory
 from dynotwist.net.tls import HANDSHAKE_TIMEOUT, TLSClientEndpoint, TLSFactory
 from dynotwist.proto.dnode import encode_frame
 from dynotwist.proto.resp import encode_command
+from dynotwist.testing.configs import render_config
 from dynotwist.tlsfiles import TLSFiles, load
-from tests.unit.test_peer import FakeNode
+from tests.support.fakes import FakeNode
 
 # this node: dc1/rack1 on 127.0.0.2; its seeds
 HOST = "127.0.0.2"

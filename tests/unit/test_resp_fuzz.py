@@ -13,9 +13,9 @@ from twisted.trial import unittest
 
 from dynotwist.proto.resp import RequestParser
 from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
+from tests.support.chunks import pieces
 from tests.unit import resp_fuzz
 from tests.unit.resp_fuzz import Case, difference, inputs
-from tests.unit.test_resp import pieces
 
 SEED = 20240611
 COUNT = 50000

@@ -11,6 +11,7 @@ from twisted.trial import unittest
 from dynotwist.proto import resp_hiredis
 from dynotwist.proto.resp import RequestParser, encode_command, request_parser_class
 from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
+from tests.support.chunks import pieces
 from tests.unit import test_resp, test_resp_limits
 
 
@@ -184,7 +185,7 @@ class SoundnessTests(unittest.TestCase):
             self.assertEqual(canonical, len(data), data)
             self.assertSameAsPure([data])
             for cut in range(1, len(data)):
-                self.assertSameAsPure(test_resp.pieces(data, [cut]))
+                self.assertSameAsPure(pieces(data, [cut]))
 
     def test_hidden_command_is_an_inline_command(self) -> None:
         """PING relayed alone, then what Redis makes of the set: inline commands, never

@@ -4,8 +4,8 @@ Redis 7 refuses, from a client that has not authenticated, a multibulk of more t
 arguments and a bulk of more than 16384 bytes (processMultibulkBuffer); it runs an
 AUTH before it reads the request after it, so ``AUTH`` and a big request pipelined in
 one write both succeed. The parser pauses before a refused request that follows other
-requests of the same feed, for its caller to serve them first. Checked against a real
-redis-server with a password too.
+requests of the same feed, for its caller to serve them first. A real redis-server
+with a password answers alike (tests/integration/test_resp_redis.py).
 """
 
 from __future__ import annotations
@@ -20,51 +20,12 @@ from dynotwist.proto.resp import (
     UNAUTHENTICATED_BULK,
     UNAUTHENTICATED_MULTIBULK,
     ProtocolError,
-    Request,
     RequestParser,
     encode_command,
-    error_reply,
 )
-from tests.unit.test_resp import (
-    RedisServer,
-    outcome_requests,
-    pieces,
-    read_until,
-    reference_split,
-    split_offsets,
-)
-
-AUTH = encode_command([b"AUTH", b"secret"])
-BIG_VALUE = b"v" * 20000
-BIG_SET = encode_command([b"SET", b"k", BIG_VALUE])
-MANY_ARGS = encode_command([b"DEL"] + [b"k%d" % i for i in range(11)])
-PING = encode_command([b"PING"])
-
-
-class Client:
-    """Feeds a parser as the network layer does: serves what it returns, takes the
-    client as authenticated once an AUTH was served, and continues after a pause."""
-
-    def __init__(self, parser: RequestParser) -> None:
-        self.parser = parser
-        self.parser.unauthenticated = True
-        self.served: List[Request] = []
-        self.pauses = 0
-
-    def receive(self, data: bytes) -> None:
-        requests = self.parser.feed(data)
-        while True:
-            self.serve(requests)
-            if not self.parser.paused:
-                return
-            self.pauses += 1
-            requests = self.parser.feed(b"")
-
-    def serve(self, requests: List[Request]) -> None:
-        for args, raw in requests:
-            self.served.append((args, raw))
-            if args[0] == b"AUTH":
-                self.parser.unauthenticated = False
+from tests.support.chunks import pieces, split_offsets
+from tests.support.resp import ServingClient, outcome_requests
+from tests.support.vectors import AUTH, BIG_SET, BIG_VALUE, MANY_ARGS, PING
 
 
 class LimitTests(unittest.TestCase):
@@ -222,7 +183,7 @@ class PauseTests(unittest.TestCase):
             ((refused_args, _),) = RequestParser().feed(refused)
             expected = [[b"AUTH", b"secret"], refused_args, [b"PING"]]
             for offset in [*range(len(AUTH) + shows + 2), len(data) - 5, len(data)]:
-                client = Client(self.parser_class())
+                client = ServingClient(self.parser_class())
                 for chunk in pieces(data, [offset]):
                     client.receive(chunk)
                 self.assertEqual([args for args, _ in client.served], expected, offset)
@@ -256,49 +217,3 @@ class BufferedTests(unittest.TestCase):
         self.assertEqual(parser.buffered, 3)
         self.assertRaises(ProtocolError, parser.feed, b"+x\r\n")
         self.assertEqual(parser.buffered, 0)
-
-
-class RealRedisTests(unittest.TestCase):
-    """A redis-server with a password answers as the parser decides."""
-
-    parser_class = RequestParser
-
-    def setUp(self) -> None:
-        class PasswordRedis(RedisServer):
-            probe = b"AUTH secret\r\n"
-            ready = b"+OK\r\n"
-
-            def arguments(self, testcase: unittest.TestCase) -> List[str]:
-                return [*super().arguments(testcase), "--requirepass", "secret"]
-
-        self.server = PasswordRedis(self)
-
-    def test_limits_and_texts(self) -> None:
-        for data, text in [
-            (MANY_ARGS, UNAUTHENTICATED_MULTIBULK),
-            (b"*11\r\n", UNAUTHENTICATED_MULTIBULK),
-            (BIG_SET, UNAUTHENTICATED_BULK),
-            (b"*1\r\n$16385\r\n", UNAUTHENTICATED_BULK),
-            (b"*2147483648\r\n", INVALID_MULTIBULK),
-        ]:
-            replies = reference_split(self.server.exchange(data))
-            self.assertEqual(replies, [error_reply("ERR " + text)], data[:20])
-            parser = RequestParser()
-            parser.unauthenticated = True
-            error = self.assertRaises(ProtocolError, parser.feed, data)
-            self.assertEqual(str(error), text)
-
-    def test_auth_pipelined_with_a_big_request(self) -> None:
-        data = AUTH + BIG_SET + encode_command([b"STRLEN", b"k"])
-        self.assertEqual(self.server.exchange(data, b":20000\r\n"), b"+OK\r\n+OK\r\n:20000\r\n")
-        client = Client(self.parser_class())
-        client.receive(data)
-        self.assertEqual([args[0] for args, _ in client.served], [b"AUTH", b"SET", b"STRLEN"])
-
-    def test_inline_requests_are_not_limited(self) -> None:
-        """Redis limits inline lines to 64 KiB only: a long or many-word inline command
-        gets NOAUTH, not a protocol error."""
-        with self.server.connect() as conn:
-            conn.sendall(b"ECHO " + b"x" * 20000 + b"\r\n" + b" ".join([b"DEL"] * 20) + b"\r\n")
-            replies = read_until(conn, b"\r\n-NOAUTH Authentication required.\r\n")
-        self.assertEqual(replies.count(b"-NOAUTH"), 2)

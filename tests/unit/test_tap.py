@@ -14,15 +14,9 @@ from twisted.trial import unittest
 from dynotwist import __version__
 from dynotwist.logs import verbosity
 from dynotwist.tap import Options, makeService
+from tests.support.configs import config_text
 
-GOOD = """\
-dyn_o_mite:
-  listen: 127.0.0.1:8102
-  dyn_listen: 127.0.0.1:8101
-  servers:
-  - 127.0.0.1:22122:1
-  tokens: '0'
-"""
+GOOD = config_text()
 
 
 class OptionsTests(unittest.TestCase):

@@ -13,8 +13,8 @@ from twisted.trial import unittest
 
 from dynotwist import certs
 from dynotwist.config import load_config
-from dynotwist.local import render_config
 from dynotwist.service import DynomiteService
+from dynotwist.testing.configs import render_config
 
 HOST = "127.0.0.2"
 

@@ -15,8 +15,8 @@ from twisted.trial import unittest
 
 from dynotwist import certs
 from dynotwist.config import Config, parse_config
-from dynotwist.local import render_config
 from dynotwist.tap import Options
+from dynotwist.testing.configs import render_config
 from dynotwist.tlsfiles import TLSFileError, load
 
 NOW = datetime.datetime(2030, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
