@@ -30,6 +30,9 @@ class Batched:
     def flushed(self, size: int) -> None:
         """Called once this iteration's ``size`` bytes are handed to the transport."""
 
+    def hanging_up(self) -> None:
+        """Called just before the batch closes the transport (after its last bytes)."""
+
 
 class WriteBatch:
     def __init__(self, reactor: Any) -> None:
@@ -73,4 +76,5 @@ class WriteBatch:
                 write_now(transport, data)
             protocol.flushed(size)
             if protocol._hang_up:
+                protocol.hanging_up()
                 transport.loseConnection()

@@ -49,6 +49,7 @@ class OrderedConnection(Batched, Protocol):
         self._send_blocked = False  # the transport's buffer is full
         self._too_many = False  # too many replies due
         self._unsent = 0  # bytes written since the transport's buffer filled up
+        self._producing = False  # registered with the transport as its producer
 
     def frame(self, reply: bytes) -> bytes:
         """The bytes that carry ``reply`` for the oldest request (a hook)."""
@@ -59,6 +60,7 @@ class OrderedConnection(Batched, Protocol):
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpNoDelay(True)
         self.transport.registerProducer(self, True)
+        self._producing = True
         log.info("{role} {peer} connected", role=self.role, peer=self.describe_peer())
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -66,8 +68,16 @@ class OrderedConnection(Batched, Protocol):
         for slot in self.waiting:
             slot.forget()
         self.waiting.clear()
-        self.transport.unregisterProducer()
+        self.hanging_up()
         log.info("{role} {peer} disconnected", role=self.role, peer=self.describe_peer())
+
+    def hanging_up(self) -> None:
+        """No more replies: no longer a producer. A transport that paused its producer
+        resumes it when its buffer drains, instead of closing (Twisted's doWrite): a
+        connection hung up while registered would stay open."""
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
 
     def abort_after_error(self) -> None:
         """Called from an ``except`` block: a bug met while serving this connection's

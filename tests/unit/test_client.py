@@ -74,6 +74,14 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(self.out.flush().value(), b"+OK\r\n")
         self.assertTrue(self.out.flush().disconnecting)
 
+    def test_hanging_up_unregisters_from_a_transport_that_paused_it(self) -> None:
+        """Else a transport whose buffer filled up resumes the producer when it drains,
+        instead of closing (Twisted's doWrite), and the connection never closes."""
+        self.client.pauseProducing()  # the transport's buffer is full
+        self.send(cmd(b"QUIT"))
+        self.assertTrue(self.out.flush().disconnecting)
+        self.assertIsNone(self.out.producer)
+
     def test_datastore_unreachable_gives_dynomites_error(self) -> None:
         self.send(cmd(b"GET", b"a"))
         connector = self.h.reactor.tcpClients[-1]
