@@ -50,9 +50,19 @@ class Options(usage.Options):
 
     opt_D = opt_describe_stats
 
+    def parseOptions(self, options: Optional[List[str]] = None) -> None:
+        """Parse; a refused configuration is said on stderr, in Dynomite's words, and
+        ends the process with status 1. (twistd prints a ``UsageError`` after its
+        usage text and, before Twisted 26.10, exits 0: a broken configuration must
+        not look like a success to a service manager.)"""
+        try:
+            super().parseOptions(options)
+        except ConfigurationRefused as refused:
+            sys.stderr.write("%s\n" % refused)
+            raise SystemExit(1) from None
+
     def postOptions(self) -> None:
-        """Load and check the configuration; a refusal is a ``UsageError`` whose text is
-        Dynomite's (twistd prints it after the options, and exits 1)."""
+        """Load and check the configuration (``ConfigurationRefused`` if refused)."""
         if not 0 <= self["verbosity"] <= 11:
             raise usage.UsageError("verbosity must be between 0 and 11")
         path = self["config"]
@@ -69,7 +79,7 @@ class Options(usage.Options):
         try:
             tls = tlsfiles.load(self.loaded)
         except tlsfiles.TLSFileError as error:
-            raise usage.UsageError(
+            raise ConfigurationRefused(
                 "%s\ndynomite: configuration file '%s' names a TLS file that cannot be used"
                 % (error, path)
             ) from None
@@ -82,8 +92,12 @@ class Options(usage.Options):
             sys.stderr.write(warning + "\n")
 
 
-def _invalid(path: str, reason: str) -> usage.UsageError:
-    return usage.UsageError(
+class ConfigurationRefused(usage.UsageError):
+    """The configuration cannot be run; ``str()`` is what the operator is told."""
+
+
+def _invalid(path: str, reason: str) -> ConfigurationRefused:
+    return ConfigurationRefused(
         "%s\ndynomite: configuration file '%s' syntax is invalid" % (reason, path)
     )
 

@@ -13,7 +13,7 @@ from twisted.trial import unittest
 
 from dynotwist import __version__
 from dynotwist.logs import verbosity
-from dynotwist.tap import Options, makeService
+from dynotwist.tap import ConfigurationRefused, Options, makeService
 from tests.support.configs import config_text
 
 GOOD = config_text()
@@ -110,8 +110,8 @@ class TwistdTests(unittest.TestCase):
             f.write(GOOD.replace("tokens: '0'", "tokens: 'x'"))
         result = self.twistd("-n", "dynomite", "-c", path)
         self.assertEqual(result.returncode, 1)
-        self.assertIn('conf: directive "tokens"', result.stdout)
-        self.assertIn("syntax is invalid", result.stdout)
+        self.assertIn('conf: directive "tokens"', result.stderr)
+        self.assertIn("syntax is invalid", result.stderr)
         self.assertNotIn("Traceback", result.stderr + result.stdout)
 
 
@@ -125,6 +125,8 @@ class UnsupportedSettingsTests(unittest.TestCase):
             path = self.mktemp()
             with open(path, "w") as f:
                 f.write(GOOD + line)
-            with self.assertRaises(UsageError) as refused:
-                Options().parseOptions(["-t", "-c", path])
+            options = Options()
+            options["config"] = path
+            with self.assertRaises(ConfigurationRefused) as refused:
+                options.postOptions()
             self.assertIn('conf: directive "%s" is not supported yet' % key, str(refused.exception))
