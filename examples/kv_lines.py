@@ -47,6 +47,10 @@ class KvLinesProtocol(ClientConnection, LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 64 * 1024  # longer lines: the connection is closed (lineLengthExceeded)
 
+    def received(self, data: bytes) -> None:
+        """Bytes read (ClientConnection guards it: an error fails this client alone)."""
+        LineOnlyReceiver.dataReceived(self, data)
+
     def lineReceived(self, line: bytes) -> None:
         words = line.rstrip(b"\r").split()
         if not words:

@@ -62,15 +62,7 @@ class MemcacheClientProtocol(ClientConnection):
         super().__init__(node)
         self.parser = MemcacheRequestParser(node.config.item_size_max)
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.closing:
-            return
-        try:
-            self._received(data)
-        except Exception:
-            self.abort_after_error()
-
-    def _received(self, data: bytes) -> None:
+    def received(self, data: bytes) -> None:
         self.sample_clock()
         items = self.parser.feed(data)
         if self.over_query_limit(self.parser.buffered):

@@ -71,6 +71,19 @@ class OrderedConnection(Batched, Protocol):
         self.hanging_up()
         log.info("{role} {peer} disconnected", role=self.role, peer=self.describe_peer())
 
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.received(data)
+        except Exception:
+            self.abort_after_error()
+
+    def received(self, data: bytes) -> None:
+        """Requests read (a subclass's own protocol); any exception fails this
+        connection alone (``abort_after_error``)."""
+        raise NotImplementedError
+
     def hanging_up(self) -> None:
         """No more replies: no longer a producer. A transport that paused its producer
         resumes it when its buffer drains, instead of closing (Twisted's doWrite): a

@@ -399,15 +399,7 @@ class DnodeServerProtocol(OrderedConnection):
         return response_frame(msg_id, flags, same_dc, reply)
 
     # -- requests -------------------------------------------------------------------
-    def dataReceived(self, data: bytes) -> None:
-        if self.closing:
-            return
-        try:
-            self._received(data)
-        except Exception:
-            self.abort_after_error()
-
-    def _received(self, data: bytes) -> None:
+    def received(self, data: bytes) -> None:
         try:
             frames = self.parser.feed(data)
         except DnodeError as error:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from dynotwist.proto.resp import RequestParser
-from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
+from tests.support.accelerator import SKIP_WITHOUT_HIREDIS, AcceleratedRequestParser
 from tests.support.chunks import pieces
 from tests.unit import resp_fuzz
 from tests.unit.resp_fuzz import Case, difference, inputs
@@ -29,6 +29,8 @@ _TOKENS = st.sampled_from(
 
 
 class DifferentialTests(unittest.TestCase):
+    skip = SKIP_WITHOUT_HIREDIS
+
     def test_seeded_inputs(self) -> None:
         found: List[str] = []
         for case in itertools.islice(inputs(SEED), COUNT):

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any, List, Tuple
 
-import hiredis
 from twisted.trial import unittest
 
-from dynotwist.proto import resp_hiredis
 from dynotwist.proto.resp import RequestParser, encode_command, request_parser_class
-from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
+from tests.support.accelerator import SKIP_WITHOUT_HIREDIS, AcceleratedRequestParser, hiredis
 from tests.support.chunks import pieces
 from tests.unit import test_resp, test_resp_limits
 
 
 class _Accelerated:
     """Runs a test_resp class with the accelerated parser in RequestParser's place."""
+
+    skip = SKIP_WITHOUT_HIREDIS
 
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
@@ -40,6 +40,8 @@ class AcceleratedPropertyTests(_Accelerated, test_resp.PropertyTests):
 
 
 class FastPathTests(unittest.TestCase):
+    skip = SKIP_WITHOUT_HIREDIS
+
     def test_it_is_the_default_and_can_be_turned_off(self) -> None:
         self.assertIs(request_parser_class(), AcceleratedRequestParser)
         os.environ["DYNOTWIST_PURE_PYTHON"] = "1"
@@ -77,14 +79,17 @@ class FastPathTests(unittest.TestCase):
 
 
 class AcceleratedLimitTests(test_resp_limits.LimitTests):
+    skip = SKIP_WITHOUT_HIREDIS
     parser_class = AcceleratedRequestParser
 
 
 class AcceleratedPauseTests(test_resp_limits.PauseTests):
+    skip = SKIP_WITHOUT_HIREDIS
     parser_class = AcceleratedRequestParser
 
 
 class AcceleratedBufferedTests(test_resp_limits.BufferedTests):
+    skip = SKIP_WITHOUT_HIREDIS
     parser_class = AcceleratedRequestParser
 
 
@@ -145,16 +150,14 @@ OTHER_TYPES = [
 ]
 
 
-_HiredisReader = hiredis.Reader
-
-
 class RecordingReader:
     """A hiredis reader that records what it is fed."""
 
     fed: List[int] = []
+    reader_class = hiredis.Reader if hiredis is not None else None
 
     def __init__(self) -> None:
-        self._reader = _HiredisReader()
+        self._reader = self.reader_class()
 
     def feed(self, data: bytes, offset: int = 0, length: int = -1) -> None:
         length = len(data) - offset if length < 0 else length
@@ -166,6 +169,8 @@ class RecordingReader:
 
 
 class SoundnessTests(unittest.TestCase):
+    skip = SKIP_WITHOUT_HIREDIS
+
     def assertSameAsPure(
         self, chunks: List[bytes], **attributes: object
     ) -> List[Tuple[Any, Any, int]]:
@@ -213,7 +218,7 @@ class SoundnessTests(unittest.TestCase):
     def test_announced_huge_arrays_never_reach_hiredis(self) -> None:
         """hiredis allocates an array's announced size on reading its header (and takes
         seconds to free a billion slots): such chunks go to the pure parser."""
-        self.patch(resp_hiredis.hiredis, "Reader", RecordingReader)
+        self.patch(hiredis, "Reader", RecordingReader)
         self.patch(RecordingReader, "fed", [])
         self.assertSameAsPure([PING])
         self.assertEqual(RecordingReader.fed, [len(PING)])  # the recording works
@@ -230,7 +235,7 @@ class SoundnessTests(unittest.TestCase):
     def test_hiredis_fed_16KiB_at_a_time(self) -> None:
         """hiredis moves its unread bytes after each 1 KiB it reads: fed a big chunk at
         once, it would move it over and over."""
-        self.patch(resp_hiredis.hiredis, "Reader", RecordingReader)
+        self.patch(hiredis, "Reader", RecordingReader)
         self.patch(RecordingReader, "fed", [])
         data = b"".join(encode_command([b"SET", b"key:%d" % i, b"v" * 20]) for i in range(15000))
         ((requests, _, _),) = self.assertSameAsPure([data])
@@ -241,7 +246,7 @@ class SoundnessTests(unittest.TestCase):
     def test_rest_of_a_chunk_after_a_spanning_request(self) -> None:
         """A request cut by the end of a chunk is the pure parser's; the requests after
         it in the next chunk are hiredis's again."""
-        self.patch(resp_hiredis.hiredis, "Reader", RecordingReader)
+        self.patch(hiredis, "Reader", RecordingReader)
         self.patch(RecordingReader, "fed", [])
         stream = b"".join(encode_command([b"SET", b"k%d" % i, b"v" * i]) for i in range(200))
         chunks = test_resp.chunked(stream, 1000)
@@ -252,7 +257,7 @@ class SoundnessTests(unittest.TestCase):
 
     def test_deferred_to_the_pure_parser(self) -> None:
         """Before authentication, and for a chunk that begins with a big request."""
-        self.patch(resp_hiredis.hiredis, "Reader", RecordingReader)
+        self.patch(hiredis, "Reader", RecordingReader)
         self.patch(RecordingReader, "fed", [])
         self.assertSameAsPure([PING, PING], unauthenticated=True)
         big = encode_command([b"SET", b"k", b"v" * 5000])
