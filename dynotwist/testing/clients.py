@@ -17,19 +17,40 @@ from dynotwist.testing.ports import LOOPBACK
 from dynotwist.testing.trial import default_reactor
 
 
+class _SameRepliesEverywhere(txredisapi.RedisFactory):
+    """txredisapi's protocol without its hiredis reader, which it takes when hiredis
+    is installed (CPython's speedups) and whose replies have other types: a test reads
+    the same replies on every interpreter."""
+
+    protocol = txredisapi.BaseRedisProtocol
+
+
 def connect_redis(
-    testcase: unittest.TestCase, port: int, host: str = LOOPBACK, **options: Any
+    testcase: unittest.TestCase,
+    port: int,
+    host: str = LOOPBACK,
+    password: Optional[str] = None,
+    charset: Optional[str] = "utf-8",
+    convertNumbers: bool = True,
+    replyTimeout: Optional[float] = None,
+    reactor: Any = None,
 ) -> defer.Deferred[Any]:
-    """A txredisapi connection to ``host:port`` (RESP2; ``options``: ``password``,
-    ``dbid``, ``convertNumbers``...), firing once connected; disconnected when the
-    test ends."""
-    connecting = txredisapi.Connection(host, port, reconnect=False, **options)
+    """A txredisapi connection to ``host:port`` (RESP2), firing once connected, and
+    disconnected when the test ends. Replies are decoded with ``charset`` (``None``:
+    bytes), numbers converted unless ``convertNumbers`` is false; a reply not there
+    within ``replyTimeout`` seconds fails its request."""
+    factory = _SameRepliesEverywhere(
+        "%s:%d" % (host, port), None, 1, False, txredisapi.ConnectionHandler,
+        charset, password, replyTimeout, convertNumbers,
+    )
+    factory.reconnect = False
+    factory.startConnecting(TCP4ClientEndpoint(default_reactor(reactor), host, port))
 
     def connected(connection: Any) -> Any:
         testcase.addCleanup(_disconnect, connection)
         return connection
 
-    return connecting.addCallback(connected)
+    return factory.deferred.addCallback(connected)
 
 
 def _disconnect(connection: Any) -> Any:

@@ -367,7 +367,7 @@ class PlacementMixin:
         self.assertEqual([m.tokens for m in nodes], tokens)
         client = yield self.connect(nodes[coordinator_index].client_port)
         replies = yield pipelined(client, [("SET", key, b"v") for key, _ in keys])
-        self.assertEqual(replies, [b"OK"] * len(keys))
+        self.assertEqual(replies, ["OK"] * len(keys))
         found: Dict[int, List[int]] = {}
         for index, member in enumerate(nodes):
             client = yield self.connect(member.redis.port)
