@@ -55,6 +55,8 @@ class NodeControls:
         return verbosity.set(level)
 
     def stats_snapshot(self) -> Snapshot:
+        """The stats now (/info, /metrics): a stats request, counted."""
+        self.stats.stats_count += 1
         return self.stats.snapshot(self.reactor.seconds())
 
     def reset_histograms(self) -> None:
@@ -81,5 +83,6 @@ class NodeControls:
     def peer_reset(self, name: str) -> bool:
         pools = self._peer_pools(name)
         for pool in pools:
+            pool.link.resets += 1
             pool.reset()
         return bool(pools)

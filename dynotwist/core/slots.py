@@ -25,10 +25,12 @@ class Slot:
 
     ``copy`` tells a coordination which of a request's copies the slot is for;
     ``tick`` is when it was sent (timeouts), ``started`` when the client's request was
-    read (latency); ``reply`` holds a reply that arrived before its turn.
+    read (latency), ``write`` whether the request sent writes (the datastore's replies
+    are counted as read or write responses); ``reply`` holds a reply that arrived
+    before its turn.
     """
 
-    __slots__ = ("copy", "owner", "reply", "started", "tick")
+    __slots__ = ("copy", "owner", "reply", "started", "tick", "write")
 
     def __init__(self, owner: Optional[ReplyOwner], copy: int = 0) -> None:
         self.owner = owner
@@ -36,6 +38,7 @@ class Slot:
         self.reply: Optional[bytes] = None
         self.tick = 0
         self.started = 0.0
+        self.write = False
 
     def deliver(self, reply: bytes) -> None:
         """Hand ``reply`` to the owner, unless the slot was completed already."""

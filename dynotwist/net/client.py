@@ -114,10 +114,12 @@ class RedisClientProtocol(ClientConnection):
             self.answer(commands.unknown_command_error(args))
             return
         if stats_enabled:  # count_request(), inlined: once per request
+            stats = self.stats
             if spec.write:
-                self.stats.client_write_requests += 1
+                stats.client_write_requests += 1
             else:
-                self.stats.client_read_requests += 1
+                stats.client_read_requests += 1
+            stats.redis_requests[spec.stat_class] += 1
         route = spec.route
         arity = spec.arity
         if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
@@ -153,7 +155,7 @@ class RedisClientProtocol(ClientConnection):
         write = spec.write
         node = self.node
         session = self.session
-        if stats_enabled and write and slot.started:  # a sampled read's write sizes
+        if stats_enabled and write and slot.started:  # a timed read's write sizes
             self.stats.payload_size.record_many(len(raw), SAMPLE_EVERY)
         if self._single_node and node.gate.normal:
             # the local datastore is the only target: written with this read's others
@@ -173,10 +175,14 @@ class RedisClientProtocol(ClientConnection):
                 self._local_slots.append(slot)
                 self._local_raws.append(raw)
                 if stats_enabled:  # as the gate counts what it sends
+                    slot.write = write
+                    stats = self.stats
                     if write:
-                        self.stats.write_requests += 1
+                        stats.write_requests += 1
+                        stats.write_request_bytes += len(raw)
                     else:
-                        self.stats.read_requests += 1
+                        stats.read_requests += 1
+                        stats.read_request_bytes += len(raw)
                 return
         if self._local_slots:
             self._send_local()  # what came before goes first

@@ -39,6 +39,8 @@ class OrderedConnection(Batched, Protocol):
     transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
     role = "client"  # how logs name the other side
     latency: Optional[Histogram] = None  # request-to-reply times, if measured
+    read_started = 0.0  # when the requests being read were read (0.0: not timed)
+    depth: Optional[Histogram] = None  # requests awaiting replies after each read, if measured
 
     def __init__(self, batch: WriteBatch) -> None:
         self.waiting: Deque[Slot] = deque()
@@ -50,6 +52,7 @@ class OrderedConnection(Batched, Protocol):
         self._too_many = False  # too many replies due
         self._unsent = 0  # bytes written since the transport's buffer filled up
         self._producing = False  # registered with the transport as its producer
+        self._reads_to_depth = 1  # the first read's depth is recorded, then one in 16
 
     def frame(self, reply: bytes) -> bytes:
         """The bytes that carry ``reply`` for the oldest request (a hook)."""
@@ -131,7 +134,15 @@ class OrderedConnection(Batched, Protocol):
 
     def check_backlog(self) -> None:
         """After a read: stop reading while too many replies are due."""
-        if len(self.waiting) > MAX_PENDING and not self._too_many:
+        due = len(self.waiting)
+        if self.depth is not None:
+            countdown = self._reads_to_depth - 1
+            if countdown:
+                self._reads_to_depth = countdown
+            else:
+                self._reads_to_depth = SAMPLE_EVERY
+                self.depth.record(due)
+        if due > MAX_PENDING and not self._too_many:
             self._too_many = True
             self.transport.pauseProducing()
 
@@ -140,6 +151,11 @@ class OrderedConnection(Batched, Protocol):
         """A reply made here, in its place among the replies still due."""
         if not self.waiting:
             self._batch.write(self, self.frame(reply))
+            started = self.read_started
+            if started and self.latency is not None:
+                if not self._answered:
+                    self._answered_since = started
+                self._answered += 1
             return
         slot = Slot(self)
         slot.reply = reply
@@ -225,24 +241,28 @@ class ClientConnection(OrderedConnection):
         self.session = node.new_session()
         self.lane = self.session.client_id
         self.stats = node.stats
-        self._reads = 0
         self.read_started = 0.0
         if stats_enabled:
             self.latency = node.stats.latency
+            self.depth = node.stats.client_out_queue_depth
         self.output_limit = node.config.client_output_buffer_limit
         # 0 in the configuration means no limit
         self.query_limit = node.config.client_query_buffer_limit or _NO_LIMIT
         self._admitted = False  # counted among the node's clients
 
     def sample_clock(self) -> float:
-        """At each read: the time, if its requests are to be timed (one read in
-        SAMPLE_EVERY), else 0.0, which leaves their latency unmeasured. Kept in
-        ``read_started`` for the slots of the read's requests."""
-        self._reads += 1
-        if stats_enabled and not self._reads % SAMPLE_EVERY:
-            self.read_started = perf_counter()
-        else:
+        """At each read: the time if the read is to be timed — one read in
+        ``SAMPLE_EVERY`` of all the node's clients — else 0.0, which leaves its
+        requests' latency unmeasured. Kept in ``read_started`` for the slots of the
+        read's requests."""
+        stats = self.stats
+        countdown = stats.reads_to_sample - 1
+        if countdown or not stats_enabled:
+            stats.reads_to_sample = countdown
             self.read_started = 0.0
+        else:
+            stats.reads_to_sample = SAMPLE_EVERY
+            self.read_started = perf_counter()
         return self.read_started
 
     def count_request(self, write: bool) -> None:

@@ -230,8 +230,8 @@ class PathTests(AdminTestCase):
             [b"text/plain; version=0.0.4; charset=utf-8"],
         )
         families = parse_prometheus(body.decode("utf-8"))
-        self.assertEqual(families["dynomite_client_read_requests_total"]["samples"][0][2], 3.0)
-        self.assertEqual(families["dynomite_peer_link_requests_total"]["samples"][0][2], 2.0)
+        self.assertEqual(families["dynotwist_client_read_requests_total"]["samples"][0][2], 3.0)
+        self.assertEqual(families["dynotwist_peer_link_requests_total"]["samples"][0][2], 2.0)
 
     def test_historeset(self) -> None:
         self.assertEqual(self.get("/historeset"), b"OK\r\n")
