@@ -13,7 +13,7 @@ from twisted.internet.protocol import Factory
 
 from dynotwist.core import session as node_commands
 from dynotwist.core.coalesce import coalesce
-from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_SAFE_QUORUM
+from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_ONE, DC_SAFE_QUORUM
 from dynotwist.core.router import Fragmented, Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
@@ -192,11 +192,16 @@ class RedisClientProtocol(ClientConnection):
             return
         routed = node.router.plan(command, session.read_consistency, session.write_consistency)
         if isinstance(routed, Plan):
-            if spec.name == "smembers" and routed.level in _SORTED_READS:
-                # replicas return set members in their own order: sorted, they compare
-                raw = encode_command([b"sort", args[1], b"ALPHA"])
+            if routed.level != DC_ONE:
+                self.watch_quorum(slot, write)
+                if spec.name == "smembers" and routed.level in _SORTED_READS:
+                    # replicas return set members in their own order: sorted, they compare
+                    raw = encode_command([b"sort", args[1], b"ALPHA"])
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
         elif isinstance(routed, Fragmented):
+            self.stats.fragments += len(routed.parts)
+            if routed.parts[0][1].level != DC_ONE:
+                self.watch_quorum(slot, write)
             parts = [
                 (plan, encode_command(commands.fragment(spec, args, keys)))
                 for keys, plan in routed.parts

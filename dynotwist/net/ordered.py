@@ -265,6 +265,11 @@ class ClientConnection(OrderedConnection):
             self.read_started = perf_counter()
         return self.read_started
 
+    def watch_quorum(self, slot: Slot, write: bool) -> None:
+        """``slot`` awaits a quorum's decision: a failed quorum is counted on its way to
+        this connection (client_non_quorum_*_responses)."""
+        slot.owner = _QuorumAnswer(self, write)
+
     def count_request(self, write: bool) -> None:
         if write:
             self.stats.client_write_requests += 1
@@ -307,6 +312,25 @@ class ClientConnection(OrderedConnection):
         self.closing = True
         self.transport.abortConnection()
         return True
+
+
+class _QuorumAnswer:
+    """The owner of a client's slot whose answer a quorum decides."""
+
+    __slots__ = ("connection", "write")
+
+    def __init__(self, connection: ClientConnection, write: bool) -> None:
+        self.connection = connection
+        self.write = write
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        connection = self.connection
+        if reply is connection.node.replies.quorum_failed:
+            if self.write:
+                connection.stats.client_non_quorum_w_responses += 1
+            else:
+                connection.stats.client_non_quorum_r_responses += 1
+        connection.complete(slot, reply)
 
 
 class ClientCount:

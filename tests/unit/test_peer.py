@@ -229,6 +229,16 @@ class PeerClientTests(unittest.TestCase):
         )
         self.assertFalse(h.pool.is_up)
         self.assertFalse(h.pool.send(GET_FOO, owner.slot(), DMSG_REQ, False, 0))
+        # counted: for the node and for this peer
+        stats, link_stats = h.pool.stats, h.pool.link
+        self.assertEqual((stats.peer_requests, link_stats.requests), (3, 3))
+        self.assertEqual((stats.peer_responses, link_stats.responses), (1, 1))
+        self.assertEqual(stats.peer_dropped_requests, 2)
+        self.assertEqual(link_stats.dropped_requests, 2)
+        self.assertEqual((stats.peer_eof, link_stats.eof), (1, 1))
+        self.assertGreater(stats.peer_request_bytes, 3 * len(GET_FOO))
+        self.assertEqual(stats.peer_response_bytes, link_stats.response_bytes)
+        self.assertGreater(link_stats.response_bytes, 0)
 
     def test_not_connected_refuses_and_queues_nothing(self) -> None:
         h = PoolHarness()
@@ -267,6 +277,9 @@ class PeerClientTests(unittest.TestCase):
         )
         self.assertEqual(owner.replies, [(first, errors.PEER_REFUSED), (second, b"+B\r\n")])
         self.assertFalse(link.transport.flush().disconnecting)
+        self.assertEqual(h.pool.stats.peer_timedout_requests, 1)
+        self.assertEqual(h.pool.link.timedout_requests, 1)
+        self.assertEqual(h.pool.stats.remote_peer_timedout_requests, 0)
 
     def test_a_peer_silent_for_twice_the_timeout_is_dropped(self) -> None:
         h = PoolHarness(timeout_ms=1000)
@@ -278,6 +291,7 @@ class PeerClientTests(unittest.TestCase):
         self.assertFalse(link.transport.flush().disconnecting)
         h.reactor.advance(1.0)
         self.assertTrue(link.transport.flush().disconnecting)
+        self.assertEqual(h.pool.stats.peer_timedout, 1)
 
     def test_reconnect_backoff_doubles_up_to_ten_seconds(self) -> None:
         h = PoolHarness()
