@@ -47,6 +47,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
+from dynotwist.net.health import Reachability
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
 
 log = logger(__name__)
@@ -297,6 +298,7 @@ class BackendPool(Generic[P]):
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
+        self.reachability = Reachability("%s %s" % (self.role, self.name), reactor)
 
     def rtt_histograms(self) -> Sequence[Histogram]:
         """Where a connection records its round trips (none: not measured)."""
@@ -318,7 +320,7 @@ class BackendPool(Generic[P]):
         log.info("connected to {role} {address}", role=self.role, address=self.name)
 
     def on_connect_failed(self, reason: Failure) -> None:
-        log.warn(
+        log.info(
             "cannot connect to {role} {address}: {reason}",
             role=self.role,
             address=self.name,
@@ -326,7 +328,7 @@ class BackendPool(Generic[P]):
         )
 
     def on_lost(self, protocol: P) -> None:
-        log.warn("lost connection to {role} {address}", role=self.role, address=self.name)
+        log.info("lost connection to {role} {address}", role=self.role, address=self.name)
 
     def on_retry(self, index: int, delay: float) -> None:
         pass
@@ -407,6 +409,7 @@ class BackendPool(Generic[P]):
         self._connecting -= 1
         self._delay[protocol.slot_index] = 1.0
         self.ready.append(protocol)
+        self.reachability.reached()
         self.on_connected(protocol)
         self.after_connect(protocol)
 
@@ -416,6 +419,8 @@ class BackendPool(Generic[P]):
     def _failed(self, reason: Failure, index: int) -> None:
         self._connecting -= 1
         self.on_connect_failed(reason)
+        if not self.ready and not self._stopping:
+            self.reachability.lost(reason.getErrorMessage())
         if not self._connecting:
             self.after_attempts_failed()
         self._schedule_retry(index)
@@ -430,6 +435,8 @@ class BackendPool(Generic[P]):
             self.ready.remove(protocol)
             if not self._stopping:
                 self.on_lost(protocol)
+                if not self.ready:
+                    self.reachability.lost("connection lost")
         self._schedule_retry(protocol.slot_index)
 
     def _schedule_retry(self, index: int) -> None:

@@ -276,6 +276,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         #: replies dropped because their request had been failed already
         self.late_replies = 0
         self._connect_on_first_use = False
+        self.reachability.what = "peer " + self._describe()
         self._refiller: Optional[LoopingCall] = None
         if self.msg_rate is not None:
             self._refiller = LoopingCall(self._refill)

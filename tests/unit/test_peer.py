@@ -18,7 +18,7 @@ from dynotwist import errors
 from dynotwist.core import ring
 from dynotwist.core.stats import detached_stats
 from dynotwist.datastores import Relayed
-from dynotwist.logs import verbosity
+from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import PoolShared, Slot
 from dynotwist.net.ordered import MAX_PENDING
@@ -669,3 +669,36 @@ class EndToEndTests(unittest.TestCase):
         h = PoolHarness()
         self.assertIs(h.pool.protocol_class, PeerProtocol)
         self.assertIsInstance(h.connect(), PeerProtocol)
+
+
+class ReachabilityLogTests(unittest.TestCase):
+    """At the default verbosity, losing a peer and regaining it are logged once each."""
+
+    def test_loss_and_recovery_logged_once_each(self) -> None:
+        events: List[dict] = []
+        previous = verbosity.verbosity
+        verbosity.set(DEFAULT_VERBOSITY)
+        globalLogPublisher.addObserver(events.append)
+        try:
+            h = PoolHarness()
+            for _ in range(3):  # three failed attempts: one warning
+                h.fail()
+                retry = h.pool._retry_calls[0]
+                h.reactor.advance(retry.getTime() - h.reactor.seconds())
+            h.connect()  # back: one notice
+            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost again: a warning
+        finally:
+            globalLogPublisher.removeObserver(events.append)
+            verbosity.set(previous)
+        shown = [
+            (e["log_level"].name, e.get("log_notice", False), e["log_format"])
+            for e in events
+            if e.get("log_namespace", "").startswith("dynotwist")
+        ]
+        self.assertEqual(
+            [(level, notice) for level, notice, _ in shown],
+            [("warn", False), ("info", True), ("warn", False)],
+            shown,
+        )
+        self.assertIn("unreachable", shown[0][2])
+        self.assertIn("reachable again", shown[1][2])
