@@ -6,8 +6,10 @@ timeout factor, log verbosity, histograms and the peer links.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
+from dynotwist.core.readiness import NodeHealth, Reachable, not_ready
+from dynotwist.core.ring import Topology
 from dynotwist.core.stats import Snapshot, Stats
 from dynotwist.logs import verbosity
 from dynotwist.net.gate import LocalGate
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
 
 class NodeControls:
     reactor: Any
+    config: Any  # dynotwist.config.Config
+    topology: Topology
+    read_consistency: str
+    write_consistency: str
     stats: Stats
     gate: LocalGate
     peers: Dict[str, PeerPool]
@@ -53,6 +59,32 @@ class NodeControls:
 
     def set_verbosity(self, level: int) -> int:
         return verbosity.set(level)
+
+    @property
+    def datastore_up(self) -> bool:
+        """A connection of the RESP2 pool (connected at startup) is up."""
+        pool = self._pools.get(False)
+        return pool is not None and bool(pool.ready)
+
+    def not_ready(self) -> Optional[str]:
+        """Why the node cannot serve its clients at its consistency now, or None."""
+        local = self.topology.local
+        nodes = [Reachable(local.name, local.dc, local.rack, self.datastore_up)]
+        nodes += [
+            Reachable(name, pool.peer.dc, pool.peer.rack, pool.is_up and not pool.admin_down)
+            for name, pool in self.peers.items()
+        ]
+        return not_ready(
+            NodeHealth(
+                self.state,
+                self.config.servers[0].name,
+                self.datastore_up,
+                local.dc,
+                local.rack,
+                nodes,
+                (self.read_consistency, self.write_consistency),
+            )
+        )
 
     def stats_snapshot(self) -> Snapshot:
         """The stats now (/info, /metrics): a stats request, counted."""

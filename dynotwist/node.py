@@ -92,12 +92,6 @@ class Node(NodeControls):
         """The local datastore's pools (one per protocol version in use)."""
         return list(self._pools.values())
 
-    @property
-    def datastore_up(self) -> bool:
-        """A connection of the RESP2 pool (connected at startup) is up."""
-        pool = self._pools.get(False)
-        return pool is not None and bool(pool.ready)
-
     def _timeout(self) -> float:
         """The request timeout now, in seconds."""
         return self.config.timeout * self.timeout_factor / 1000.0
