@@ -7,14 +7,16 @@ forwards the rest; replies go back strictly in request order, with flow control
 
 from __future__ import annotations
 
-from typing import List, Optional
+import random
+from typing import Callable, Dict, List, Optional
 
 from twisted.internet.protocol import Factory
 
+from dynotwist.core import keyspace
 from dynotwist.core import session as node_commands
 from dynotwist.core.coalesce import coalesce
 from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_ONE, DC_SAFE_QUORUM
-from dynotwist.core.router import Fragmented, Plan
+from dynotwist.core.router import Fragmented, Plan, RackWide
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
@@ -39,6 +41,13 @@ _SORTED_READS = frozenset((DC_SAFE_QUORUM, DC_EACH_SAFE_QUORUM))
 # the first words of an HTTP request that Redis refuses as a cross-protocol attack
 _CROSS_PROTOCOL = frozenset((b"post", b"host:"))
 _RequestParser = request_parser_class()
+
+# how the replies of the local rack's nodes make one (LOCAL_RACK_ALL; SCAN: a cursor)
+_RACK_MERGES: Dict[str, Callable[[List[bytes]], bytes]] = {
+    "keys": keyspace.merge_keys,
+    "dbsize": keyspace.merge_dbsize,
+    "randomkey": lambda replies: keyspace.merge_randomkey(replies, random.choice),
+}
 
 
 class RedisClientProtocol(ClientConnection):
@@ -198,6 +207,8 @@ class RedisClientProtocol(ClientConnection):
                     # replicas return set members in their own order: sorted, they compare
                     raw = encode_command([b"sort", args[1], b"ALPHA"])
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
+        elif isinstance(routed, RackWide):
+            self._rack_wide(spec.name, args, raw, routed, slot)
         elif isinstance(routed, Fragmented):
             self.stats.fragments += len(routed.parts)
             if routed.parts[0][1].level != DC_ONE:
@@ -213,6 +224,37 @@ class RedisClientProtocol(ClientConnection):
             node.dispatcher.execute_parts(parts, slot, merge, session.resp3, self.lane, write)
         else:
             self.complete(slot, commands.spans_nodes_error(spec))
+
+    def _rack_wide(
+        self, name: str, args: List[bytes], raw: bytes, routed: RackWide, slot: Slot
+    ) -> None:
+        """A keyless request about the keys, for every node of the local rack: merged,
+        or (SCAN) sent to the node the cursor says."""
+        parts = routed.parts
+        dispatcher = self.node.dispatcher
+        resp3 = self.session.resp3
+        if name == "scan":
+            found = keyspace.decode_cursor(args[1], len(parts))
+            if found is None:
+                self.complete(slot, keyspace.INVALID_CURSOR)
+                return
+            index, cursor = found
+            request = encode_command([args[0], b"%d" % cursor, *args[2:]])
+
+            def next_cursor(replies: List[bytes]) -> bytes:
+                return keyspace.scan_reply(replies[0], index, len(parts))
+
+            dispatcher.execute_parts(
+                ((parts[index], request),), slot, next_cursor, resp3, self.lane, False
+            )
+            return
+        merge = _RACK_MERGES.get(name)
+        if merge is None:  # a datastore kind's own command on this route
+            self.complete(slot, error_reply("ERR '%s' cannot cover a whole rack" % name))
+            return
+        dispatcher.execute_parts(
+            [(plan, raw) for plan in parts], slot, merge, resp3, self.lane, False
+        )
 
     def _send_local(self) -> None:
         connection = self._local_connection

@@ -22,7 +22,8 @@ below. ``dynotwist.proto.commands`` reads these texts into its specs at import.
 #   A no_async_loading  X no_multi  v movablekeys  b allow_busy  (- = none)
 # route:
 #   single  frag (MULTI_FRAGMENT)  coloc (MULTI_COLOCATED)  local (LOCAL_DATASTORE)
-#   rack (LOCAL_RACK_OWNER)  all (ALL_NODES)  node (NODE)  no:<reason> (UNSUPPORTED)
+#   rack (LOCAL_RACK_OWNER)  rackall (LOCAL_RACK_ALL)  all (ALL_NODES)  node (NODE)
+#   no:<reason> (UNSUPPORTED)
 #   sub: a container resolved by its subcommand (UNSUPPORTED "unknown subcommand" itself)
 # options:
 #   read | write      override Redis's write flag: classify by what the command does
@@ -37,7 +38,8 @@ below. ``dynotwist.proto.commands`` reads these texts into its specs at import.
 #   BITFIELD: a read when it has only GET/OVERFLOW operations;
 #   EVAL, EVALSHA, FCALL: writes (the *_RO variants are reads).
 # Routing decisions beyond Dynomite's:
-#   server introspection that reads (INFO, CONFIG GET, DBSIZE, TIME, LASTSAVE, ROLE,
+#   KEYS, SCAN, DBSIZE and RANDOMKEY cover every node of the local rack (rackall);
+#   server introspection that reads (INFO, CONFIG GET, TIME, LASTSAVE, ROLE,
 #   SLOWLOG GET/LEN, LATENCY reads, MEMORY STATS/DOCTOR/MALLOC-STATS, FUNCTION LIST/DUMP/
 #   STATS, LOLWUT) and every container's HELP go to the local datastore; whatever changes
 #   the server (CONFIG SET, SLOWLOG RESET, LATENCY RESET, MEMORY PURGE...) is refused;
@@ -57,7 +59,7 @@ exists                 -2  rF       1 -1 1  frag
 expire                 -3  wF       1  1 1  single
 expireat               -3  wF       1  1 1  single
 expiretime              2  rF       1  1 1  single
-keys                    2  r        0  0 0  local  @keyspace @dangerous
+keys                    2  r        0  0 0  rackall  @keyspace @dangerous
 migrate                -6  wv       3  3 1  no:placement  @keyspace @dangerous
 move                    3  wF       1  1 1  no:db
 object                 -2  -        0  0 0  sub
@@ -71,11 +73,11 @@ pexpire                -3  wF       1  1 1  single
 pexpireat              -3  wF       1  1 1  single
 pexpiretime             2  rF       1  1 1  single
 pttl                    2  rF       1  1 1  single
-randomkey               1  r        0  0 0  local
+randomkey               1  r        0  0 0  rackall
 rename                  3  w        1  2 1  coloc
 renamenx                3  wF       1  2 1  coloc
 restore                -4  wm       1  1 1  single  @keyspace @dangerous
-scan                   -2  r        0  0 0  local
+scan                   -2  r        0  0 0  rackall
 sort                   -2  wmv      1  1 1  single  read x=sort  @set @sortedset @list @dangerous
 sort_ro                -2  rv       1  1 1  single  @set @sortedset @list @dangerous
 touch                  -2  rF       1 -1 1  frag
@@ -332,7 +334,7 @@ config|help             2  lt       0  0 0  local
 config|resetstat        2  aslt     0  0 0  no:admin
 config|rewrite          2  aslt     0  0 0  no:admin
 config|set             -4  aslt     0  0 0  no:admin
-dbsize                  1  rF       0  0 0  local  @keyspace
+dbsize                  1  rF       0  0 0  rackall  @keyspace
 debug                  -2  aslt     0  0 0  no:debug
 failover               -1  ast      0  0 0  no:replication
 flushall               -1  w        0  0 0  no:flush  @keyspace @dangerous

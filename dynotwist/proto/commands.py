@@ -45,6 +45,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from dynotwist.core.command import (
     ALL_NODES,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     MULTI_COLOCATED,
     MULTI_FRAGMENT,
@@ -62,6 +63,7 @@ __all__ = [
     "COMMANDS",
     "COMMANDS_BY_NAME",
     "LOCAL_DATASTORE",
+    "LOCAL_RACK_ALL",
     "LOCAL_RACK_OWNER",
     "MULTI_COLOCATED",
     "MULTI_FRAGMENT",
@@ -183,6 +185,7 @@ _GROUP_CATEGORY = {
 _ROUTE_WORDS = {
     "single": SINGLE, "frag": MULTI_FRAGMENT, "coloc": MULTI_COLOCATED,
     "local": LOCAL_DATASTORE, "rack": LOCAL_RACK_OWNER, "all": ALL_NODES, "node": NODE,
+    "rackall": LOCAL_RACK_ALL,
 }
 
 

@@ -15,6 +15,7 @@ from dynotwist.proto import commands as c
 from dynotwist.proto.commands import (
     ALL_NODES,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     MULTI_COLOCATED,
     MULTI_FRAGMENT,
@@ -92,8 +93,9 @@ class TableTests(unittest.TestCase):
             NODE: "ping echo quit command command|count command|info command|docs hello "
                   "client|setname client|getname client|setinfo client|id client|info select "
                   "auth reset dyno_config:conn_consistency",
-            LOCAL_DATASTORE: "info keys scan dbsize config|get randomkey time lastsave "
-                             "slowlog|get latency|latest memory|stats",
+            LOCAL_DATASTORE: "info config|get time lastsave slowlog|get latency|latest "
+                             "memory|stats",
+            LOCAL_RACK_ALL: "keys scan dbsize randomkey",
             MULTI_COLOCATED: "sinterstore smove rpoplpush lmove rename renamenx copy sdiff "
                              "sinter sunion sdiffstore sunionstore zunionstore zinterstore "
                              "zdiffstore zrangestore zunion zinter zdiff pfmerge pfcount bitop "
@@ -161,8 +163,8 @@ REPRESENTATIVES = [
     ("OBJECT ENCODING k", "object|encoding", SINGLE, False, [2]),
     ("SORT k LIMIT 0 1 BY w_* GET o_* ALPHA", "sort", SINGLE, False, [1]),
     ("SORT k BY store STORE d", "sort", MULTI_COLOCATED, True, [1, 5]),
-    ("SCAN 0 MATCH x*", "scan", LOCAL_DATASTORE, False, []),
-    ("KEYS *", "keys", LOCAL_DATASTORE, False, []),
+    ("SCAN 0 MATCH x*", "scan", LOCAL_RACK_ALL, False, []),
+    ("KEYS *", "keys", LOCAL_RACK_ALL, False, []),
     # string
     ("GET k", "get", SINGLE, False, [1]),
     ("SET k v EX 10", "set", SINGLE, True, [1]),
