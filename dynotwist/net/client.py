@@ -22,6 +22,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol
+from dynotwist.net.nodecommands import NodeCommands
 from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
@@ -50,7 +51,7 @@ _RACK_MERGES: Dict[str, Callable[[List[bytes]], bytes]] = {
 }
 
 
-class RedisClientProtocol(ClientConnection):
+class RedisClientProtocol(NodeCommands, ClientConnection):
     """One client connection speaking RESP2 or RESP3."""
 
     def __init__(self, node: ClientPortNode) -> None:
@@ -116,6 +117,10 @@ class RedisClientProtocol(ClientConnection):
     ) -> None:
         """Any request: answered here, refused with an error, or forwarded. The one
         admission of every request (a datastore kind's own commands override it)."""
+        transaction = self.session.transaction
+        if transaction is not None:
+            self.in_transaction(transaction, spec, args, raw)
+            return
         if spec is None:
             if args[0].lower() in _CROSS_PROTOCOL:
                 self._refuse_cross_protocol()
@@ -129,13 +134,18 @@ class RedisClientProtocol(ClientConnection):
             else:
                 stats.client_read_requests += 1
             stats.redis_requests[spec.stat_class] += 1
+        self.last_command = spec
         route = spec.route
         arity = spec.arity
         if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
-            self.answer(commands.arity_error(spec))
+            self.refuse(spec, commands.arity_error(spec))
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
-            self.answer(node_commands.NOAUTH)
+            self.refuse(spec, node_commands.NOAUTH)
         elif route == _NODE:
+            own = self.own_commands.get(spec.name)
+            if own is not None:
+                own(self, args)
+                return
             self.answer(node_commands.answer(self.session, spec.name, args))
             if self.session.closing:
                 self.close_when_answered()
@@ -255,6 +265,15 @@ class RedisClientProtocol(ClientConnection):
         dispatcher.execute_parts(
             [(plan, raw) for plan in parts], slot, merge, resp3, self.lane, False
         )
+
+    def buffered(self) -> int:
+        return self.parser.buffered
+
+    def send_local_first(self) -> None:
+        """Requests read before, for the local datastore, are written now: what is
+        dispatched next must not overtake them."""
+        if self._local_slots:
+            self._send_local()
 
     def _send_local(self) -> None:
         connection = self._local_connection

@@ -42,13 +42,14 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
-from dynotwist.core.slots import Slot
+from dynotwist.core.slots import Gather, Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.net.health import Reachability
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
+from dynotwist.proto.transactions import UnitRequest
 
 log = logger(__name__)
 
@@ -170,7 +171,10 @@ class DatastoreProtocol(PooledProtocol):
 
     def send(self, raw: bytes, slot: Slot) -> None:
         slot.tick = self.pool.tick
-        self.pending.append(slot)
+        if raw.__class__ is UnitRequest:  # a transaction: its replies read back as one
+            self.pending.extend(Gather(slot, raw.replies).slots())
+        else:
+            self.pending.append(slot)
         self.pool.batch.write(self, raw)
         trips = self.round_trips
         if trips is not None and not trips.probing:

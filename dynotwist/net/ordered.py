@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from collections import deque
 from time import perf_counter
-from typing import Any, Deque, Optional
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
@@ -245,16 +245,20 @@ class ClientConnection(OrderedConnection):
         if stats_enabled:
             self.latency = node.stats.latency
             self.depth = node.stats.client_out_queue_depth
+        self.last_read = 0.0  # perf_counter() at the last read
+        self.connected_at = 0.0
+        self.last_command: Any = None  # the spec of the last command handled (CLIENT LIST)
         self.output_limit = node.config.client_output_buffer_limit
         # 0 in the configuration means no limit
         self.query_limit = node.config.client_query_buffer_limit or _NO_LIMIT
         self._admitted = False  # counted among the node's clients
 
     def sample_clock(self) -> float:
-        """At each read: the time if the read is to be timed — one read in
-        ``SAMPLE_EVERY`` of all the node's clients — else 0.0, which leaves its
-        requests' latency unmeasured. Kept in ``read_started`` for the slots of the
-        read's requests."""
+        """At each read: the time (``last_read``: CLIENT LIST's idle), and, if the read
+        is to be timed — one read in ``SAMPLE_EVERY`` of all the node's clients — the
+        same time in ``read_started`` for the slots of the read's requests; else 0.0
+        there, which leaves their latency unmeasured."""
+        now = self.last_read = perf_counter()
         stats = self.stats
         countdown = stats.reads_to_sample - 1
         if countdown or not stats_enabled:
@@ -262,8 +266,52 @@ class ClientConnection(OrderedConnection):
             self.read_started = 0.0
         else:
             stats.reads_to_sample = SAMPLE_EVERY
-            self.read_started = perf_counter()
+            self.read_started = now
         return self.read_started
+
+    def client_fields(self, now: float) -> List[Tuple[str, object]]:
+        """This connection as CLIENT LIST describes one (Redis's fields, in its order;
+        what the node does not track is 0). ``now``: ``time.perf_counter()``."""
+        session = self.session
+        transport = self.transport
+        command = self.last_command
+        return [
+            ("id", session.client_id),
+            ("addr", _address(transport.getPeer())),
+            ("laddr", _address(transport.getHost())),
+            ("fd", _fileno(transport)),
+            ("name", (session.name or b"").decode("utf-8", "replace")),
+            ("age", int(now - self.connected_at)),
+            ("idle", int(now - (self.last_read or self.connected_at))),
+            ("flags", "x" if session.transaction is not None else "N"),
+            ("db", 0),
+            ("sub", 0),
+            ("psub", 0),
+            ("ssub", 0),
+            ("multi", session.transaction.size if session.transaction is not None else -1),
+            ("watch", 0),
+            ("qbuf", self.buffered()),
+            ("qbuf-free", 0),
+            ("argv-mem", 0),
+            ("multi-mem", 0),
+            ("rbs", 0),
+            ("rbp", 0),
+            ("obl", 0),
+            ("oll", len(self.waiting)),
+            ("omem", self._unsent),
+            ("tot-mem", 0),
+            ("events", "r"),
+            ("cmd", command.name if command is not None else "NULL"),
+            ("user", "default"),
+            ("redir", -1),
+            ("resp", 3 if session.resp3 else 2),
+            ("lib-name", session.library.get(b"lib-name", b"").decode("utf-8", "replace")),
+            ("lib-ver", session.library.get(b"lib-ver", b"").decode("utf-8", "replace")),
+        ]
+
+    def buffered(self) -> int:
+        """Bytes of an incomplete request held (the client protocols say)."""
+        return 0
 
     def watch_quorum(self, slot: Slot, write: bool) -> None:
         """``slot`` awaits a quorum's decision: a failed quorum is counted on its way to
@@ -278,7 +326,8 @@ class ClientConnection(OrderedConnection):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        if not self.node.clients.admit():
+        self.connected_at = perf_counter()
+        if not self.node.clients.admit(self):
             # Redis's answer at maxclients: an error, then the connection is closed
             self.answer(self.node.replies.max_clients)
             self.close_when_answered()
@@ -288,7 +337,7 @@ class ClientConnection(OrderedConnection):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._admitted:
-            self.node.clients.release()
+            self.node.clients.release(self)
             stats = self.stats
             stats.client_connections -= 1
             stats.client_eof += 1
@@ -333,6 +382,20 @@ class _QuorumAnswer:
         connection.complete(slot, reply)
 
 
+def _address(address: Any) -> str:
+    host = getattr(address, "host", None)
+    if host is None:  # a Unix socket
+        return "%s:0" % (getattr(address, "name", "") or "")
+    return "%s:%s" % (host, address.port)
+
+
+def _fileno(transport: Any) -> int:
+    try:
+        return int(transport.fileno())
+    except (AttributeError, TypeError, ValueError):  # a TLS or in-memory transport
+        return -1
+
+
 class ClientCount:
     """The node's open client connections against ``client_connections`` (0: no limit).
 
@@ -343,10 +406,14 @@ class ClientCount:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.accepted = 0  # connections admitted since the start
+        self.refused = 0  # connections refused at the limit
+        self.connections: Dict[int, ClientConnection] = {}  # by client id: CLIENT LIST
         self._full = False
 
-    def admit(self) -> bool:
+    def admit(self, connection: ClientConnection) -> bool:
         if self.limit and self.open >= self.limit:
+            self.refused += 1
             if not self._full:
                 self._full = True
                 log.warn(
@@ -355,9 +422,12 @@ class ClientCount:
                 )
             return False
         self.open += 1
+        self.accepted += 1
+        self.connections[connection.session.client_id] = connection
         return True
 
-    def release(self) -> None:
+    def release(self, connection: ClientConnection) -> None:
+        self.connections.pop(connection.session.client_id, None)
         self.open -= 1
         if self._full and self.open < self.limit:
             self._full = False

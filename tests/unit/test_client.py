@@ -52,10 +52,10 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(store.transport.flush().value(), cmd(b"SET", b"k", b"a b"))
 
     def test_unknown_and_unsupported_commands_get_errors_and_the_connection_stays(self) -> None:
-        self.send(cmd(b"FOO", b"x") + cmd(b"MULTI") + cmd(b"GET") + cmd(b"PING"))
+        self.send(cmd(b"FOO", b"x") + cmd(b"WATCH", b"k") + cmd(b"GET") + cmd(b"PING"))
         lines = self.out.flush().value().split(b"\r\n")
         self.assertEqual(lines[0], b"-ERR unknown command 'FOO', with args beginning with: 'x' ")
-        self.assertTrue(lines[1].startswith(b"-ERR MULTI is not supported: "))
+        self.assertTrue(lines[1].startswith(b"-ERR WATCH is not supported: "))
         self.assertEqual(lines[2], b"-ERR wrong number of arguments for 'get' command")
         self.assertEqual(lines[3], b"+PONG")
         self.assertFalse(self.out.flush().disconnecting)

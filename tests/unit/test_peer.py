@@ -542,7 +542,9 @@ class DnodeServerTests(unittest.TestCase):
             (encode_command([b"NOSUCH", b"x"]), b"-ERR unknown command 'NOSUCH'"),
             (encode_command([b"GET"]), b"-ERR wrong number of arguments for 'get' command"),
             (encode_command([b"AUTH", b"pw"]), b"-ERR 'auth' is answered by the node"),
-            (encode_command([b"MULTI"]), b"-ERR MULTI is not supported"),
+            (encode_command([b"WATCH", b"k"]), b"-ERR WATCH is not supported"),
+            # MULTI alone: only a whole transaction crosses a node (MULTI ... EXEC)
+            (encode_command([b"MULTI"]), b"-ERR 'multi' is answered by the node"),
             (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length"),
             (encode_command([b"SET", b"k", b"v" * 65537]), b"-ERR Protocol error: invalid bulk"),
         ]
