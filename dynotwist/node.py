@@ -20,7 +20,7 @@ from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
-from dynotwist.core.stats import Stats
+from dynotwist.core.stats import HISTOGRAM_RESET_INTERVALS, Stats
 from dynotwist.datastores import Relayed
 from dynotwist.gauges import read_node_gauges
 from dynotwist.net.batch import WriteBatch
@@ -51,6 +51,7 @@ class Node(NodeControls):
             config.rack,
             started=reactor.seconds(),
             source=socket.gethostname(),
+            reset_interval=config.stats_interval / 1000.0 * HISTOGRAM_RESET_INTERVALS,
         )
         self.kind = datastores.resolve(config.data_store)
         self.replies = self.kind.replies

@@ -296,6 +296,14 @@ class InfoTests(unittest.TestCase):
         self.assertTrue(s.maybe_reset_histograms(600.0))
         self.assertEqual(s.latency.count, 0)
 
+    def test_reset_period_follows_the_stats_interval(self) -> None:
+        # ten stats intervals: 5 minutes at Dynomite's default 30 s
+        s = Stats("p", "s", "dc1", "rack1", started=0.0, reset_interval=1.0)
+        s.latency.record(10)
+        self.assertEqual(s.snapshot(0.5).histograms["latency"].count, 1)
+        self.assertEqual(s.snapshot(1.0).histograms["latency"].count, 0)
+        self.assertEqual(s.snapshot(1.0).totals["latency"].count, 1)
+
     def test_historeset(self) -> None:
         s = Stats("p", "s", "dc1", "rack1", started=0.0)
         s.latency.record(10)

@@ -32,9 +32,9 @@ Hot path usage (one :class:`Stats` per node, built at startup)::
 Attribute names are the metric names of the table (per-peer ones without their
 ``peer_link_`` prefix); a misspelt name raises ``AttributeError`` (the classes have
 ``__slots__``). Counters and histograms only grow, as Prometheus requires (/metrics).
-What /info shows of the histograms starts afresh every
-:data:`HISTOGRAM_RESET_INTERVAL` seconds (checked at each :meth:`Stats.snapshot` and
-by :meth:`Stats.maybe_reset_histograms`) and on /historeset, as Dynomite's does.
+What /info shows of the histograms starts afresh every :data:`HISTOGRAM_RESET_INTERVALS`
+stats intervals — 5 minutes by default — (checked at each :meth:`Stats.snapshot` and by
+:meth:`Stats.maybe_reset_histograms`) and on /historeset, as Dynomite's does.
 Latency and write sizes are sampled node-wide: one client read in
 :data:`SAMPLE_EVERY` is timed, and its requests count that many times.
 Rows whose ``exported`` is False have nothing behind them in dynotwist (Dynomite's
@@ -61,6 +61,7 @@ from dynotwist.core.stats.histograms import (
     BUCKETS,
     EXPORTED_BUCKETS,
     HISTOGRAM_RESET_INTERVAL,
+    HISTOGRAM_RESET_INTERVALS,
     Histogram,
     HistogramSnapshot,
     RoundTrips,
@@ -102,6 +103,7 @@ __all__ = [
     "GAUGE",
     "HISTOGRAM",
     "HISTOGRAM_RESET_INTERVAL",
+    "HISTOGRAM_RESET_INTERVALS",
     "METRICS",
     "NODE",
     "PEER",

@@ -242,8 +242,9 @@ class Stats:
         "histograms_reset_at",
         "pool_name",
         "reads_to_sample",
-        "redis_requests",
         "rack",
+        "redis_requests",
+        "reset_interval",
         "server_name",
         "source",
         "started",
@@ -259,8 +260,10 @@ class Stats:
         started: float,
         source: str = "",
         version: str = __version__,
+        reset_interval: float = HISTOGRAM_RESET_INTERVAL,
     ) -> None:
         self.pool_name = pool_name
+        self.reset_interval = reset_interval  # seconds between /info's histogram resets
         self.server_name = server_name
         self.dc = dc
         self.rack = rack
@@ -313,8 +316,8 @@ class Stats:
         self.histograms_reset_at = now
 
     def maybe_reset_histograms(self, now: float) -> bool:
-        """Reset the histograms if :data:`HISTOGRAM_RESET_INTERVAL` has passed."""
-        if now - self.histograms_reset_at >= HISTOGRAM_RESET_INTERVAL:
+        """Reset /info's histograms if ``reset_interval`` has passed."""
+        if now - self.histograms_reset_at >= self.reset_interval:
             self.reset_histograms(now)
             return True
         return False

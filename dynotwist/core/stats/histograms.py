@@ -49,7 +49,11 @@ def _export_edges() -> Tuple[int, ...]:
 #: indexes of the buckets whose upper edge is a Prometheus ``le`` (then ``+Inf``)
 EXPORTED_BUCKETS: Tuple[int, ...] = _export_edges()
 
-#: /info's histograms are reset this often (Dynomite's); /metrics' never are
+#: /info's histograms start afresh every this many stats intervals (``stats_interval``):
+#: every 5 minutes with Dynomite's default 30 s, as Dynomite's; /metrics' never do
+HISTOGRAM_RESET_INTERVALS = 10
+
+#: the reset period with the default stats_interval, in seconds
 HISTOGRAM_RESET_INTERVAL = 300.0
 
 
