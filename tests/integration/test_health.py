@@ -46,7 +46,7 @@ class HealthTest(ProcessTestCase):
         return http_get(self.node.stats_port, "/ready")
 
     def gauges(self) -> Dict[str, float]:
-        status, body = http_get(self.node.stats_port, "/metrics")
+        _status, body = http_get(self.node.stats_port, "/metrics")
         families = parse_prometheus(body.decode("utf-8"))
         values = {"datastore_up": families["dynotwist_datastore_up"]["samples"][0][2]}
         for _, labels, value in families["dynotwist_peer_link_up"]["samples"]:
@@ -54,7 +54,7 @@ class HealthTest(ProcessTestCase):
         return values
 
     def counter(self, name: str) -> int:
-        status, body = http_get(self.node.stats_port, "/info")
+        _status, body = http_get(self.node.stats_port, "/info")
         pool = json.loads(body)["dyn_o_mite"]
         server = next(v for v in pool.values() if isinstance(v, dict))
         return int(pool.get(name, server.get(name, 0)))
@@ -75,7 +75,7 @@ class HealthTest(ProcessTestCase):
         failures = self.counter("server_err")
         redis.stop(signal.SIGKILL)
         wait_until(lambda: self.ready()[0] == 503, WAIT, message="/ready 503")
-        status, reason = self.ready()
+        _status, reason = self.ready()
         self.assertIn(b"not ready: datastore 127.0.0.1:%d not connected" % redis.port, reason)
         self.assertEqual(self.gauges()["datastore_up"], 0)
         self.assertEqual(http_get(self.node.stats_port, "/ping"), (200, b"OK\r\n"))
