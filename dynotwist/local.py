@@ -39,12 +39,18 @@ def cluster_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dynotwist.local cluster",
         description="Run a local cluster: one redis-server and one dynotwist node per "
-        "node, on loopback ports chosen free; Ctrl-C (or SIGTERM) stops everything.",
+        "node, on loopback ports chosen free (or --base-port); Ctrl-C, SIGTERM or SIGHUP"
+        " stops everything.",
     )
     parser.add_argument("--dcs", type=int, default=1, help="datacenters (default 1)")
     parser.add_argument("--racks", type=int, default=3, help="racks per DC (default 3)")
     parser.add_argument(
         "--nodes-per-rack", type=int, default=1, help="nodes per rack (default 1)"
+    )
+    parser.add_argument(
+        "--base-port", type=int,
+        help="fixed ports instead of free ones: node N (from 0, in the table's order) on"
+        " BASE+10N (clients), +1 (peers), +2 (admin), +3 (its redis-server)",
     )
     parser.add_argument("--hash-tag", help="hash_tag of every node, e.g. '{}'")
     parser.add_argument("--read-consistency", type=str.upper, choices=CONSISTENCY_LEVELS)
@@ -89,7 +95,7 @@ def cluster_main(argv: List[str]) -> int:
         cluster = Cluster(
             workdir, args.dcs, args.racks, args.nodes_per_rack, extra,
             verbosity=args.verbosity, detach=True, secure_server_option=option, tls=tls,
-            client_tls=args.client_tls,
+            client_tls=args.client_tls, base_port=args.base_port,
         )
         cluster.start()
         first = cluster.nodes[0]
