@@ -26,7 +26,8 @@ How the README is read:
 
 ``--skip-suite`` leaves out ``./scripts/test`` (the whole test suite, a few minutes);
 ``--clone DIR`` reuses a clone made before (and its .venv) instead of a fresh one;
-``--keep`` keeps the clone; ``--until LINE`` runs only the blocks before that line. The
+``--keep`` keeps the clone; ``--start LINE`` and ``--until LINE`` run only the blocks
+from and before those lines. The
 fixed ports the commands use must be free (or the run would use, and stop, another
 program's servers). The run stops at the first difference, printing it.
 """
@@ -284,6 +285,7 @@ def main() -> int:
     parser.add_argument("--skip-suite", action="store_true", help="leave out " + SUITE)
     parser.add_argument("--keep", action="store_true", help="keep the clone")
     parser.add_argument("--clone", help="a clone made before, reused")
+    parser.add_argument("--start", type=int, help="only the blocks from this README line")
     parser.add_argument("--until", type=int, help="only the blocks before this README line")
     args = parser.parse_args()
     started = time.monotonic()
@@ -293,8 +295,8 @@ def main() -> int:
         clone = tempfile.mkdtemp(prefix="dynotwist-readme-")
         subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
     items = read_blocks(os.path.join(clone, "README.md"))
-    if args.until:
-        items = [i for i in items if (i.line if isinstance(i, Block) else i[1]) < args.until]
+    first, last = args.start or 0, args.until or 1 << 30
+    items = [i for i in items if first <= (i.line if isinstance(i, Block) else i[1]) < last]
     busy = [port for port in needed_ports(items) if listening(port)]
     if busy:
         raise SystemExit("ports the README uses are taken: %s" % ", ".join(map(str, busy)))

@@ -15,7 +15,8 @@ from typing import List
 from twisted.trial import unittest
 
 from dynotwist.testing.blocking import RespClient
-from dynotwist.testing.ports import LOOPBACK, free_ports
+from dynotwist.testing.configs import render_config, single_node_fields
+from dynotwist.testing.ports import LOOPBACK, free_ports, wait_for_port
 from dynotwist.testing.processes import node_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,10 +85,39 @@ class LocalNodeTest(unittest.TestCase):
 
 
 class ConsoleScriptTest(unittest.TestCase):
+    script = os.path.join(os.path.dirname(sys.executable), "dynotwist")
+
     def test_dynotwist_checks_a_configuration(self) -> None:
-        script = os.path.join(os.path.dirname(sys.executable), "dynotwist")
-        result = subprocess.run([script, "--test-conf", "-c", "conf/dynomite.yml"],
+        result = subprocess.run([self.script, "--test-conf", "-c", "conf/dynomite.yml"],
                                 capture_output=True, cwd=ROOT, timeout=WAIT)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout,
                          b"dynomite: configuration file 'conf/dynomite.yml' syntax is valid\n")
+
+    def test_a_refused_configuration_is_one_message(self) -> None:
+        path = self.mktemp()
+        with open(os.path.join(ROOT, "conf", "dynomite.yml")) as f:
+            text = f.read().replace("read_consistency", "read_consistancy")
+        with open(path, "w") as f:
+            f.write(text)
+        result = subprocess.run([self.script, "-t", "-c", path], capture_output=True,
+                                timeout=WAIT)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout, b"")
+        self.assertTrue(result.stderr.startswith(
+            b'dynotwist: conf: directive "read_consistancy" is unknown\n'), result.stderr)
+        self.assertIn(b"did you mean read_consistency?", result.stderr)
+
+    def test_dynotwist_runs_a_node_in_the_foreground(self) -> None:
+        client, peer, stats, datastore = free_ports(4)
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(render_config(single_node_fields(datastore, client, peer, stats)))
+        node = subprocess.Popen([self.script, "-c", path], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, env=node_env())
+        self.addCleanup(LocalNodeTest.reap, node)
+        wait_for_port(client, process=node)
+        with RespClient(client) as connection:
+            self.assertEqual(connection.call("PING"), b"+PONG\r\n")
+        node.send_signal(signal.SIGTERM)
+        self.assertEqual(node.wait(WAIT), 0)
