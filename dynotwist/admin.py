@@ -7,13 +7,13 @@ differs on purpose:
 - proper HTTP through twisted.web: CRLF headers, keep-alive allowed, real status
   codes (Dynomite's ``LF``-only headers with trailing spaces and its extra 200 after a
   400 are not reproduced);
-- an unknown path is a 404 and a bad value a 400, each with a one-line reason
-  (Dynomite answers ``OK\\r\\n`` to both and does nothing);
-- ``/`` serves /info (undefined in Dynomite);
+- an unknown path is a 404 and a bad value a 400, each with a one-line reason that
+  gives what is allowed (Dynomite answers ``OK\\r\\n`` to both and does nothing);
+- ``/`` serves /info (undefined in Dynomite); ``/help`` lists every path served;
 - ``/set_consistency/<read|write>/dc_each_safe_quorum`` is accepted (Dynomite's
   admin parser only knows the three other levels);
-- ``/set_timeout_factor/<n>`` and ``/setloglevel/<n>`` refuse a non-number (400) and
-  clamp a number to 1..10 and 0..11 as Dynomite does;
+- ``/set_timeout_factor/<n>`` and ``/setloglevel/<n>`` refuse a value out of 1..10 and
+  0..11 (400; Dynomite clamps it);
 - ``/peer/<verb>/all`` applies the verb to every peer (Dynomite resets every peer
   whatever the verb);
 - paths that only read (``/info``, ``/state/get_state``...) answer GET and HEAD, and
@@ -21,7 +21,9 @@ differs on purpose:
 - paths that change the node are guarded (:func:`change_refusal`): refused to any
   method but GET, to a page in a browser (``Origin``, ``Sec-Fetch-Site``) and, when
   ``admin_token`` is set, to a request without ``Authorization: Bearer <token>``;
-- ``/metrics``: the same numbers in the Prometheus text format.
+  each change is logged, one line at the default verbosity: who, what, old -> new;
+- ``/metrics``: the same numbers in the Prometheus text format; ``/ready``: 200 when
+  the node can serve its clients at its consistency, else 503 with the reason.
 
 The app holds no state of its own: it reads and sets the node's through a
 :class:`NodeView`. The connections are bounded by :mod:`dynotwist.adminhttp`.
@@ -33,7 +35,7 @@ import functools
 import hmac
 import os
 import re
-from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple, Union
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -49,6 +51,7 @@ from dynotwist.core.stats import (
     render_info,
     render_prometheus,
 )
+from dynotwist.logs import logger, notice
 
 __all__ = ["HELP", "AdminApp", "NodeView", "change_refusal", "cluster_members"]
 
@@ -57,19 +60,24 @@ TEXT = "text/plain; charset=utf-8"  # dynotwist's own 4xx replies
 
 OK = b"OK\r\n"
 
-#: /help's body, exactly as Dynomite writes it
+#: /help's body: Dynomite's list, in its order, with the paths dynotwist adds
 HELP = (
     b"/info\n/help\n/ping\n/cluster_describe\n/setloglevel/<0-11>\n/loglevelup\n"
     b"/logleveldown\n/historeset\n/get_consistency\n"
-    b"/set_consistency/<read|write>/<dc_one|dc_quorum|dc_safe_quorum>\n"
-    b"/get_timeout_factor\n/set_timeout_factor/<1-10>\n/peer/<up|down|reset>\n"
-    b"/state/<get_state|standby|writes_only|normal|resuming>\n\n"
+    b"/set_consistency/<read|write>/<dc_one|dc_quorum|dc_safe_quorum|dc_each_safe_quorum>\n"
+    b"/get_timeout_factor\n/set_timeout_factor/<1-10>\n/peer/<up|down|reset>/<name|all>\n"
+    b"/state/<get_state|standby|writes_only|normal|resuming>\n"
+    b"/read_repairs/<enable|disable>\n/metrics\n/ready\n/ (the same as /info)\n\n"
 )
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
 
 MIN_TIMEOUT_FACTOR = 1
 MAX_TIMEOUT_FACTOR = 10
+MIN_LOG_LEVEL = 0
+MAX_LOG_LEVEL = 11
+
+log = logger(__name__)
 
 # the Sec-Fetch-Site of a request the user made (typed URL, bookmark), not a page
 _USER_MADE = b"none"
@@ -108,6 +116,9 @@ class NodeView(Protocol):
         """Drop and reconnect the connections to peer *name* (or ``"all"``)."""
         ...
 
+    def not_ready(self) -> Optional[str]:
+        """Why the node cannot serve its clients at its consistency now, or None."""
+
 
 def _public_address(config: Any, environ: Mapping[str, str]) -> Tuple[Optional[str], ...]:
     """The local node's public IP and host name from the environment (reference 5.5)."""
@@ -144,6 +155,30 @@ def _refuse(request: Any, reason: str, code: int = 400) -> bytes:
 
 def _integer(text: str) -> Optional[int]:
     return int(text) if _INTEGER.match(text) else None
+
+
+def _in_range(request: Any, name: str, value: str, low: int, high: int) -> Union[int, bytes]:
+    """``value`` as an integer of low..high, or the body of a 400 saying what is allowed."""
+    number = _integer(value)
+    if number is None or not low <= number <= high:
+        return _refuse(request, "%s %r is not a number from %d to %d" % (name, value, low, high))
+    return number
+
+
+def _who(request: Any) -> str:
+    address = request.getClientAddress()
+    host = getattr(address, "host", None)
+    return "%s:%s" % (host, address.port) if host is not None else str(address)
+
+
+def log_change(request: Any, what: str, old: object, new: object) -> None:
+    """One line at the default verbosity for each change made through the admin port:
+    who, what, old -> new (``old`` None: what was done)."""
+    if old is None:
+        notice(log, "admin: {who}: {what} {new}", who=_who(request), what=what, new=new)
+        return
+    notice(log, "admin: {who} changed {what}: {old} -> {new}",
+           who=_who(request), what=what, old=old, new=new)
 
 
 def _bearer(values: Optional[List[bytes]]) -> Optional[bytes]:
@@ -187,6 +222,9 @@ def change_refusal(request: Any, token: Optional[str]) -> Optional[Tuple[int, st
 
 
 Handler = Callable[..., bytes]
+
+_PEER_VERBS = {"up": "marked up", "down": "marked down", "reset": "connections reset"}
+_ENABLED = {True: "ENABLED", False: "DISABLED"}
 
 _routes = Klein()
 
@@ -244,7 +282,15 @@ class AdminApp:
     @changes("/historeset")
     def historeset(self, request: Any) -> bytes:
         self.node.reset_histograms()
+        log_change(request, "/info's histograms", None, "reset (/metrics' are not)")
         return _reply(request, OK)
+
+    @reads("/ready")
+    def ready(self, request: Any) -> bytes:
+        reason = self.node.not_ready()
+        if reason is None:
+            return _reply(request, b"ready\n", TEXT)
+        return _refuse(request, "not ready: " + reason, 503)
 
     @reads("/ping")
     def ping(self, request: Any) -> bytes:
@@ -280,10 +326,10 @@ class AdminApp:
                 "unknown consistency level %r: one of %s"
                 % (level, ", ".join(name.lower() for name in consistency.LEVELS)),
             )
-        if op == "read":
-            self.node.read_consistency = chosen
-        else:
-            self.node.write_consistency = chosen
+        attribute = op + "_consistency"
+        old = getattr(self.node, attribute)
+        setattr(self.node, attribute, chosen)
+        log_change(request, "%s consistency (of new connections)" % op, old, chosen)
         return _reply(request, OK)
 
     @reads("/get_timeout_factor")
@@ -292,30 +338,35 @@ class AdminApp:
 
     @changes("/set_timeout_factor/<value>")
     def set_timeout_factor(self, request: Any, value: str) -> bytes:
-        factor = _integer(value)
-        if factor is None:
-            return _refuse(request, "timeout factor %r is not a number (1 to 10)" % value)
-        self.node.timeout_factor = max(MIN_TIMEOUT_FACTOR, min(MAX_TIMEOUT_FACTOR, factor))
+        factor = _in_range(request, "timeout factor", value, MIN_TIMEOUT_FACTOR,
+                           MAX_TIMEOUT_FACTOR)
+        if isinstance(factor, bytes):
+            return factor
+        old = self.node.timeout_factor
+        self.node.timeout_factor = factor
+        log_change(request, "timeout factor", old, factor)
         return _reply(request, OK)
 
     # -- logging
 
     @changes("/setloglevel/<value>")
     def setloglevel(self, request: Any, value: str) -> bytes:
-        level = _integer(value)
-        if level is None:
-            return _refuse(request, "log level %r is not a number (0 to 11)" % value)
-        self.node.set_verbosity(level)
-        return _reply(request, OK)
+        level = _in_range(request, "log level", value, MIN_LOG_LEVEL, MAX_LOG_LEVEL)
+        if isinstance(level, bytes):
+            return level
+        return self._set_verbosity(request, level)
 
     @changes("/loglevelup")
     def loglevelup(self, request: Any) -> bytes:
-        self.node.set_verbosity(self.node.verbosity + 1)
-        return _reply(request, OK)
+        return self._set_verbosity(request, self.node.verbosity + 1)
 
     @changes("/logleveldown")
     def logleveldown(self, request: Any) -> bytes:
-        self.node.set_verbosity(self.node.verbosity - 1)
+        return self._set_verbosity(request, self.node.verbosity - 1)
+
+    def _set_verbosity(self, request: Any, level: int) -> bytes:
+        old = self.node.verbosity
+        log_change(request, "log level", old, self.node.set_verbosity(level))
         return _reply(request, OK)
 
     # -- node state, peers, read repairs
@@ -332,7 +383,9 @@ class AdminApp:
                 request,
                 "unknown state %r: get_state, %s" % (name, ", ".join(states.ADMIN_STATES)),
             )
+        old = self.node.state
         self.node.state = chosen
+        log_change(request, "state", old, chosen)
         return _reply(request, OK)
 
     @changes("/peer/<verb>/<name>")
@@ -347,6 +400,7 @@ class AdminApp:
             return _refuse(request, "unknown peer operation %r: up, down or reset" % verb)
         if not done:
             return _refuse(request, "no peer named %r" % name)
+        log_change(request, "peer %s" % name, None, _PEER_VERBS[verb])
         return _reply(request, OK)
 
     @changes("/peer/<verb>")
@@ -355,13 +409,12 @@ class AdminApp:
 
     @changes("/read_repairs/<action>")
     def read_repairs(self, request: Any, action: str) -> bytes:
-        if action == "enable":
-            self.node.read_repairs = True
-        elif action == "disable":
-            self.node.read_repairs = False
-        else:
+        if action not in ("enable", "disable"):
             return _refuse(request, "unknown read repairs action %r: enable or disable" % action)
-        flag = b"ENABLED" if self.node.read_repairs else b"DISABLED"
+        old = self.node.read_repairs
+        self.node.read_repairs = action == "enable"
+        log_change(request, "read repairs", _ENABLED[old], _ENABLED[self.node.read_repairs])
+        flag = _ENABLED[self.node.read_repairs].encode("ascii")
         return _reply(request, b"Read Repairs: %s\r\n" % flag)
 
     # -- errors

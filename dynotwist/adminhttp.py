@@ -27,6 +27,9 @@ from twisted.web.http import RESPONSES, HTTPChannel
 from twisted.web.server import Site
 
 from dynotwist.admin import AdminApp, NodeView
+from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
+
+log = logger(__name__)
 
 __all__ = ["MAX_CONNECTIONS", "REQUEST_DEADLINE", "AdminChannel", "AdminSite", "admin_site"]
 
@@ -138,6 +141,12 @@ class AdminSite(Site):
         if self.open_connections >= MAX_CONNECTIONS:
             return _Busy()
         return super().buildProtocol(addr)
+
+    def log(self, request: Any) -> None:
+        """The access log, at ``-v 7`` and up only: a scraper polls /metrics every few
+        seconds, and changes are logged on their own (``admin.log_change``)."""
+        if verbosity.verbosity >= TRACE_REQUESTS:
+            log.debug("{line}", line=self._logFormatter(self._logDateTime, request))
 
 
 def admin_site(node: NodeView, reactor: Any) -> AdminSite:

@@ -14,10 +14,11 @@ is refused, and ``tokens: 0`` and ``tokens: '0'`` read the same.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import string
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -26,15 +27,63 @@ from dynotwist.core.consistency import LEVELS
 from dynotwist.core.hashkit import HASH_FUNCTIONS
 from dynotwist.core.ring import MAX_TOKEN
 
-__all__ = ["Address", "Config", "ConfigError", "Seed", "Server", "load_config", "parse_config"]
+__all__ = [
+    "Address",
+    "Config",
+    "ConfigError",
+    "Seed",
+    "Server",
+    "colliding_addresses",
+    "load_config",
+    "parse_config",
+]
 
 
 class ConfigError(Exception):
-    """A configuration that is refused; str() is the message Dynomite would log."""
+    """A configuration that is refused; str() is the message Dynomite would log, and
+    :meth:`describe` adds where (file, line, key, the value refused) and what is
+    allowed, with a near miss named ("did you mean read_consistency?")."""
 
-    def __init__(self, message: str, filename: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        filename: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        value: str | None = None,
+        allowed: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.filename = filename
+        self.line = line
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        self.suggestion = suggestion
+
+    def describe(self) -> str:
+        """The message, then where and what is allowed, one line each."""
+        lines = [str(self)]
+        where = []
+        if self.filename is not None:
+            where.append("'%s'" % self.filename)
+        if self.line is not None:
+            where.append("line %d" % self.line)
+        if self.key is not None:
+            where.append('key "%s"' % self.key)
+        if self.value is not None:
+            where.append('value "%s"' % self.value)
+        if where:
+            lines.append("  at " + ", ".join(where))
+        hint = ""
+        if self.suggestion is not None:
+            hint = "did you mean %s?" % self.suggestion
+        if self.allowed is not None:
+            lines.append("  allowed: %s%s" % (self.allowed, " (%s)" % hint if hint else ""))
+        elif hint:
+            lines.append("  " + hint)
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -144,7 +193,7 @@ def parse_config(text: str, filename: str = "<string>") -> Config:
         events = _checked_events(text, filename)
         pool_name, entries = _PoolReader(events, filename).read()
         values, warnings = _apply(entries)
-        _validate(pool_name, values, warnings)
+        _validate(pool_name, values, warnings, {entry.key: entry.line for entry in entries})
         return _build(pool_name, values, warnings)
     except ConfigError as error:
         error.filename = filename
@@ -198,8 +247,19 @@ def _checked_events(text: str, filename: str) -> list[yaml.Event]:
         refused = _refused_token(token)
         if refused:
             name, number = refused
-            raise ConfigError(f"conf: {name} token ({number}) is disallowed")
+            raise ConfigError(
+                f"conf: {name} token ({number}) is disallowed",
+                line=token.start_mark.line + 1,
+                allowed=_BLOCK_STYLE,
+            )
     return events
+
+
+# what Dynomite's YAML allows, for the refusals of the rest
+_BLOCK_STYLE = (
+    "one document of 'key: value' lines under the pool's name; a list as one '- value'"
+    " line per item (no [a, b] or {a: b}), no anchors, aliases, tags or --- markers"
+)
 
 
 def _refused_token(token: yaml.Token) -> tuple[str, int] | None:
@@ -226,6 +286,7 @@ class _Entry:
     key: str
     values: tuple[str, ...]
     sequence: bool
+    line: int  # of the key, from 1
 
 
 _NODE_EVENTS = (
@@ -270,9 +331,10 @@ class _PoolReader:
 
     def _entry(self, key_event: Any) -> _Entry:
         key = self._key(key_event, depth=2)
+        line = key_event.start_mark.line + 1
         value = next(self._nodes)
         if isinstance(value, yaml.ScalarEvent):
-            return _Entry(key, (value.value,), sequence=False)
+            return _Entry(key, (value.value,), sequence=False, line=line)
         if isinstance(value, yaml.MappingStartEvent):
             raise self._refuse("has a depth greater than 2")
         items = []
@@ -284,7 +346,7 @@ class _PoolReader:
                 raise self._refuse("has a depth greater than 2")
             items.append(item.value)
             item = next(self._nodes)
-        return _Entry(key, tuple(items), sequence=True)
+        return _Entry(key, tuple(items), sequence=True, line=line)
 
     def _key(self, event: Any, depth: int) -> str:
         if not isinstance(event, yaml.ScalarEvent):
@@ -301,7 +363,16 @@ class _PoolReader:
 
 
 class _Invalid(Exception):
-    """A setter's refusal; the reason is put after ``conf: directive "<key>"``."""
+    """A setter's refusal; the reason is put after ``conf: directive "<key>"``.
+    ``allowed`` says what the key takes; ``choices`` are its values, if it has a list."""
+
+    def __init__(
+        self, reason: str, allowed: str | None = None, choices: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(reason)
+        self.allowed = allowed if allowed is not None else (", ".join(choices) or None)
+        self.choices = choices
+        self.value: str | None = None  # the value refused (set by _set)
 
 
 _INT_MAX = 2**31 - 1  # Dynomite reads numbers into a C int
@@ -325,14 +396,14 @@ def _text(raw: str) -> str:
 
 def _num(raw: str) -> int:
     if not _is_digits(raw) or int(raw) > _INT_MAX:
-        raise _Invalid("is not a number")
+        raise _Invalid("is not a number", "a whole number from 0 to %d" % _INT_MAX)
     return int(raw)
 
 
 def _positive(raw: str) -> int:
     number = _num(raw)
     if number == 0:
-        raise _Invalid("must be a positive number")
+        raise _Invalid("must be a positive number", "a whole number from 1 to %d" % _INT_MAX)
     return number
 
 
@@ -347,7 +418,10 @@ def _num_or_bytes(raw: str) -> int:
     digits = text.rstrip(string.ascii_letters)
     unit = text[len(digits):]
     if not _is_digits(digits) or unit not in _SIZE_UNITS:
-        raise _Invalid("is not a number of bytes (digits, optionally with k, kb, m, mb, g or gb)")
+        raise _Invalid(
+            "is not a number of bytes (digits, optionally with k, kb, m, mb, g or gb)",
+            "a number of bytes: 1048576, 512mb, 1gb (k, m, g: 1000s; kb, mb, gb: 1024s)",
+        )
     return int(digits) * _SIZE_UNITS[unit]
 
 
@@ -356,7 +430,7 @@ def _bounded(low: int, high: int, reason: str) -> Callable[[str], int]:
         number = _num(raw)
         # 0 passes: it is Dynomite's "unset", replaced by the default (see _Key).
         if number and not low <= number <= high:
-            raise _Invalid(reason)
+            raise _Invalid(reason, "%d to %d (0: the default)" % (low, high))
         return number
 
     return parse
@@ -370,25 +444,29 @@ _mbuf_range = _bounded(
 def _mbuf_size(raw: str) -> int:
     size = _mbuf_range(raw)
     if size % 16:
-        raise _Invalid("mbuf_size: mbuf size must be a multiple of 16")
+        raise _Invalid("mbuf_size: mbuf size must be a multiple of 16",
+                       "a multiple of 16 from 512 to 512000")
     return size
 
 
 def _bool(raw: str) -> bool:
     if raw not in ("true", "false"):
-        raise _Invalid('is not "true" or "false"')
+        raise _Invalid('is not "true" or "false"', choices=("true", "false"))
     return raw == "true"
 
 
 def _hash(raw: str) -> str:
     if raw not in HASH_FUNCTIONS:
-        raise _Invalid("is not a valid hash")
+        raise _Invalid("is not a valid hash", choices=tuple(sorted(HASH_FUNCTIONS)))
     return raw
 
 
 def _hash_tag(raw: str) -> str:
     if len(raw.encode("utf-8")) != 2:  # Dynomite counts bytes
-        raise _Invalid("is not a valid hash tag string with two characters")
+        raise _Invalid(
+            "is not a valid hash tag string with two characters",
+            "two characters, the start and end of a key's hashed part: '{}'",
+        )
     return raw
 
 
@@ -396,14 +474,20 @@ def _secure_server_option(raw: str) -> str:
     # Dynomite only logs a bad value and runs unencrypted; dynotwist refuses it, since
     # silently running without the security that was asked for is worse than not starting.
     if raw not in linkpolicy.OPTIONS:
-        raise _Invalid("must be one of " + " ".join(f"'{o}'" for o in linkpolicy.OPTIONS))
+        raise _Invalid(
+            "must be one of " + " ".join(f"'{o}'" for o in linkpolicy.OPTIONS),
+            choices=tuple(linkpolicy.OPTIONS),
+        )
     return raw
 
 
 def _consistency(raw: str) -> str:
     level = raw.upper()
     if level not in LEVELS:
-        raise _Invalid("must be one of " + " ".join(f"'{c}'" for c in LEVELS))
+        raise _Invalid(
+            "must be one of " + " ".join(f"'{c}'" for c in LEVELS),
+            choices=tuple(level.lower() for level in LEVELS),
+        )
     return level
 
 
@@ -530,6 +614,10 @@ class _Key:
     sequence: bool = False
     deprecated: bool = False
     message: str = _DIRECTIVE
+    allowed: str | None = None  # what the key takes, when its setter does not say
+
+
+_ADDRESS = "host:port (127.0.0.1:8102, [::1]:8102) or /path/to/unix.socket"
 
 
 def _num_key(default: int | None) -> _Key:
@@ -542,15 +630,32 @@ _CONNECTIONS = _Key(_bounded(1, 255, "must be between 1 and 255"), 1, zero_is_un
 # Every key, in the order Config lists them. A missing key takes its default, except
 # listen, dyn_listen, tokens and servers, which _validate requires.
 _KEYS: dict[str, _Key] = {
-    "listen": _Key(_listen),
-    "dyn_listen": _Key(_listen),
-    "stats_listen": _Key(_listen, Address("0.0.0.0", 22222)),
-    "servers": _Key(_server, (), sequence=True),
-    "data_store": _Key(_data_store, 0),
-    "tokens": _Key(_tokens, ()),
+    "listen": _Key(_listen, allowed=_ADDRESS),
+    "dyn_listen": _Key(_listen, allowed=_ADDRESS),
+    "stats_listen": _Key(_listen, Address("0.0.0.0", 22222), allowed=_ADDRESS),
+    "servers": _Key(
+        _server,
+        (),
+        sequence=True,
+        allowed="one '- host:port:weight [name]' (or '- /path:weight') line: - 127.0.0.1:6379:1",
+    ),
+    "data_store": _Key(
+        _data_store,
+        0,
+        allowed="0 (redis), 1 (memcache), a datastore plugin's name (redis, memcache) or"
+        " package.module:Class",
+    ),
+    "tokens": _Key(
+        _tokens, (), allowed="comma-separated whole numbers from 0 to %d" % MAX_TOKEN
+    ),
     "rack": _Key(_text, "localrack"),
     "datacenter": _Key(_text, "localdc"),
-    "dyn_seeds": _Key(_seed, (), sequence=True),
+    "dyn_seeds": _Key(
+        _seed,
+        (),
+        sequence=True,
+        allowed="'- host:port:rack:dc:tokens [name]' lines: - 10.0.0.2:8101:rack2:dc1:0",
+    ),
     "dyn_seed_provider": _Key(_text, "simple_provider"),
     "hash": _Key(_hash, "murmur"),
     "hash_tag": _Key(_hash_tag),
@@ -624,14 +729,29 @@ def _apply(entries: list[_Entry]) -> tuple[dict[str, Any], list[str]]:
     for entry in entries:
         spec = _KEYS.get(entry.key)
         if spec is None:
-            raise ConfigError(f'conf: directive "{entry.key}" is unknown')
+            raise ConfigError(
+                f'conf: directive "{entry.key}" is unknown',
+                line=entry.line,
+                key=entry.key,
+                suggestion=_near(entry.key, [k for k, v in _KEYS.items() if not v.deprecated]),
+            )
         if entry.key in seen:
-            raise ConfigError(f'conf: directive "{entry.key}" is a duplicate')
+            raise ConfigError(
+                f'conf: directive "{entry.key}" is a duplicate', line=entry.line, key=entry.key
+            )
         seen.add(entry.key)
         try:
             value = _set(spec, entry)
         except _Invalid as error:
-            raise ConfigError(spec.message.format(key=entry.key, reason=error)) from None
+            refused = error.value
+            raise ConfigError(
+                spec.message.format(key=entry.key, reason=error),
+                line=entry.line,
+                key=entry.key,
+                value=refused,
+                allowed=error.allowed or spec.allowed,
+                suggestion=_near(refused, error.choices) if refused is not None else None,
+            ) from None
         if spec.deprecated:
             warnings.append(
                 f'******** Field "{entry.key}" in the conf file is DEPRECATED *********'
@@ -641,32 +761,53 @@ def _apply(entries: list[_Entry]) -> tuple[dict[str, Any], list[str]]:
     return values, warnings
 
 
+def _near(word: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` that ``word`` was most likely meant to be (a typo), if any."""
+    found = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=0.7)
+    return found[0] if found and found[0] != word else None
+
+
 def _set(spec: _Key, entry: _Entry) -> Any:
     if entry.sequence and not spec.sequence:
-        raise _Invalid("must be a single value, not a sequence")
+        raise _Invalid("must be a single value, not a sequence", spec.allowed)
     if "" in entry.values:
-        raise _Invalid("has an empty value")
-    parsed = tuple(spec.parse(value) for value in entry.values)
-    return parsed if spec.sequence else parsed[0]
+        raise _Invalid("has an empty value", spec.allowed)
+    parsed = []
+    for value in entry.values:
+        try:
+            parsed.append(spec.parse(value))
+        except _Invalid as error:
+            error.value = value
+            raise
+    return tuple(parsed) if spec.sequence else parsed[0]
 
 
-def _validate(pool_name: str, values: dict[str, Any], warnings: list[str]) -> None:
-    """The rules that need the whole pool, in Dynomite's order (conf_validate_pool)."""
+def _validate(
+    pool_name: str, values: dict[str, Any], warnings: list[str], lines: dict[str, int]
+) -> None:
+    """The rules that need the whole pool, in Dynomite's order (conf_validate_pool).
+    ``lines``: the line of each key, for the refusals that name one."""
     # dyn_listen and tokens have no default in Dynomite either, which then fails later.
     for key in ("listen", "dyn_listen", "tokens"):
         if key not in values:
-            raise ConfigError(f'conf: directive "{key}:" is missing')
+            raise ConfigError(f'conf: directive "{key}:" is missing', key=key,
+                              allowed=_KEYS[key].allowed)
     if values.get("dyn_connections") == 0:
-        raise ConfigError('conf: directive "dyn_connections:" cannot be 0')
+        raise ConfigError('conf: directive "dyn_connections:" cannot be 0',
+                          line=lines.get("dyn_connections"), key="dyn_connections")
     if "stats_listen" not in values:
         warnings.append('conf: directive "stats_listen:" is missing - using defaults 0.0.0.0:22222')
     servers = values.get("servers", ())
     if not servers:
-        raise ConfigError(f"conf: pool '{pool_name}' has no datastores")
+        raise ConfigError(f"conf: pool '{pool_name}' has no datastores",
+                          line=lines.get("servers"), key="servers",
+                          allowed=_KEYS["servers"].allowed)
     if len(servers) > 1:
         # Dynomite keeps the last one and leaks the others; refuse instead.
         raise ConfigError(
-            'conf: directive "servers" has more than one datastore; only one is supported'
+            'conf: directive "servers" has more than one datastore; only one is supported',
+            line=lines.get("servers"),
+            key="servers",
         )
     data_store = values.get("data_store", 0)
     if isinstance(data_store, int) and data_store not in (0, 1):
@@ -699,3 +840,42 @@ def _build(pool_name: str, values: dict[str, Any], warnings: list[str]) -> Confi
         value = values.get(key, spec.default)
         fields[key] = fields[value.key] if isinstance(value, _SameAs) else value
     return Config(pool_name=pool_name, warnings=tuple(warnings), **fields)
+
+
+# -- what only fails at startup ----------------------------------------------------------
+
+_ANY_HOST = frozenset(("0.0.0.0", "::", ""))
+
+
+def _overlap(a: Address, b: Address) -> bool:
+    if a.path or b.path:
+        return a.path == b.path
+    return a.port == b.port and (a.host == b.host or a.host in _ANY_HOST or b.host in _ANY_HOST)
+
+
+def colliding_addresses(config: Config) -> list[str]:
+    """Addresses of the configuration that cannot all work: two ports of the node on one
+    address (the second cannot listen), or the datastore on one of them (the node would
+    talk to itself)."""
+    ports = [("listen", config.listen), ("dyn_listen", config.dyn_listen),
+             ("stats_listen", config.stats_listen)]
+    problems = []
+    for i, (name, address) in enumerate(ports):
+        for other, other_address in ports[i + 1 :]:
+            if _overlap(address, other_address):
+                problems.append(
+                    f'conf: directives "{name}" and "{other}" name the same address'
+                    f" ({_show(address)} and {_show(other_address)}): only one can listen"
+                )
+    for server in config.servers:
+        for name, address in ports:
+            if _overlap(server.address, address):
+                problems.append(
+                    f'conf: directive "servers" names {_show(server.address)}, the node\'s own'
+                    f' "{name}": the node would be its own datastore'
+                )
+    return problems
+
+
+def _show(address: Address) -> str:
+    return address.path or f"{address.host}:{address.port}"

@@ -6,24 +6,37 @@ timeout factor, log verbosity, histograms and the peer links.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict
+import os
+import platform
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from dynotwist import __version__
+from dynotwist.core.readiness import NodeHealth, Reachable, not_ready
+from dynotwist.core.ring import Topology
 from dynotwist.core.stats import Snapshot, Stats
 from dynotwist.logs import verbosity
 from dynotwist.net.gate import LocalGate
 
 if TYPE_CHECKING:
     from dynotwist.net.datastore import DatastorePool
+    from dynotwist.net.ordered import ClientCount
     from dynotwist.net.peer import PeerPool
+
+Fields = List[Tuple[str, object]]
 
 
 class NodeControls:
     reactor: Any
+    config: Any  # dynotwist.config.Config
+    topology: Topology
+    read_consistency: str
+    write_consistency: str
     stats: Stats
     gate: LocalGate
     peers: Dict[str, PeerPool]
     _pools: Dict[bool, DatastorePool]
     read_repairs: bool
+    clients: ClientCount
     _timeout_factor = 1
 
     @property
@@ -54,7 +67,88 @@ class NodeControls:
     def set_verbosity(self, level: int) -> int:
         return verbosity.set(level)
 
+    @property
+    def datastore_up(self) -> bool:
+        """A connection of the RESP2 pool (connected at startup) is up."""
+        pool = self._pools.get(False)
+        return pool is not None and bool(pool.ready)
+
+    def not_ready(self) -> Optional[str]:
+        """Why the node cannot serve its clients at its consistency now, or None."""
+        local = self.topology.local
+        nodes = [Reachable(local.name, local.dc, local.rack, self.datastore_up)]
+        nodes += [
+            Reachable(name, pool.peer.dc, pool.peer.rack, pool.is_up and not pool.admin_down)
+            for name, pool in self.peers.items()
+        ]
+        return not_ready(
+            NodeHealth(
+                self.state,
+                self.config.servers[0].name,
+                self.datastore_up,
+                local.dc,
+                local.rack,
+                nodes,
+                (self.read_consistency, self.write_consistency),
+            )
+        )
+
+    def info_sections(self, redis_version: str, keyspace_nodes: str) -> Dict[str, Fields]:
+        """INFO's sections but the keyspace (core.nodeinfo): this node, not its
+        datastore. ``redis_version``: the datastore's; ``keyspace_nodes``: how many of
+        the rack's nodes the keyspace sums ("2/2")."""
+        stats = self.stats
+        config = self.config
+        now = self.reactor.seconds()
+        uptime = max(0, int(now - stats.started))
+        peers = list(self.peers.values())
+        down = [name for name, pool in self.peers.items() if not pool.is_up or pool.admin_down]
+        local = self.topology.local
+        return {
+            "server": [
+                ("dynotwist_version", __version__),
+                ("redis_version", redis_version),
+                ("redis_mode", "standalone"),
+                ("os", "%s %s %s" % (platform.system(), platform.release(), platform.machine())),
+                ("arch_bits", 64 if platform.architecture()[0] == "64bit" else 32),
+                ("python_version", "%s %s" % (platform.python_implementation(),
+                                              platform.python_version())),
+                ("process_id", os.getpid()),
+                ("tcp_port", config.listen.port),
+                ("uptime_in_seconds", uptime),
+                ("uptime_in_days", uptime // 86400),
+            ],
+            "clients": [
+                ("connected_clients", self.clients.open),
+                ("maxclients", config.client_connections),
+            ],
+            "stats": [
+                ("total_connections_received", self.clients.accepted),
+                ("total_commands_processed",
+                 stats.client_read_requests + stats.client_write_requests),
+                ("rejected_connections", self.clients.refused),
+                ("client_protocol_errors", stats.client_err),
+            ],
+            "dynomite": [
+                ("dc", local.dc),
+                ("rack", local.rack),
+                ("tokens", ",".join(str(token) for token in local.tokens)),
+                ("state", self.state),
+                ("read_consistency", self.read_consistency),
+                ("write_consistency", self.write_consistency),
+                ("datastore", config.servers[0].name),
+                ("datastore_up", int(self.datastore_up)),
+                ("peers", len(peers)),
+                ("peers_up", len(peers) - len(down)),
+                ("peers_down", len(down)),
+                ("peers_down_names", ",".join(down)),
+                ("keyspace_nodes", keyspace_nodes),
+            ],
+        }
+
     def stats_snapshot(self) -> Snapshot:
+        """The stats now (/info, /metrics): a stats request, counted."""
+        self.stats.stats_count += 1
         return self.stats.snapshot(self.reactor.seconds())
 
     def reset_histograms(self) -> None:
@@ -81,5 +175,6 @@ class NodeControls:
     def peer_reset(self, name: str) -> bool:
         pools = self._peer_pools(name)
         for pool in pools:
+            pool.link.resets += 1
             pool.reset()
         return bool(pools)

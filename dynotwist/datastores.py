@@ -29,11 +29,11 @@ from zope.interface.exceptions import Invalid
 from zope.interface.verify import verifyObject
 
 from dynotwist import errors
-from dynotwist.core.command import NODE, UNSUPPORTED, Command
+from dynotwist.core.command import LOCAL_DATASTORE, NODE, UNSUPPORTED, Command
 from dynotwist.net import memcache
 from dynotwist.net.client import RedisClientFactory
 from dynotwist.net.datastore import DatastoreProtocol
-from dynotwist.proto import commands
+from dynotwist.proto import commands, transactions
 from dynotwist.proto import memcache as memcache_protocol
 from dynotwist.proto.memcache import (
     ClientError,
@@ -57,9 +57,13 @@ class Relayed(NamedTuple):
     keys: List[bytes]
 
 
-# What a peer frame carries: one request, nothing before or after it.
+# What a peer frame carries: one request, nothing before or after it (or one
+# transaction: proto.transactions).
 NOT_ONE_REQUEST = "a peer frame must carry exactly one request"
 NOT_RELAYED = "'%s' is answered by the node a client talks to; peers do not relay it"
+# answered by the node for its clients, but relayed to a peer's datastore by the node
+# (INFO: the keyspace of each node of the rack)
+_RELAYED_NODE_COMMANDS = frozenset(("info",))
 
 
 class IDatastoreKind(Interface):
@@ -118,6 +122,8 @@ class RedisKind:
         if spec.route == UNSUPPORTED:
             return commands.unsupported_error(spec, args)
         if spec.route == NODE:
+            if spec.name in _RELAYED_NODE_COMMANDS:
+                return Command(LOCAL_DATASTORE, False, [])
             return error_reply("ERR " + NOT_RELAYED % spec.name)
         return commands.describe(spec, args)
 
@@ -127,8 +133,13 @@ class RedisKind:
             requests = parser.feed(payload)
         except ProtocolError as error:
             return error_reply("ERR " + str(error))
-        if len(requests) != 1 or parser.buffered:
+        if parser.buffered or not requests:
             return error_reply("ERR Protocol error: " + NOT_ONE_REQUEST)
+        if len(requests) > 1:  # a transaction: MULTI, its commands, EXEC
+            admitted = transactions.admit_unit(requests, self.describe)
+            if isinstance(admitted, bytes):
+                return admitted
+            return Relayed(*admitted)
         command = self.describe(requests[0])
         if isinstance(command, bytes):
             return command

@@ -1,12 +1,13 @@
 """``python -m dynotwist.local``: local processes on loopback, for trying things out.
 
 ``python -m dynotwist.local`` starts a redis-server on a free port, writes the config a
-single node needs and runs that node in the foreground; Ctrl-C stops both.
+single node needs and runs that node in the foreground; it prints how to connect once
+the node listens, and Ctrl-C, SIGTERM or SIGHUP stops both.
 
 ``python -m dynotwist.local cluster --dcs 2 --racks 2`` starts a whole cluster, in the
 spirit of Cassandra's ccm: one redis-server per node, every rack a full ring with the
 same evenly spaced tokens, every node listing the others as ``dyn_seeds``; it prints
-where each node listens and stops everything, by pid, on Ctrl-C or SIGTERM. With
+where each node listens and stops everything, by pid, on Ctrl-C, SIGTERM or SIGHUP. With
 ``--tls`` it makes a CA and a certificate per node and encrypts peer links per
 ``--secure-server-option`` (``--client-tls``: the client ports too).
 
@@ -24,11 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from dynotwist.testing.cluster import Cluster
 from dynotwist.testing.configs import render_config, single_node_fields
-from dynotwist.testing.ports import LOOPBACK
+from dynotwist.testing.ports import LOOPBACK, wait_for_port
 from dynotwist.testing.processes import Process, RedisServer, node_env, twistd_argv
 
 CONSISTENCY_LEVELS = ("DC_ONE", "DC_QUORUM", "DC_SAFE_QUORUM", "DC_EACH_SAFE_QUORUM")
@@ -38,12 +39,18 @@ def cluster_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dynotwist.local cluster",
         description="Run a local cluster: one redis-server and one dynotwist node per "
-        "node, on loopback ports chosen free; Ctrl-C (or SIGTERM) stops everything.",
+        "node, on loopback ports chosen free (or --base-port); Ctrl-C, SIGTERM or SIGHUP"
+        " stops everything.",
     )
     parser.add_argument("--dcs", type=int, default=1, help="datacenters (default 1)")
     parser.add_argument("--racks", type=int, default=3, help="racks per DC (default 3)")
     parser.add_argument(
         "--nodes-per-rack", type=int, default=1, help="nodes per rack (default 1)"
+    )
+    parser.add_argument(
+        "--base-port", type=int,
+        help="fixed ports instead of free ones: node N (from 0, in the table's order) on"
+        " BASE+10N (clients), +1 (peers), +2 (admin), +3 (its redis-server)",
     )
     parser.add_argument("--hash-tag", help="hash_tag of every node, e.g. '{}'")
     parser.add_argument("--read-consistency", type=str.upper, choices=CONSISTENCY_LEVELS)
@@ -82,17 +89,13 @@ def cluster_main(argv: List[str]) -> int:
         prefix="dynotwist-cluster-"
     )
 
-    def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # SIGINT too: a launcher started in the background inherits it ignored
-    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = StopSignals()
     cluster: Optional[Cluster] = None
     try:
         cluster = Cluster(
             workdir, args.dcs, args.racks, args.nodes_per_rack, extra,
             verbosity=args.verbosity, detach=True, secure_server_option=option, tls=tls,
-            client_tls=args.client_tls,
+            client_tls=args.client_tls, base_port=args.base_port,
         )
         cluster.start()
         first = cluster.nodes[0]
@@ -132,13 +135,10 @@ def cluster_main(argv: List[str]) -> int:
         sys.stderr.write("dynotwist.local: %s\n" % error)
         return 1
     finally:
-        # a second Ctrl-C must not leave the detached children running
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
+        signals.ignore()  # a second Ctrl-C must not leave the detached children running
         if cluster is not None:
             cluster.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -160,29 +160,67 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     workdir = tempfile.mkdtemp(prefix="dynotwist-")
     redis = RedisServer(workdir)
-    redis.start()
-    fields = single_node_fields(redis.port, args.port, args.peer_port, args.stats_port)
-    config_path = os.path.join(workdir, "dynomite.yml")
-    with open(config_path, "w") as f:
-        f.write(render_config(fields))
-    print("redis-server on %s:%d (data in %s)" % (LOOPBACK, redis.port, workdir))
-    print("config: %s" % config_path)
-    print(
-        "dynotwist clients: redis-cli -p %d    admin: http://%s:%d/info"
-        % (args.port, LOOPBACK, args.stats_port)
-    )
-    sys.stdout.flush()
-    node = subprocess.Popen(
-        twistd_argv("-c", config_path, "-v", str(args.verbosity)), env=node_env()
-    )
+    node: Optional[subprocess.Popen] = None
+    signals = StopSignals()
     try:
+        redis.start()
+        fields = single_node_fields(redis.port, args.port, args.peer_port, args.stats_port)
+        config_path = os.path.join(workdir, "dynomite.yml")
+        with open(config_path, "w") as f:
+            f.write(render_config(fields))
+        print("redis-server on %s:%d (data in %s)" % (LOOPBACK, redis.port, workdir))
+        print("config: %s" % config_path)
+        sys.stdout.flush()
+        node = subprocess.Popen(
+            twistd_argv("-c", config_path, "-v", str(args.verbosity)), env=node_env()
+        )
+        for port in (args.port, args.stats_port):  # the client line once the node listens
+            wait_for_port(port, LOOPBACK, timeout=60, process=node)
+        print(
+            "dynotwist clients: redis-cli -p %d    admin: http://%s:%d/info"
+            % (args.port, LOOPBACK, args.stats_port)
+        )
+        sys.stdout.flush()
         return node.wait()
-    except KeyboardInterrupt:
-        node.send_signal(signal.SIGINT)
-        return node.wait()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        return 0
+    except RuntimeError as error:
+        sys.stderr.write("dynotwist.local: %s\n" % error)
+        return 1
     finally:
+        signals.ignore()  # the node and redis-server are stopped, whatever comes now
+        if node is not None and node.poll() is None:
+            node.send_signal(signal.SIGTERM)
+            node.wait()
         redis.stop()
+        signals.restore()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class StopSignals:
+    """While it exists, SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the launcher: each
+    raises KeyboardInterrupt, so that its ``finally`` stops what it started. SIGINT is
+    set too: a launcher started in the background inherits it ignored."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.previous: Dict[int, Any] = {
+            sig: signal.signal(sig, self._interrupt) for sig in self.SIGNALS
+        }
+
+    @staticmethod
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def ignore(self) -> None:
+        """While stopping: no signal interrupts it."""
+        for sig in self.previous:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import socket
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Set, Union
 
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
@@ -20,8 +20,9 @@ from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
 from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
-from dynotwist.core.stats import Stats
+from dynotwist.core.stats import HISTOGRAM_RESET_INTERVALS, Stats
 from dynotwist.datastores import Relayed
+from dynotwist.gauges import read_node_gauges
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
@@ -50,6 +51,7 @@ class Node(NodeControls):
             config.rack,
             started=reactor.seconds(),
             source=socket.gethostname(),
+            reset_interval=config.stats_interval / 1000.0 * HISTOGRAM_RESET_INTERVALS,
         )
         self.kind = datastores.resolve(config.data_store)
         self.replies = self.kind.replies
@@ -74,7 +76,9 @@ class Node(NodeControls):
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
-        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies)
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.stats)
+        self.serving: Set[Any] = set()  # connections from peers on dyn_listen
+        read_node_gauges(self)
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -83,6 +87,11 @@ class Node(NodeControls):
             self.write_consistency,
             self.config.requirepass,
         )
+
+    @property
+    def pools(self) -> List[DatastorePool]:
+        """The local datastore's pools (one per protocol version in use)."""
+        return list(self._pools.values())
 
     def _timeout(self) -> float:
         """The request timeout now, in seconds."""

@@ -8,7 +8,7 @@ from typing import Any, List, Optional, Tuple
 from twisted.python import usage
 
 from dynotwist import __version__, datastores, tlsfiles
-from dynotwist.config import Config, ConfigError, load_config
+from dynotwist.config import Config, ConfigError, colliding_addresses, load_config
 from dynotwist.logs import verbosity
 
 
@@ -19,7 +19,8 @@ class Options(usage.Options):
         "Memcached that reads Dynomite's YAML configuration."
     )
     optFlags = [
-        ["test-conf", "t", "test the configuration for syntax errors and exit"],
+        ["test-conf", "t", "test the configuration (syntax, values, addresses that collide,"
+         " TLS files) and exit"],
     ]
     optParameters = [
         ["config", "c", "conf/dynomite.yml", "set the configuration file"],
@@ -69,13 +70,18 @@ class Options(usage.Options):
         try:
             self.loaded = load_config(path)
         except ConfigError as error:
-            raise _invalid(path, str(error)) from None
+            raise _invalid(path, error.describe()) from None
         try:
             datastores.resolve(self.loaded.data_store)
         except ValueError as error:
             raise _invalid(path, 'conf: directive "data_store" %s' % error) from None
         for key, reason in unsupported_settings(self.loaded):
             raise _invalid(path, 'conf: directive "%s" %s' % (key, reason))
+        # what would only fail once the node starts
+        for problem in colliding_addresses(self.loaded):
+            raise usage.UsageError(
+                "%s\ndynomite: configuration file '%s' cannot work" % (problem, path)
+            )
         try:
             tls = tlsfiles.load(self.loaded)
         except tlsfiles.TLSFileError as error:

@@ -32,12 +32,19 @@ def main() -> None:
             pipe.incr("counter")
         print("pipelined incr:", pipe.execute())
 
+    # a transaction (the default pipeline: MULTI ... EXEC): its keys share one hash
+    # tag, so that one node owns them all, and it runs there as a whole
+    with client.pipeline() as pipe:
+        pipe.set("{user:1}:visits", 1)
+        pipe.incr("{user:1}:visits")
+        print("transaction:", pipe.execute())
+
     try:
-        client.execute_command("MULTI")
+        client.execute_command("WATCH", "{user:1}:visits")
     except redis.ResponseError as error:
         print("refused with an error, connection still usable:", error)
     print("still there:", client.ping())
-    client.delete("greeting", "user:1", "queue", "counter")
+    client.delete("greeting", "user:1", "queue", "counter", "{user:1}:visits")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import NamedTuple, Sequence
 __all__ = [
     "ALL_NODES",
     "LOCAL_DATASTORE",
+    "LOCAL_RACK_ALL",
     "LOCAL_RACK_OWNER",
     "MULTI_COLOCATED",
     "MULTI_FRAGMENT",
@@ -31,7 +32,11 @@ are merged back (MGET, DEL, MSET; memcached's multi-key gets)."""
 MULTI_COLOCATED = "multi_colocated"
 """Several keys that must live on one node."""
 LOCAL_DATASTORE = "local_datastore"
-"""No key: the coordinator's own datastore only (INFO, KEYS, DBSIZE...)."""
+"""No key: the coordinator's own datastore only (INFO, CONFIG GET, TIME...)."""
+LOCAL_RACK_ALL = "local_rack_all"
+"""No key: every node of the local rack, each answering from its own datastore; the
+datastore kind merges their replies (KEYS, DBSIZE, RANDOMKEY) or, for a cursor, visits
+them one after the other (SCAN). With one node in the rack: the local datastore."""
 LOCAL_RACK_OWNER = "local_rack_owner"
 """The key's owner in the local rack only, never other racks or DCs, never with a
 quorum (Dynomite's rule for HGETALL, HKEYS, HVALS, HSCAN, SSCAN, ZSCAN)."""
@@ -47,6 +52,7 @@ ROUTES = (
     MULTI_FRAGMENT,
     MULTI_COLOCATED,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     ALL_NODES,
     NODE,

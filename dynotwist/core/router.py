@@ -3,8 +3,9 @@
 ``Router.plan`` turns a request, as a datastore-neutral
 :class:`~dynotwist.core.command.Command`, and the client's consistency levels into a
 ``Plan`` (the nodes to send it to and how their replies become the client's reply), a
-``Fragmented`` plan (a multi-key command split by owner), or :data:`SPANS_NODES` (keys
-that must live together but do not). Nothing here sends anything:
+``Fragmented`` plan (a multi-key command split by owner), a ``RackWide`` plan (one part
+per node of the local rack), or :data:`SPANS_NODES` (keys that must live together but
+do not). Nothing here sends anything:
 ``dynotwist.core.coordinator`` and ``dynotwist.net.dispatch`` carry plans out.
 """
 
@@ -17,6 +18,7 @@ from dynotwist.core import consistency as levels
 from dynotwist.core.command import (
     ALL_NODES,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     MULTI_FRAGMENT,
     Command,
@@ -60,6 +62,14 @@ class Fragmented(NamedTuple):
     positions: Tuple[Tuple[int, int], ...]
 
 
+class RackWide(NamedTuple):
+    """A keyless request for every node of the local rack: one plan per node, in
+    :attr:`Router.rack_members` order. The datastore kind merges the parts' replies, or
+    sends the request to one of them (a cursor that visits the nodes in turn)."""
+
+    parts: Tuple[Plan, ...]
+
+
 class SpansNodes:
     """Keys that must live on one node, and do not (give them one hash tag)."""
 
@@ -69,7 +79,7 @@ class SpansNodes:
 
 SPANS_NODES = SpansNodes()
 
-Routed = Union[Plan, Fragmented, SpansNodes]
+Routed = Union[Plan, Fragmented, RackWide, SpansNodes]
 
 _QUORUM_LEVELS = frozenset((levels.DC_QUORUM, levels.DC_SAFE_QUORUM, levels.DC_EACH_SAFE_QUORUM))
 
@@ -92,6 +102,16 @@ class Router:
         self._local_only = Plan((Target(local, DMSG_REQ, 0),), levels.DC_ONE)
         self._bounds = sorted({token for node in topology.nodes for token in node.tokens})
         self._plans: Dict[Tuple[int, bool, str], Plan] = {}
+        # the local rack's nodes by their lowest token (then name): the same order on
+        # every node of the rack, so that a cursor is understood by any of them
+        self.rack_members: Tuple[Member, ...] = tuple(
+            sorted(topology.rack_nodes(local.dc, local.rack), key=lambda n: (min(n.tokens), n.name))
+        )
+        self._rack_wide: Routed = self._local_only
+        if len(self.rack_members) > 1:
+            self._rack_wide = RackWide(
+                tuple(Plan((Target(n, DMSG_REQ, 0),), levels.DC_ONE) for n in self.rack_members)
+            )
 
     @property
     def single_node(self) -> bool:
@@ -109,6 +129,8 @@ class Router:
         route = command.route
         if route == LOCAL_DATASTORE:
             return self._local_only
+        if route == LOCAL_RACK_ALL:
+            return self._rack_wide
         if route == ALL_NODES:
             return self._all_nodes()
         keys = command.keys

@@ -8,11 +8,12 @@ reply and reads ``session.closing`` to know when to hang up.
 from __future__ import annotations
 
 import hmac
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from dynotwist import __version__
 from dynotwist.core.consistency import parse_level
 from dynotwist.proto import commands
+from dynotwist.proto import transactions as tx
 from dynotwist.proto.resp import (
     OK,
     PONG,
@@ -25,6 +26,38 @@ from dynotwist.proto.resp import (
 
 NOAUTH = error_reply("NOAUTH Authentication required.")
 WRONGPASS = error_reply("WRONGPASS invalid username-password pair or user is disabled.")
+
+
+class Transaction:
+    """A client's MULTI ... EXEC in progress: the requests queued (their bytes), whether
+    one writes, the node their keys live on and the first key (what the unit is routed
+    by); ``refused`` once a command could not be queued (EXEC answers EXECABORT);
+    ``multi_refused`` when the MULTI itself was refused: nothing is queued or run up
+    to EXEC or DISCARD."""
+
+    __slots__ = ("first_key", "multi_refused", "owner", "raws", "refused", "size_bytes",
+                 "write")
+
+    def __init__(self, multi_refused: bool = False) -> None:
+        self.raws: List[bytes] = []
+        self.write = False
+        self.owner: Any = None  # a core.ring.Member
+        self.first_key = b""
+        self.refused = multi_refused
+        self.multi_refused = multi_refused
+        self.size_bytes = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.raws)
+
+    def queue(self, raw: bytes, write: bool, owner: Any, first_key: bytes) -> None:
+        if not self.raws:
+            self.owner = owner
+            self.first_key = first_key
+        self.raws.append(raw)
+        self.size_bytes += len(raw)
+        self.write = self.write or write
 
 
 class ClientSession:
@@ -47,24 +80,17 @@ class ClientSession:
         self._password = password.encode() if password is not None else None
         self.authenticated = password is None
         self.closing = False
+        self.transaction: Optional[Transaction] = None  # between MULTI and EXEC/DISCARD
         self._initial_consistency = (read_consistency, write_consistency)
 
     def reset(self) -> None:
-        """RESET: back to a fresh connection's state (RESP2, no name, signed out)."""
+        """RESET: back to a fresh connection's state (RESP2, no name, signed out, no
+        transaction)."""
         self.resp3 = False
         self.name = None
         self.read_consistency, self.write_consistency = self._initial_consistency
         self.authenticated = self._password is None
-
-    def describe(self) -> bytes:
-        """This client as a line of CLIENT INFO / CLIENT LIST."""
-        return b"id=%d name=%s db=0 resp=%d lib-name=%s lib-ver=%s" % (
-            self.client_id,
-            self.name or b"",
-            3 if self.resp3 else 2,
-            self.library.get(b"lib-name", b""),
-            self.library.get(b"lib-ver", b""),
-        )
+        self.transaction = None
 
     def check_password(self, given: bytes) -> bool:
         if self._password is None:
@@ -175,11 +201,12 @@ def _client(session: ClientSession, args: List[bytes]) -> bytes:
         return OK
     if sub == b"id":
         return integer_reply(session.client_id)
-    # INFO and LIST: the datastore connections are shared, so only this client is known
-    return _verbatim(session.describe() + b"\n", session.resp3)
+    # INFO and LIST describe the node's connections: the client port answers them
+    return error_reply("ERR CLIENT %s is answered by the client port" % sub.decode().upper())
 
 
-def _verbatim(text: bytes, resp3: bool) -> bytes:
+def verbatim(text: bytes, resp3: bool) -> bytes:
+    """Text as Redis sends it (INFO, CLIENT LIST): a verbatim string in RESP3."""
     if resp3:
         return b"=%d\r\ntxt:%s\r\n" % (len(text) + 4, text)
     return bulk_reply(text)
@@ -192,6 +219,23 @@ def _command(session: ClientSession, args: List[bytes]) -> bytes:
 def _reset(session: ClientSession, args: List[bytes]) -> bytes:
     session.reset()
     return b"+RESET\r\n"
+
+
+def _multi(session: ClientSession, args: List[bytes]) -> bytes:
+    session.transaction = Transaction()
+    return OK
+
+
+def _exec(session: ClientSession, args: List[bytes]) -> bytes:
+    return tx.EXEC_WITHOUT_MULTI  # within a transaction the client port runs it
+
+
+def _discard(session: ClientSession, args: List[bytes]) -> bytes:
+    return tx.DISCARD_WITHOUT_MULTI  # within a transaction the client port ends it
+
+
+def _unwatch(session: ClientSession, args: List[bytes]) -> bytes:
+    return OK  # nothing is ever watched (WATCH is refused)
 
 
 def _conn_consistency(session: ClientSession, args: List[bytes]) -> bytes:
@@ -215,6 +259,10 @@ HANDLERS: Dict[str, Handler] = {
     "command": _command,
     "reset": _reset,
     "dyno_config:conn_consistency": _conn_consistency,
+    "multi": _multi,
+    "exec": _exec,
+    "discard": _discard,
+    "unwatch": _unwatch,
 }
 
 # commands an unauthenticated client may send

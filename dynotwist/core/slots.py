@@ -10,7 +10,7 @@ plain object.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import List, Optional, Protocol
 
 
 class ReplyOwner(Protocol):
@@ -25,10 +25,12 @@ class Slot:
 
     ``copy`` tells a coordination which of a request's copies the slot is for;
     ``tick`` is when it was sent (timeouts), ``started`` when the client's request was
-    read (latency); ``reply`` holds a reply that arrived before its turn.
+    read (latency), ``write`` whether the request sent writes (the datastore's replies
+    are counted as read or write responses); ``reply`` holds a reply that arrived
+    before its turn.
     """
 
-    __slots__ = ("copy", "owner", "reply", "started", "tick")
+    __slots__ = ("copy", "owner", "reply", "started", "tick", "write")
 
     def __init__(self, owner: Optional[ReplyOwner], copy: int = 0) -> None:
         self.owner = owner
@@ -36,6 +38,7 @@ class Slot:
         self.reply: Optional[bytes] = None
         self.tick = 0
         self.started = 0.0
+        self.write = False
 
     def deliver(self, reply: bytes) -> None:
         """Hand ``reply`` to the owner, unless the slot was completed already."""
@@ -47,3 +50,33 @@ class Slot:
     def forget(self) -> None:
         """Nobody waits for the reply any more (the client went away)."""
         self.owner = None
+
+
+class Gather:
+    """The owner of the slots of a request that draws several replies (a transaction:
+    MULTI, its commands, EXEC): once the last is in, their concatenation is ``slot``'s
+    reply. A failure delivered to the slots instead (a timeout, a lost connection)
+    ends the concatenation, so it is the last reply the owner sees."""
+
+    __slots__ = ("_parts", "_remaining", "slot")
+
+    def __init__(self, slot: Slot, count: int) -> None:
+        self.slot = slot
+        self._parts: List[bytes] = []
+        self._remaining = count
+
+    def slots(self) -> List[Slot]:
+        """One slot per expected reply, sent as ``slot`` was (tick, write)."""
+        made = []
+        for _ in range(self._remaining):
+            part = Slot(self)
+            part.tick = self.slot.tick
+            part.write = self.slot.write
+            made.append(part)
+        return made
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        self._parts.append(reply)
+        self._remaining -= 1
+        if not self._remaining:
+            self.slot.deliver(b"".join(self._parts))

@@ -7,19 +7,22 @@ forwards the rest; replies go back strictly in request order, with flow control
 
 from __future__ import annotations
 
-from typing import List, Optional
+import random
+from typing import Callable, Dict, List, Optional
 
 from twisted.internet.protocol import Factory
 
+from dynotwist.core import keyspace
 from dynotwist.core import session as node_commands
 from dynotwist.core.coalesce import coalesce
-from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_SAFE_QUORUM
-from dynotwist.core.router import Fragmented, Plan
+from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_ONE, DC_SAFE_QUORUM
+from dynotwist.core.router import Fragmented, Plan, RackWide
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol
+from dynotwist.net.nodecommands import NodeCommands
 from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import commands
 from dynotwist.proto.resp import (
@@ -40,8 +43,15 @@ _SORTED_READS = frozenset((DC_SAFE_QUORUM, DC_EACH_SAFE_QUORUM))
 _CROSS_PROTOCOL = frozenset((b"post", b"host:"))
 _RequestParser = request_parser_class()
 
+# how the replies of the local rack's nodes make one (LOCAL_RACK_ALL; SCAN: a cursor)
+_RACK_MERGES: Dict[str, Callable[[List[bytes]], bytes]] = {
+    "keys": keyspace.merge_keys,
+    "dbsize": keyspace.merge_dbsize,
+    "randomkey": lambda replies: keyspace.merge_randomkey(replies, random.choice),
+}
 
-class RedisClientProtocol(ClientConnection):
+
+class RedisClientProtocol(NodeCommands, ClientConnection):
     """One client connection speaking RESP2 or RESP3."""
 
     def __init__(self, node: ClientPortNode) -> None:
@@ -108,6 +118,10 @@ class RedisClientProtocol(ClientConnection):
     ) -> None:
         """Any request: answered here, refused with an error, or forwarded. The one
         admission of every request (a datastore kind's own commands override it)."""
+        transaction = self.session.transaction
+        if transaction is not None:
+            self.in_transaction(transaction, spec, args, raw)
+            return
         if spec is None:
             if args[0].lower() in _CROSS_PROTOCOL:
                 self._refuse_cross_protocol()
@@ -115,17 +129,24 @@ class RedisClientProtocol(ClientConnection):
             self.answer(commands.unknown_command_error(args))
             return
         if stats_enabled:  # count_request(), inlined: once per request
+            stats = self.stats
             if spec.write:
-                self.stats.client_write_requests += 1
+                stats.client_write_requests += 1
             else:
-                self.stats.client_read_requests += 1
+                stats.client_read_requests += 1
+            stats.redis_requests[spec.stat_class] += 1
+        self.last_command = spec
         route = spec.route
         arity = spec.arity
         if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
-            self.answer(commands.arity_error(spec))
+            self.refuse(spec, commands.arity_error(spec))
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
-            self.answer(node_commands.NOAUTH)
+            self.refuse(spec, node_commands.NOAUTH)
         elif route == _NODE:
+            own = self.own_commands.get(spec.name)
+            if own is not None:
+                own(self, args)
+                return
             self.answer(node_commands.answer(self.session, spec.name, args))
             if self.session.closing:
                 self.close_when_answered()
@@ -154,7 +175,7 @@ class RedisClientProtocol(ClientConnection):
         write = spec.write
         node = self.node
         session = self.session
-        if stats_enabled and write and slot.started:  # a sampled read's write sizes
+        if stats_enabled and write and slot.started:  # a timed read's write sizes
             self.stats.payload_size.record_many(len(raw), SAMPLE_EVERY)
         if self._single_node and node.gate.normal:
             # the local datastore is the only target: written with this read's others
@@ -174,10 +195,14 @@ class RedisClientProtocol(ClientConnection):
                 self._local_slots.append(slot)
                 self._local_raws.append(raw)
                 if stats_enabled:  # as the gate counts what it sends
+                    slot.write = write
+                    stats = self.stats
                     if write:
-                        self.stats.write_requests += 1
+                        stats.write_requests += 1
+                        stats.write_request_bytes += len(raw)
                     else:
-                        self.stats.read_requests += 1
+                        stats.read_requests += 1
+                        stats.read_request_bytes += len(raw)
                 return
         if self._local_slots:
             self._send_local()  # what came before goes first
@@ -187,11 +212,18 @@ class RedisClientProtocol(ClientConnection):
             return
         routed = node.router.plan(command, session.read_consistency, session.write_consistency)
         if isinstance(routed, Plan):
-            if spec.name == "smembers" and routed.level in _SORTED_READS:
-                # replicas return set members in their own order: sorted, they compare
-                raw = encode_command([b"sort", args[1], b"ALPHA"])
+            if routed.level != DC_ONE:
+                self.watch_quorum(slot, write)
+                if spec.name == "smembers" and routed.level in _SORTED_READS:
+                    # replicas return set members in their own order: sorted, they compare
+                    raw = encode_command([b"sort", args[1], b"ALPHA"])
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
+        elif isinstance(routed, RackWide):
+            self._rack_wide(spec.name, args, raw, routed, slot)
         elif isinstance(routed, Fragmented):
+            self.stats.fragments += len(routed.parts)
+            if routed.parts[0][1].level != DC_ONE:
+                self.watch_quorum(slot, write)
             parts = [
                 (plan, encode_command(commands.fragment(spec, args, keys)))
                 for keys, plan in routed.parts
@@ -203,6 +235,46 @@ class RedisClientProtocol(ClientConnection):
             node.dispatcher.execute_parts(parts, slot, merge, session.resp3, self.lane, write)
         else:
             self.complete(slot, commands.spans_nodes_error(spec))
+
+    def _rack_wide(
+        self, name: str, args: List[bytes], raw: bytes, routed: RackWide, slot: Slot
+    ) -> None:
+        """A keyless request about the keys, for every node of the local rack: merged,
+        or (SCAN) sent to the node the cursor says."""
+        parts = routed.parts
+        dispatcher = self.node.dispatcher
+        resp3 = self.session.resp3
+        if name == "scan":
+            found = keyspace.decode_cursor(args[1], len(parts))
+            if found is None:
+                self.complete(slot, keyspace.INVALID_CURSOR)
+                return
+            index, cursor = found
+            request = encode_command([args[0], b"%d" % cursor, *args[2:]])
+
+            def next_cursor(replies: List[bytes]) -> bytes:
+                return keyspace.scan_reply(replies[0], index, len(parts))
+
+            dispatcher.execute_parts(
+                ((parts[index], request),), slot, next_cursor, resp3, self.lane, False
+            )
+            return
+        merge = _RACK_MERGES.get(name)
+        if merge is None:  # a datastore kind's own command on this route
+            self.complete(slot, error_reply("ERR '%s' cannot cover a whole rack" % name))
+            return
+        dispatcher.execute_parts(
+            [(plan, raw) for plan in parts], slot, merge, resp3, self.lane, False
+        )
+
+    def buffered(self) -> int:
+        return self.parser.buffered
+
+    def send_local_first(self) -> None:
+        """Requests read before, for the local datastore, are written now: what is
+        dispatched next must not overtake them."""
+        if self._local_slots:
+            self._send_local()
 
     def _send_local(self) -> None:
         connection = self._local_connection

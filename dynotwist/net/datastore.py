@@ -42,12 +42,14 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
-from dynotwist.core.slots import Slot
+from dynotwist.core.slots import Gather, Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
+from dynotwist.net.health import Reachability
 from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
+from dynotwist.proto.transactions import UnitRequest
 
 log = logger(__name__)
 
@@ -70,7 +72,9 @@ class PooledProtocol(Batched, Protocol):
         self.slot_index = slot_index  # which of the pool's connections this is
         self.pending: Deque[Slot] = deque()
         histograms = pool.rtt_histograms() if stats_enabled else ()
-        self.round_trips = RoundTrips(histograms, perf_counter) if histograms else None
+        self.round_trips = (
+            RoundTrips(histograms, perf_counter, pool.depth_histogram()) if histograms else None
+        )
 
     def connectionMade(self) -> None:
         if ITCPTransport.providedBy(self.transport):
@@ -86,6 +90,8 @@ class PooledProtocol(Batched, Protocol):
         if self.round_trips is not None:
             self.round_trips.clear()
         pending, self.pending = self.pending, deque()
+        if pending:
+            self.pool.requests_dropped(len(pending))
         failure = self.pool.failure_reply
         for slot in pending:
             slot.deliver(failure)
@@ -101,10 +107,13 @@ class PooledProtocol(Batched, Protocol):
             self.transport.abortConnection()
             return
         failure = self.pool.failure_reply
+        expired = 0
         for slot in pending:
             if slot.tick >= oldest_allowed:
                 break
             slot.deliver(failure)
+            expired += 1
+        self.pool.requests_timed_out(expired)
 
 
 class _Handshake:
@@ -116,6 +125,7 @@ class _Handshake:
 
     def complete(self, slot: Slot, reply: bytes) -> None:
         if is_error_reply(reply):
+            self.connection.pool.stats.server_err += 1
             log.error(
                 "datastore {address} refused {command}: {reply}",
                 address=self.connection.pool.name,
@@ -161,7 +171,10 @@ class DatastoreProtocol(PooledProtocol):
 
     def send(self, raw: bytes, slot: Slot) -> None:
         slot.tick = self.pool.tick
-        self.pending.append(slot)
+        if raw.__class__ is UnitRequest:  # a transaction: its replies read back as one
+            self.pending.extend(Gather(slot, raw.replies).slots())
+        else:
+            self.pending.append(slot)
         self.pool.batch.write(self, raw)
         trips = self.round_trips
         if trips is not None and not trips.probing:
@@ -186,6 +199,7 @@ class DatastoreProtocol(PooledProtocol):
         try:
             replies = self.framer.feed(data)
         except self.framer_errors as error:
+            self.pool.stats.server_err += 1
             log.error(
                 "datastore {address} sent garbage: {error}", address=self.pool.name, error=error
             )
@@ -194,17 +208,30 @@ class DatastoreProtocol(PooledProtocol):
         if self.round_trips is not None and replies:
             self.round_trips.answered(len(replies))
         pending = self.pending
+        reads = read_bytes = writes = write_bytes = 0
         for reply in replies:
             if not pending:
                 log.error("datastore {address} sent an unrequested reply", address=self.pool.name)
                 self.transport.abortConnection()
-                return
+                break
             # slot.deliver(reply), inlined: the hottest loop of the node
             slot = pending.popleft()
+            if slot.write:
+                writes += 1
+                write_bytes += len(reply)
+            else:
+                reads += 1
+                read_bytes += len(reply)
             owner = slot.owner
             if owner is not None:
                 slot.owner = None
                 owner.complete(slot, reply)
+        if replies:
+            stats = self.pool.stats
+            stats.read_responses += reads
+            stats.read_response_bytes += read_bytes
+            stats.write_responses += writes
+            stats.write_response_bytes += write_bytes
 
 
 class PoolShared(NamedTuple):
@@ -275,17 +302,29 @@ class BackendPool(Generic[P]):
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
         self._ticker.clock = reactor
+        self.reachability = Reachability("%s %s" % (self.role, self.name), reactor)
 
     def rtt_histograms(self) -> Sequence[Histogram]:
         """Where a connection records its round trips (none: not measured)."""
         return ()
+
+    def depth_histogram(self) -> Optional[Histogram]:
+        """Where a connection's round-trip probes record the requests outstanding."""
+        return None
+
+    # -- requests failed by the pool's connections: counted ---------------------------
+    def requests_dropped(self, count: int) -> None:
+        """``count`` requests failed because their connection went away."""
+
+    def requests_timed_out(self, count: int) -> None:
+        """``count`` requests failed because they waited too long."""
 
     # -- connection events: logged and counted --------------------------------------
     def on_connected(self, protocol: P) -> None:
         log.info("connected to {role} {address}", role=self.role, address=self.name)
 
     def on_connect_failed(self, reason: Failure) -> None:
-        log.warn(
+        log.info(
             "cannot connect to {role} {address}: {reason}",
             role=self.role,
             address=self.name,
@@ -293,7 +332,7 @@ class BackendPool(Generic[P]):
         )
 
     def on_lost(self, protocol: P) -> None:
-        log.warn("lost connection to {role} {address}", role=self.role, address=self.name)
+        log.info("lost connection to {role} {address}", role=self.role, address=self.name)
 
     def on_retry(self, index: int, delay: float) -> None:
         pass
@@ -374,6 +413,7 @@ class BackendPool(Generic[P]):
         self._connecting -= 1
         self._delay[protocol.slot_index] = 1.0
         self.ready.append(protocol)
+        self.reachability.reached()
         self.on_connected(protocol)
         self.after_connect(protocol)
 
@@ -383,6 +423,8 @@ class BackendPool(Generic[P]):
     def _failed(self, reason: Failure, index: int) -> None:
         self._connecting -= 1
         self.on_connect_failed(reason)
+        if not self.ready and not self._stopping:
+            self.reachability.lost(reason.getErrorMessage())
         if not self._connecting:
             self.after_attempts_failed()
         self._schedule_retry(index)
@@ -397,6 +439,8 @@ class BackendPool(Generic[P]):
             self.ready.remove(protocol)
             if not self._stopping:
                 self.on_lost(protocol)
+                if not self.ready:
+                    self.reachability.lost("connection lost")
         self._schedule_retry(protocol.slot_index)
 
     def _schedule_retry(self, index: int) -> None:
@@ -451,6 +495,19 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
     def rtt_histograms(self) -> Sequence[Histogram]:
         return (self.stats.server_rtt,)
 
+    def depth_histogram(self) -> Optional[Histogram]:
+        return self.stats.server_out_queue_depth
+
+    def requests_dropped(self, count: int) -> None:
+        self.stats.server_dropped_requests += count
+
+    def requests_timed_out(self, count: int) -> None:
+        self.stats.server_timedout_requests += count
+
+    def on_connect_failed(self, reason: Failure) -> None:
+        super().on_connect_failed(reason)
+        self.stats.server_err += 1
+
     def on_lost(self, protocol: DatastoreProtocol) -> None:
         super().on_lost(protocol)
         stats = self.stats
@@ -503,6 +560,15 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
             self._waiting.append((raw, slot))
             return True
         return False
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the first connection."""
+        return len(self._waiting)
+
+    @property
+    def queued_bytes(self) -> int:
+        return sum(len(raw) for raw, _ in self._waiting)
 
     def expire_waiting(self, oldest_allowed: int) -> None:
         while self._waiting and self._waiting[0][1].tick < oldest_allowed:

@@ -14,6 +14,7 @@ from dynotwist import errors
 from dynotwist.core.coordinator import Coordination, Merge, Send
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
+from dynotwist.core.stats import Stats
 
 __all__ = ["Dispatcher", "LocalDatastore", "PeerLink"]
 
@@ -33,11 +34,16 @@ class PeerLink(Protocol):
 
 class Dispatcher:
     def __init__(
-        self, local: LocalDatastore, peers: Mapping[str, PeerLink], replies: errors.Replies
+        self,
+        local: LocalDatastore,
+        peers: Mapping[str, PeerLink],
+        replies: errors.Replies,
+        stats: Stats,
     ) -> None:
         self.local = local
         self.peers = peers
         self.replies = replies
+        self.stats = stats  # peers that cannot take a copy, copies sent to an alternate
 
     def execute(
         self, plan: Plan, raw: bytes, client: Slot, resp3: bool, lane: int, write: bool
@@ -73,6 +79,7 @@ class Dispatcher:
                     break
                 if peers[node.name].send(send.raw, slot, send.msg_type, resp3, lane):
                     break
+                self.stats.peer_forward_error += 1
                 retry, answer = coordination.on_unreachable(
                     send.copy, self.replies.peer_not_connected
                 )
@@ -80,4 +87,5 @@ class Dispatcher:
                     coordination.client.deliver(answer)
                 if retry is None:
                     break
+                self.stats.remote_peer_failover_requests += 1
                 send = retry

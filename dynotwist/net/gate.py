@@ -69,16 +69,30 @@ class LocalGate:
     def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
         """A request for the local datastore, if the state lets it through."""
         if stats_enabled:
+            slot.write = write
+            stats = self._stats
             if write:
-                self._stats.write_requests += 1
+                stats.write_requests += 1
+                stats.write_request_bytes += len(raw)
             else:
-                self._stats.read_requests += 1
+                stats.read_requests += 1
+                stats.read_request_bytes += len(raw)
         self._admit(raw, slot, resp3, lane, write)
+
+    @property
+    def held(self) -> int:
+        """Writes held by the state."""
+        return len(self._held)
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(len(entry[1]) for entry in self._held)
 
     def _admit(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
         decision = self._write if write else self._read
         if decision is states.PASS:
             if not self._datastore(resp3).send(raw, slot, lane):
+                self._stats.forward_error += 1
                 slot.deliver(self._replies.datastore_refused)
         elif decision is states.HOLD:
             self._hold(raw, slot, resp3, lane)

@@ -20,6 +20,7 @@ from typing import List
 from twisted.internet.protocol import Factory
 
 from dynotwist import __version__
+from dynotwist.core.consistency import DC_ONE
 from dynotwist.core.router import Fragmented, Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
@@ -135,7 +136,11 @@ class MemcacheClientProtocol(ClientConnection):
         routed = node.router.plan(
             memcache.describe(request), session.read_consistency, session.write_consistency
         )
+        plan = routed.parts[0][1] if isinstance(routed, Fragmented) else routed
+        if isinstance(plan, Plan) and plan.level != DC_ONE and slot.owner is not None:
+            self.watch_quorum(slot, write)
         if isinstance(routed, Fragmented):  # a get over keys on several nodes
+            self.stats.fragments += len(routed.parts)
             keys = request.keys
             parts = [
                 (plan, request.with_keys([keys[i] for i in part])) for part, plan in routed.parts

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from collections import deque
 from time import perf_counter
-from typing import Any, Deque, Optional
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
@@ -39,6 +39,8 @@ class OrderedConnection(Batched, Protocol):
     transport: Any  # a TCP or UNIX transport: ITransport, IProducer, ITCPTransport
     role = "client"  # how logs name the other side
     latency: Optional[Histogram] = None  # request-to-reply times, if measured
+    read_started = 0.0  # when the requests being read were read (0.0: not timed)
+    depth: Optional[Histogram] = None  # requests awaiting replies after each read, if measured
 
     def __init__(self, batch: WriteBatch) -> None:
         self.waiting: Deque[Slot] = deque()
@@ -50,6 +52,7 @@ class OrderedConnection(Batched, Protocol):
         self._too_many = False  # too many replies due
         self._unsent = 0  # bytes written since the transport's buffer filled up
         self._producing = False  # registered with the transport as its producer
+        self._reads_to_depth = 1  # the first read's depth is recorded, then one in 16
 
     def frame(self, reply: bytes) -> bytes:
         """The bytes that carry ``reply`` for the oldest request (a hook)."""
@@ -144,7 +147,15 @@ class OrderedConnection(Batched, Protocol):
 
     def check_backlog(self) -> None:
         """After a read: stop reading while too many replies are due."""
-        if len(self.waiting) > MAX_PENDING and not self._too_many:
+        due = len(self.waiting)
+        if self.depth is not None:
+            countdown = self._reads_to_depth - 1
+            if countdown:
+                self._reads_to_depth = countdown
+            else:
+                self._reads_to_depth = SAMPLE_EVERY
+                self.depth.record(due)
+        if due > MAX_PENDING and not self._too_many:
             self._too_many = True
             self.transport.pauseProducing()
 
@@ -153,6 +164,11 @@ class OrderedConnection(Batched, Protocol):
         """A reply made here, in its place among the replies still due."""
         if not self.waiting:
             self._batch.write(self, self.frame(reply))
+            started = self.read_started
+            if started and self.latency is not None:
+                if not self._answered:
+                    self._answered_since = started
+                self._answered += 1
             return
         slot = Slot(self)
         slot.reply = reply
@@ -238,25 +254,82 @@ class ClientConnection(OrderedConnection):
         self.session = node.new_session()
         self.lane = self.session.client_id
         self.stats = node.stats
-        self._reads = 0
         self.read_started = 0.0
         if stats_enabled:
             self.latency = node.stats.latency
+            self.depth = node.stats.client_out_queue_depth
+        self.last_read = 0.0  # perf_counter() at the last read
+        self.connected_at = 0.0
+        self.last_command: Any = None  # the spec of the last command handled (CLIENT LIST)
         self.output_limit = node.config.client_output_buffer_limit
         # 0 in the configuration means no limit
         self.query_limit = node.config.client_query_buffer_limit or _NO_LIMIT
         self._admitted = False  # counted among the node's clients
 
     def sample_clock(self) -> float:
-        """At each read: the time, if its requests are to be timed (one read in
-        SAMPLE_EVERY), else 0.0, which leaves their latency unmeasured. Kept in
-        ``read_started`` for the slots of the read's requests."""
-        self._reads += 1
-        if stats_enabled and not self._reads % SAMPLE_EVERY:
-            self.read_started = perf_counter()
-        else:
+        """At each read: the time (``last_read``: CLIENT LIST's idle), and, if the read
+        is to be timed — one read in ``SAMPLE_EVERY`` of all the node's clients — the
+        same time in ``read_started`` for the slots of the read's requests; else 0.0
+        there, which leaves their latency unmeasured."""
+        now = self.last_read = perf_counter()
+        stats = self.stats
+        countdown = stats.reads_to_sample - 1
+        if countdown or not stats_enabled:
+            stats.reads_to_sample = countdown
             self.read_started = 0.0
+        else:
+            stats.reads_to_sample = SAMPLE_EVERY
+            self.read_started = now
         return self.read_started
+
+    def client_fields(self, now: float) -> List[Tuple[str, object]]:
+        """This connection as CLIENT LIST describes one (Redis's fields, in its order;
+        what the node does not track is 0). ``now``: ``time.perf_counter()``."""
+        session = self.session
+        transport = self.transport
+        command = self.last_command
+        return [
+            ("id", session.client_id),
+            ("addr", _address(transport.getPeer())),
+            ("laddr", _address(transport.getHost())),
+            ("fd", _fileno(transport)),
+            ("name", (session.name or b"").decode("utf-8", "replace")),
+            ("age", int(now - self.connected_at)),
+            ("idle", int(now - (self.last_read or self.connected_at))),
+            ("flags", "x" if session.transaction is not None else "N"),
+            ("db", 0),
+            ("sub", 0),
+            ("psub", 0),
+            ("ssub", 0),
+            ("multi", session.transaction.size if session.transaction is not None else -1),
+            ("watch", 0),
+            ("qbuf", self.buffered()),
+            ("qbuf-free", 0),
+            ("argv-mem", 0),
+            ("multi-mem", 0),
+            ("rbs", 0),
+            ("rbp", 0),
+            ("obl", 0),
+            ("oll", len(self.waiting)),
+            ("omem", self._unsent),
+            ("tot-mem", 0),
+            ("events", "r"),
+            ("cmd", command.name if command is not None else "NULL"),
+            ("user", "default"),
+            ("redir", -1),
+            ("resp", 3 if session.resp3 else 2),
+            ("lib-name", session.library.get(b"lib-name", b"").decode("utf-8", "replace")),
+            ("lib-ver", session.library.get(b"lib-ver", b"").decode("utf-8", "replace")),
+        ]
+
+    def buffered(self) -> int:
+        """Bytes of an incomplete request held (the client protocols say)."""
+        return 0
+
+    def watch_quorum(self, slot: Slot, write: bool) -> None:
+        """``slot`` awaits a quorum's decision: a failed quorum is counted on its way to
+        this connection (client_non_quorum_*_responses)."""
+        slot.owner = _QuorumAnswer(self, write)
 
     def count_request(self, write: bool) -> None:
         if write:
@@ -266,7 +339,8 @@ class ClientConnection(OrderedConnection):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        if not self.node.clients.admit():
+        self.connected_at = perf_counter()
+        if not self.node.clients.admit(self):
             # Redis's answer at maxclients: an error, then the connection is closed
             self.answer(self.node.replies.max_clients)
             self.close_when_answered()
@@ -276,7 +350,7 @@ class ClientConnection(OrderedConnection):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._admitted:
-            self.node.clients.release()
+            self.node.clients.release(self)
             stats = self.stats
             stats.client_connections -= 1
             stats.client_eof += 1
@@ -302,6 +376,39 @@ class ClientConnection(OrderedConnection):
         return True
 
 
+class _QuorumAnswer:
+    """The owner of a client's slot whose answer a quorum decides."""
+
+    __slots__ = ("connection", "write")
+
+    def __init__(self, connection: ClientConnection, write: bool) -> None:
+        self.connection = connection
+        self.write = write
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        connection = self.connection
+        if reply is connection.node.replies.quorum_failed:
+            if self.write:
+                connection.stats.client_non_quorum_w_responses += 1
+            else:
+                connection.stats.client_non_quorum_r_responses += 1
+        connection.complete(slot, reply)
+
+
+def _address(address: Any) -> str:
+    host = getattr(address, "host", None)
+    if host is None:  # a Unix socket
+        return "%s:0" % (getattr(address, "name", "") or "")
+    return "%s:%s" % (host, address.port)
+
+
+def _fileno(transport: Any) -> int:
+    try:
+        return int(transport.fileno())
+    except (AttributeError, TypeError, ValueError):  # a TLS or in-memory transport
+        return -1
+
+
 class ClientCount:
     """The node's open client connections against ``client_connections`` (0: no limit).
 
@@ -312,10 +419,14 @@ class ClientCount:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.accepted = 0  # connections admitted since the start
+        self.refused = 0  # connections refused at the limit
+        self.connections: Dict[int, ClientConnection] = {}  # by client id: CLIENT LIST
         self._full = False
 
-    def admit(self) -> bool:
+    def admit(self, connection: ClientConnection) -> bool:
         if self.limit and self.open >= self.limit:
+            self.refused += 1
             if not self._full:
                 self._full = True
                 log.warn(
@@ -324,9 +435,12 @@ class ClientCount:
                 )
             return False
         self.open += 1
+        self.accepted += 1
+        self.connections[connection.session.client_id] = connection
         return True
 
-    def release(self) -> None:
+    def release(self, connection: ClientConnection) -> None:
+        self.connections.pop(connection.session.client_id, None)
         self.open -= 1
         if self._full and self.open < self.limit:
             self._full = False

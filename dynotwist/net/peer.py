@@ -31,6 +31,7 @@ from typing import (
     Optional,
     Protocol,
     Sequence,
+    Set,
     Tuple,
     Union,
 )
@@ -44,6 +45,7 @@ from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
 from dynotwist.core.slots import Slot
+from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, PeerStats, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import WriteBatch
@@ -109,6 +111,7 @@ class PeerProtocol(PooledProtocol):
         slot.tick = pool.tick
         self.pending.append(slot)
         self.ids.append(msg_id)
+        pool.count_sent(len(frame))
         trips = self.round_trips
         if trips is not None and not trips.probing:
             trips.sent(len(self.pending))
@@ -132,15 +135,18 @@ class PeerProtocol(PooledProtocol):
         self.budget = budget
 
     def dataReceived(self, data: bytes) -> None:
+        pool = self.pool
+        pool.count_received(len(data))
         try:
             frames = self.parser.feed(data)
         except DnodeError as error:
             self._match(error.frames)
-            log.error("peer {peer} sent garbage: {error}", peer=self.pool.name, error=error)
+            pool.count_garbage()
+            log.error("peer {peer} sent garbage: {error}", peer=pool.name, error=error)
             self.transport.abortConnection()
             return
         self._match(frames)
-        self.pool.stats.peer_responses += len(frames)
+        pool.count_responses(len(frames))
         if self.round_trips is not None and frames:
             self.round_trips.answered(len(frames))
 
@@ -163,6 +169,7 @@ class PeerProtocol(PooledProtocol):
                 # the peer skipped the head: Dynomite fails it and matches on
                 ids.popleft()
                 self.pool.mismatches += 1
+                self.pool.stats.peer_mismatch_requests += 1
                 pending.popleft().deliver(self.pool.failure_reply)
             else:
                 self.pool.late_replies += 1
@@ -196,6 +203,42 @@ class PeerPool(BackendPool[PeerProtocol]):
         stats = self.stats
         zone = stats.cross_zone_rtt if self.same_dc else stats.cross_region_rtt
         return (zone, self.link.rtt)
+
+    def depth_histogram(self) -> Optional[Histogram]:
+        stats = self.stats
+        return stats.peer_out_queue_depth if self.same_dc else stats.remote_peer_out_queue_depth
+
+    # -- counted: the node's peer counters and this peer's own --------------------------
+    def count_sent(self, size: int) -> None:
+        self.stats.peer_request_bytes += size
+        self.link.request_bytes += size
+
+    def count_received(self, size: int) -> None:
+        self.stats.peer_response_bytes += size
+        self.link.response_bytes += size
+
+    def count_responses(self, count: int) -> None:
+        self.stats.peer_responses += count
+        self.link.responses += count
+
+    def count_garbage(self) -> None:
+        """Garbage from the peer, or a failed attempt to connect to it."""
+        self.stats.peer_err += 1
+        self.link.err += 1
+
+    def requests_dropped(self, count: int) -> None:
+        if self.same_dc:
+            self.stats.peer_dropped_requests += count
+        else:
+            self.stats.remote_peer_dropped_requests += count
+        self.link.dropped_requests += count
+
+    def requests_timed_out(self, count: int) -> None:
+        if self.same_dc:
+            self.stats.peer_timedout_requests += count
+        else:
+            self.stats.remote_peer_timedout_requests += count
+        self.link.timedout_requests += count
 
     def __init__(
         self,
@@ -233,6 +276,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         #: replies dropped because their request had been failed already
         self.late_replies = 0
         self._connect_on_first_use = False
+        self.reachability.what = "peer " + self._describe()
         self._refiller: Optional[LoopingCall] = None
         if self.msg_rate is not None:
             self._refiller = LoopingCall(self._refill)
@@ -308,6 +352,7 @@ class PeerPool(BackendPool[PeerProtocol]):
             peer=self._describe(),
             reason=reason.getErrorMessage(),
         )
+        self.count_garbage()
 
     def on_lost(self, protocol: PeerProtocol) -> None:
         log.info(
@@ -319,6 +364,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         stats.peer_eof += 1
         stats.peer_ejects += 1
         stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
+        self.link.eof += 1
 
     def on_retry(self, index: int, delay: float) -> None:
         log.info(
@@ -330,7 +376,10 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     def on_stalled(self, protocol: PeerProtocol) -> None:
         log.warn("peer {peer} stopped answering; reconnecting", peer=self._describe())
-        self.stats.peer_timedout += 1
+        if self.same_dc:
+            self.stats.peer_timedout += 1
+        else:
+            self.stats.remote_peer_timedout += 1
 
 
 # -- server side --------------------------------------------------------------------
@@ -345,6 +394,7 @@ class ServingNode(Protocol):
     replies: errors.Replies
     stats: Stats
     max_relayed_payload: int  # the largest payload a request frame may carry
+    serving: Set[Any]  # the open DnodeServerProtocol connections (their replies due)
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
         """The frame's payload as one request the client port would accept, or the error
@@ -380,15 +430,19 @@ class DnodeServerProtocol(OrderedConnection):
         self.parser = DnodeParser(node.max_relayed_payload)
         self.headers: Deque[Tuple[int, int, int]] = deque()
         self.lane = next(_lanes)
+        if stats_enabled:
+            self.depth = node.stats.dnode_client_out_queue_depth
 
     def connectionMade(self) -> None:
         super().connectionMade()
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpKeepAlive(True)
         self.node.stats.dnode_client_connections += 1
+        self.node.serving.add(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
+        self.node.serving.discard(self)
         self.headers.clear()
         stats = self.node.stats
         stats.dnode_client_connections -= 1
@@ -404,6 +458,7 @@ class DnodeServerProtocol(OrderedConnection):
             frames = self.parser.feed(data)
         except DnodeError as error:
             self._serve(error.frames)
+            self.node.stats.dnode_client_err += 1
             log.error("peer {peer} sent garbage: {error}", peer=self.describe_peer(), error=error)
             self.transport.abortConnection()
             return
@@ -421,6 +476,7 @@ class DnodeServerProtocol(OrderedConnection):
                 continue  # responses, gossip, crypto handshakes: no reply
             flags = frame[2]
             if flags & FLAG_ENCRYPTED:
+                node.stats.dnode_client_err += 1
                 log.error(
                     "peer {peer} sends encrypted dnode frames, which dynotwist does not"
                     " speak (use secure_server_option: none, or TLS); closing",

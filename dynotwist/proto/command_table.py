@@ -22,7 +22,8 @@ below. ``dynotwist.proto.commands`` reads these texts into its specs at import.
 #   A no_async_loading  X no_multi  v movablekeys  b allow_busy  (- = none)
 # route:
 #   single  frag (MULTI_FRAGMENT)  coloc (MULTI_COLOCATED)  local (LOCAL_DATASTORE)
-#   rack (LOCAL_RACK_OWNER)  all (ALL_NODES)  node (NODE)  no:<reason> (UNSUPPORTED)
+#   rack (LOCAL_RACK_OWNER)  rackall (LOCAL_RACK_ALL)  all (ALL_NODES)  node (NODE)
+#   no:<reason> (UNSUPPORTED)
 #   sub: a container resolved by its subcommand (UNSUPPORTED "unknown subcommand" itself)
 # options:
 #   read | write      override Redis's write flag: classify by what the command does
@@ -37,13 +38,17 @@ below. ``dynotwist.proto.commands`` reads these texts into its specs at import.
 #   BITFIELD: a read when it has only GET/OVERFLOW operations;
 #   EVAL, EVALSHA, FCALL: writes (the *_RO variants are reads).
 # Routing decisions beyond Dynomite's:
-#   server introspection that reads (INFO, CONFIG GET, DBSIZE, TIME, LASTSAVE, ROLE,
+#   KEYS, SCAN, DBSIZE and RANDOMKEY cover every node of the local rack (rackall);
+#   server introspection that reads (CONFIG GET, TIME, LASTSAVE, ROLE,
 #   SLOWLOG GET/LEN, LATENCY reads, MEMORY STATS/DOCTOR/MALLOC-STATS, FUNCTION LIST/DUMP/
 #   STATS, LOLWUT) and every container's HELP go to the local datastore; whatever changes
 #   the server (CONFIG SET, SLOWLOG RESET, LATENCY RESET, MEMORY PURGE...) is refused;
 #   keyed introspection (OBJECT *, MEMORY USAGE, XINFO *) goes to the key's owner;
-#   CLIENT ID/INFO/LIST/SETNAME/GETNAME/SETINFO are the node's own (datastore connections
-#   are shared, so the datastore's answer would describe the proxy, not the client);
+#   CLIENT ID/INFO/LIST/SETNAME/GETNAME/SETINFO and INFO are the node's own (datastore
+#   connections are shared, so the datastore's answer would describe the proxy, not
+#   the client; INFO's keyspace is summed over the local rack); MULTI/EXEC/DISCARD are
+#   the node's (a transaction is queued there and runs as one unit where its keys live),
+#   WATCH is refused;
 #   FUNCTION KILL goes to every node like SCRIPT KILL; FUNCTION LOAD/DELETE/FLUSH/RESTORE
 #   are refused (a partial failure would silently leave nodes with different libraries).
 # Wholly refused containers (ACL, CLUSTER, MODULE, PUBSUB) list no subcommands.
@@ -57,7 +62,7 @@ exists                 -2  rF       1 -1 1  frag
 expire                 -3  wF       1  1 1  single
 expireat               -3  wF       1  1 1  single
 expiretime              2  rF       1  1 1  single
-keys                    2  r        0  0 0  local  @keyspace @dangerous
+keys                    2  r        0  0 0  rackall  @keyspace @dangerous
 migrate                -6  wv       3  3 1  no:placement  @keyspace @dangerous
 move                    3  wF       1  1 1  no:db
 object                 -2  -        0  0 0  sub
@@ -71,11 +76,11 @@ pexpire                -3  wF       1  1 1  single
 pexpireat              -3  wF       1  1 1  single
 pexpiretime             2  rF       1  1 1  single
 pttl                    2  rF       1  1 1  single
-randomkey               1  r        0  0 0  local
+randomkey               1  r        0  0 0  rackall
 rename                  3  w        1  2 1  coloc
 renamenx                3  wF       1  2 1  coloc
 restore                -4  wm       1  1 1  single  @keyspace @dangerous
-scan                   -2  r        0  0 0  local
+scan                   -2  r        0  0 0  rackall
 sort                   -2  wmv      1  1 1  single  read x=sort  @set @sortedset @list @dangerous
 sort_ro                -2  rv       1  1 1  single  @set @sortedset @list @dangerous
 touch                  -2  rF       1 -1 1  frag
@@ -332,12 +337,12 @@ config|help             2  lt       0  0 0  local
 config|resetstat        2  aslt     0  0 0  no:admin
 config|rewrite          2  aslt     0  0 0  no:admin
 config|set             -4  aslt     0  0 0  no:admin
-dbsize                  1  rF       0  0 0  local  @keyspace
+dbsize                  1  rF       0  0 0  rackall  @keyspace
 debug                  -2  aslt     0  0 0  no:debug
 failover               -1  ast      0  0 0  no:replication
 flushall               -1  w        0  0 0  no:flush  @keyspace @dangerous
 flushdb                -1  w        0  0 0  no:flush  @keyspace @dangerous
-info                   -1  lt       0  0 0  local  @dangerous
+info                   -1  lt       0  0 0  node  @dangerous
 lastsave                1  ltF      0  0 0  local  @admin @dangerous
 latency                -2  -        0  0 0  sub
 latency|doctor          2  aslt     0  0 0  local
@@ -375,11 +380,11 @@ sync                    1  asAX     0  0 0  no:replication
 time                    1  ltF      0  0 0  local
 
 [transactions]
-discard                 1  sltFb    0  0 0  no:transactions
-exec                    1  sltL     0  0 0  no:transactions
-multi                   1  sltFb    0  0 0  no:transactions
-unwatch                 1  sltFb    0  0 0  no:transactions
-watch                  -2  sltFb    1 -1 1  no:transactions
+discard                 1  sltFb    0  0 0  node
+exec                    1  sltL     0  0 0  node
+multi                   1  sltFb    0  0 0  node
+unwatch                 1  sltFb    0  0 0  node
+watch                  -2  sltFb    1 -1 1  no:watch
 
 [pubsub]
 psubscribe             -2  pslt     0  0 0  no:pubsub
@@ -418,7 +423,8 @@ REASONS = {
                    " itself",
     "reply": "reply suppression is not available through a Dynomite cluster",
     "tracking": "client-side caching is not available through a Dynomite cluster",
-    "transactions": "transactions are not available through a Dynomite cluster",
+    "watch": "optimistic locking would need every replica's view of the keys; MULTI/EXEC"
+    " runs a transaction whose keys share one hash tag",
     "wait": "WAIT is not available through a Dynomite cluster; use a quorum consistency"
             " level instead",
     "subcommand": "unknown subcommand",
@@ -460,6 +466,7 @@ dbsize 1.0.0 Return the number of keys in the selected database
 decr 1.0.0 Decrement the integer value of a key by one
 decrby 1.0.0 Decrement the integer value of a key by the given number
 del 1.0.0 Delete a key
+discard 2.0.0 Discard all commands issued after MULTI
 dump 2.6.0 Return a serialized version of the value stored at the specified key.
 dyno_config:conn_consistency dynomite Sets the read and write consistency level of this client
     connection (DC_ONE, DC_QUORUM, DC_SAFE_QUORUM or DC_EACH_SAFE_QUORUM).
@@ -468,6 +475,7 @@ eval 2.6.0 Execute a Lua script server side
 eval_ro 7.0.0 Execute a read-only Lua script server side
 evalsha 2.6.0 Execute a Lua script server side
 evalsha_ro 7.0.0 Execute a read-only Lua script server side
+exec 1.2.0 Execute all commands issued after MULTI
 exists 1.0.0 Determine if a key exists
 expire 1.0.0 Set a key's time to live in seconds
 expireat 1.2.0 Set the expiration for a key as a UNIX timestamp
@@ -557,6 +565,7 @@ memory|usage 4.0.0 Estimate the memory usage of a key
 mget 1.0.0 Get the values of all the given keys
 mset 1.0.1 Set multiple keys to multiple values
 msetnx 1.0.1 Set multiple keys to multiple values, only if none of the keys exist
+multi 1.2.0 Mark the start of a transaction block
 object 2.2.3 A container for object introspection commands
 object|encoding 2.2.3 Inspect the internal encoding of a Redis object
 object|freq 4.0.0 Get the logarithmic access frequency counter of a Redis object
@@ -629,6 +638,7 @@ ttl 1.0.0 Get the time to live for a key in seconds
 type 1.0.0 Determine the type stored at key
 unlink 4.0.0 Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non
     blocking.
+unwatch 2.2.0 Forget about all watched keys
 xack 5.0.0 Marks a pending message as correctly processed, effectively removing it from the pending
     entries list of the consumer group. Return value of the command is the number of messages
     successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.

@@ -45,6 +45,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from dynotwist.core.command import (
     ALL_NODES,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     MULTI_COLOCATED,
     MULTI_FRAGMENT,
@@ -54,6 +55,7 @@ from dynotwist.core.command import (
     UNSUPPORTED,
     Command,
 )
+from dynotwist.core.stats.table import REDIS_REQUESTS
 from dynotwist.proto.command_table import DOCS, REASONS, TABLE
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "COMMANDS",
     "COMMANDS_BY_NAME",
     "LOCAL_DATASTORE",
+    "LOCAL_RACK_ALL",
     "LOCAL_RACK_OWNER",
     "MULTI_COLOCATED",
     "MULTI_FRAGMENT",
@@ -111,7 +114,8 @@ class CommandSpec:
 
     __slots__ = ("acl_categories", "arity", "first_key", "flags", "group", "key_step",
                  "keys_fn", "last_key", "listed", "name", "numkeys_index", "numkeys_style",
-                 "reason", "refine", "route", "since", "subcommands", "summary", "write")
+                 "reason", "refine", "route", "since", "stat_class", "subcommands", "summary",
+                 "write")
 
     name: str                  # lower-case full name: "get", "config|get"
     arity: int                 # N: exactly N args (name included); -N: at least N
@@ -132,6 +136,7 @@ class CommandSpec:
     keys_fn: Optional[KeysFn]  # option-dependent keys (SORT STORE, XREAD STREAMS...)
     refine: Optional[RefineFn]  # option-dependent class, applied by lookup()
     listed: bool               # shown by COMMAND / COMMAND INFO / DOCS / LIST / COUNT
+    stat_class: int            # which redis_req_* counter counts it (stat_class_of)
 
     def __repr__(self) -> str:
         return "<CommandSpec %s %s%s>" % (self.name, self.route,
@@ -180,6 +185,7 @@ _GROUP_CATEGORY = {
 _ROUTE_WORDS = {
     "single": SINGLE, "frag": MULTI_FRAGMENT, "coloc": MULTI_COLOCATED,
     "local": LOCAL_DATASTORE, "rack": LOCAL_RACK_OWNER, "all": ALL_NODES, "node": NODE,
+    "rackall": LOCAL_RACK_ALL,
 }
 
 
@@ -396,6 +402,25 @@ _SPECIALS: Dict[str, Tuple[Optional[KeysFn], Optional[RefineFn], Dict[str, dict]
 }
 
 
+# -- Dynomite's redis_req_* counters ---------------------------------------------------------
+
+_STAT_BY_NAME = {
+    "get": "get", "del": "del", "keys": "keys", "mget": "mget", "scan": "scan",
+    "sort": "sort", "lrem": "lreqm", "sunion": "sunion", "ping": "ping",
+    **{name: "set" for name in ("set", "setex", "psetex", "setnx", "setrange", "setbit")},
+    **{name: "incr_decr" for name in ("incr", "decr", "incrby", "decrby", "incrbyfloat")},
+}
+_STAT_BY_GROUP = {"list": "lists", "set": "sets", "hash": "hashes", "sorted-set": "sortedsets"}
+
+
+def stat_class_of(name: str, group: str) -> int:
+    """The index in ``REDIS_REQUESTS`` of the redis_req_* counter that counts a command:
+    by its name (GET, the SET family, DEL...), else by its group (lists, sets...), else
+    ``other``. (LREM and SUNION are added to lists and sets when read.)"""
+    counter = _STAT_BY_NAME.get(name) or _STAT_BY_GROUP.get(group, "other")
+    return REDIS_REQUESTS.index("redis_req_" + counter)
+
+
 # -- building the table ----------------------------------------------------------------------
 
 def _parse_docs(text: str) -> Dict[str, Tuple[str, str]]:
@@ -496,6 +521,7 @@ def _build(table: str, docs_text: str) -> Tuple[Dict[str, CommandSpec], Dict[str
             acl_categories=tuple(c for c in _CATEGORY_ORDER if c in categories),
             group=group, since=since, summary=summary, numkeys_style=numkeys_style,
             keys_fn=keys_fn, refine=refine, listed=route != UNSUPPORTED,
+            stat_class=stat_class_of(name.partition("|")[0], group),
             _variants=variants, _container=route_word == "sub"))
 
     # Subcommands first: a container's spec holds them.

@@ -113,6 +113,9 @@ class Cluster:
     up (``hosts`` chooses others), so that each one connects from its own address and
     plaintext can be told apart by source address. ``client_tls`` also serves clients
     over TLS with those certificates (``client_context()`` trusts them).
+    ``base_port`` gives fixed ports instead of free ones: node i (in DC, rack, node
+    order) listens for clients on ``base_port + 10 i``, for peers on ``+ 1``, for the
+    admin port on ``+ 2``, and its datastore on ``+ 3``.
     Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
     processes, ``stop()`` stops them by pid. The directory is left in place.
     """
@@ -134,6 +137,7 @@ class Cluster:
         tls: bool = False,
         hosts: Optional[Sequence[str]] = None,
         client_tls: bool = False,
+        base_port: Optional[int] = None,
     ) -> None:
         if datastore not in DATASTORES:
             raise ValueError("datastore %r: one of %s" % (datastore, ", ".join(DATASTORES)))
@@ -166,8 +170,13 @@ class Cluster:
         needs = {LOOPBACK: count}  # the datastores
         for node_host in hosts:
             needs[node_host] = needs.get(node_host, 0) + 3  # client, peer, admin
-        ports_of = {h: iter(free_ports(n, h)) for h, n in needs.items()}
-        datastore_ports = ports_of[LOOPBACK]
+        if base_port is None:
+            ports_of = {h: iter(free_ports(n, h)) for h, n in needs.items()}
+            datastore_ports = ports_of[LOOPBACK]
+        else:  # node i: client base+10i, peer +1, admin +2, datastore +3
+            fixed = [range(base_port + 10 * i, base_port + 10 * i + 3) for i in range(count)]
+            ports_of = {h: iter([]) for h in needs}
+            datastore_ports = iter(range(base_port + 3, base_port + 10 * count, 10))
         self.nodes: List[ClusterNode] = []
         names = (
             ("dc%d" % d, "rack%d" % r, i, token)
@@ -175,7 +184,7 @@ class Cluster:
             for r in range(1, racks + 1)
             for i, token in enumerate(rack_tokens, 1)
         )
-        for (dc, rack, i, token), node_host in zip(names, hosts):
+        for index, ((dc, rack, i, token), node_host) in enumerate(zip(names, hosts)):
             name = "%s-%s" % (dc, rack)
             if nodes_per_rack > 1:
                 name += "-%d" % i
@@ -186,7 +195,7 @@ class Cluster:
             else:
                 redis = RedisServer(workdir, port=next(datastore_ports))
                 redis.log_path = os.path.join(workdir, "%s.redis.log" % name)
-            ports = ports_of[node_host]
+            ports = ports_of[node_host] if base_port is None else iter(fixed[index])
             self.nodes.append(ClusterNode(
                 name, dc, rack, token, next(ports), next(ports), next(ports), redis, node_host,
             ))

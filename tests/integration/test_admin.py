@@ -188,10 +188,10 @@ class AdminClusterTests(ProcessTestCase):
                 family.name: family
                 for family in text_string_to_metric_families(body.decode("utf-8"))
             }
-            self.assertEqual(official["dynomite_client_read_requests"].type, "counter")
-            self.assertEqual(official["dynomite_latency_microseconds"].type, "histogram")
+            self.assertEqual(official["dynotwist_client_read_requests"].type, "counter")
+            self.assertEqual(official["dynotwist_latency_seconds"].type, "histogram")
             self.assertGreater(len(official), 50)
-            samples = families["dynomite_client_read_requests_total"]["samples"]
+            samples = families["dynotwist_client_read_requests_total"]["samples"]
             self.assertEqual(len(samples), 1, samples)
             _, labels, value = samples[0]
             self.assertEqual(labels, {"dc": member.dc, "rack": member.rack})
@@ -462,7 +462,7 @@ class DescribeStatsTests(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr.decode("utf-8", "replace"))
         output = result.stdout.decode("utf-8")
         missing = [m.name for m in METRICS
-                   if (m.exported if m.scope == PEER else m.name) not in output]
+                   if (m.exported_name if m.scope == PEER else m.name) not in output]
         self.assertEqual(missing, [])
 
     def mktemp_dir(self) -> str:

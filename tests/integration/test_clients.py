@@ -18,8 +18,7 @@ CLI_TIMEOUT = 30  # a hung redis-cli fails the test instead of hanging it
 
 # Commands dynotwist refuses on purpose, with arguments that Redis itself would accept.
 UNSUPPORTED = [
-    ["MULTI"],
-    ["EXEC"],
+    ["WATCH", "refused:moved"],
     ["SUBSCRIBE", "news"],
     ["PSUBSCRIBE", "n*"],
     ["BLPOP", "refused:list", "0"],
@@ -75,9 +74,9 @@ class ClientsTest(NodeTestCase):
         self.assertEqual(self.cli("-3", "--no-raw", "get", "cli:nothing"), "(nil)\n")
 
     def test_redis_cli_refused_command(self) -> None:
-        out = self.cli("multi")
+        out = self.cli("watch", "cli:k")
         self.assertTrue(out.startswith("ERR "), out)
-        self.assertIn("multi", out.lower())
+        self.assertIn("watch", out.lower())
 
     def test_redis_cli_session_from_stdin(self) -> None:
         script = b"".join(line + b"\n" for line in [
@@ -86,14 +85,14 @@ class ClientsTest(NodeTestCase):
             b"get cli:counter",
             b"rpush cli:list a b c",
             b"lrange cli:list 0 -1",
-            b"multi",
+            b"watch cli:counter",
             b"get",
             b"ping",
             b"echo 'two words'",
         ])
         out = self.cli(stdin=script).split("\n")
         self.assertEqual(out[:8], ["OK", "42", "42", "3", "a", "b", "c", out[7]])
-        self.assertTrue(out[7].startswith("ERR MULTI is not supported"), out[7])
+        self.assertTrue(out[7].startswith("ERR WATCH is not supported"), out[7])
         self.assertEqual(out[8:], ["", "ERR wrong number of arguments for 'get' command", "",
                                    "PONG", "two words", ""])
 
@@ -130,9 +129,16 @@ class ClientsTest(NodeTestCase):
         pipe.get(prefix + "missing")
         self.assertEqual(pipe.execute(), [True, 2, b"2", 1, {b"f": b"v"}, 2, [b"y", b"x"], None])
 
+        # the default pipeline is a transaction: one node owns every key here
+        pipe = client.pipeline()
+        pipe.set(prefix + "t", 1)
+        pipe.incr(prefix + "t")
+        pipe.get(prefix + "t")
+        self.assertEqual(pipe.execute(), [True, 2, b"2"])
+
         with self.assertRaises(redis.ResponseError) as caught:
-            client.execute_command("MULTI")
-        self.assertIn("multi", str(caught.exception).lower())
+            client.execute_command("WATCH", prefix + "t")
+        self.assertIn("watch", str(caught.exception).lower())
         self.assertTrue(client.ping())
         self.assertEqual(client.get(prefix + "s"), b"value")
 
@@ -258,7 +264,8 @@ class ClientsTest(NodeTestCase):
     def test_refused_commands_pipelined(self) -> None:
         # refusals take their place among forwarded replies, in request order
         client = self.connect()
-        replies = client.pipeline([["SET", "order:k", "1"], ["MULTI"], ["INCR", "order:k"],
+        replies = client.pipeline([["SET", "order:k", "1"], ["WATCH", "order:k"],
+                                   ["INCR", "order:k"],
                                    ["GET"], ["GET", "order:k"], ["PING"]])
         self.assertEqual(replies[0], b"+OK\r\n")
         self.assertTrue(replies[1].startswith(b"-ERR "), replies[1])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Set, Tuple, Union
 
 from twisted.internet.testing import MemoryReactorClock
 
@@ -50,6 +50,7 @@ class FakeNode:
         self.kind = RedisKind()
         self.max_relayed_payload = 1 << 20
         self.stats = detached_stats()
+        self.serving: Set[object] = set()
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
         return self.kind.admit_relayed(payload, NODE_CONFIG)

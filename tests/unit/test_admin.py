@@ -9,6 +9,7 @@ from treq.testing import StubTreq
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.web.http_headers import Headers
@@ -19,6 +20,7 @@ from dynotwist.config import parse_config
 from dynotwist.core import consistency, states
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.stats import Snapshot, Stats
+from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
 from tests.support.metrics import (
     SAMPLES,
     load_sample,
@@ -70,6 +72,7 @@ class FakeNodeView:
         self.peer_calls: List[Tuple[str, str]] = []
         self.stats = Stats("dyn_o_mite", "127.0.0.61:30900", "dc1", "rack1", started=0.0)
         self.snapshot: Optional[Snapshot] = None
+        self.unready: Optional[str] = None
 
     def stats_snapshot(self) -> Snapshot:
         if self.snapshot is not None:
@@ -102,6 +105,9 @@ class FakeNodeView:
 
     def peer_reset(self, name: str) -> bool:
         return self._peer("reset", name, "RESET")
+
+    def not_ready(self) -> Optional[str]:
+        return self.unready
 
 
 def read_index() -> List[Tuple[str, str]]:
@@ -163,6 +169,8 @@ DEVIATIONS: Dict[str, Tuple[int, Optional[bytes]]] = {
     "peer_down_unknown.http": (400, None),
     "unknown_path.http": (404, None),
     "unknown_path_nested.http": (404, None),
+    # /help lists every path the node serves: Dynomite's, then dynotwist's
+    "help.http": (200, HELP),
 }
 
 # the malformed request lines: twisted.web answers them, not the app
@@ -207,7 +215,32 @@ class PathTests(AdminTestCase):
     def test_ping_and_help(self) -> None:
         self.assertEqual(self.get("/ping"), b"OK\r\n")
         self.assertEqual(self.get("/help"), HELP)
-        self.assertEqual(self.get("/help"), load_sample("help.http")[1])
+        # Dynomite's lines come first, in its order; the levels gain dc_each_safe_quorum
+        # and /peer/<verb> its name
+        dynomite = load_sample("help.http")[1].split(b"\n")[:13]
+        ours = HELP.split(b"\n")[:13]
+        self.assertEqual(ours[:9], dynomite[:9])
+        self.assertTrue(ours[9].startswith(dynomite[9][:-1]))
+        self.assertEqual(ours[10:12], dynomite[10:12])
+        self.assertTrue(ours[12].startswith(dynomite[12]))
+
+    def test_help_lists_every_path_served(self) -> None:
+        lines = [line.split(b" ")[0].decode() for line in HELP.split(b"\n") if line]
+
+        def covered(rule: str) -> bool:
+            if rule in lines:
+                return True
+            if "<" in rule:  # /peer/<verb>/<name>: a line with its fixed part, then <...>
+                prefix = rule.split("<")[0]
+                return any(line.startswith(prefix + "<") for line in lines)
+            parent, _, last = rule.rpartition("/")  # /state/get_state: /state/<...|get_state|...>
+            return any(
+                line.startswith(parent + "/<") and last in line[len(parent) + 2 : -1].split("|")
+                for line in lines
+            )
+
+        for rule in AdminApp.app.url_map.iter_rules():
+            self.assertTrue(covered(rule.rule), rule.rule)
 
     def test_root_is_info(self) -> None:
         self.node.snapshot = snapshot_from_info(load_sample("info_final.http")[1])
@@ -230,8 +263,8 @@ class PathTests(AdminTestCase):
             [b"text/plain; version=0.0.4; charset=utf-8"],
         )
         families = parse_prometheus(body.decode("utf-8"))
-        self.assertEqual(families["dynomite_client_read_requests_total"]["samples"][0][2], 3.0)
-        self.assertEqual(families["dynomite_peer_link_requests_total"]["samples"][0][2], 2.0)
+        self.assertEqual(families["dynotwist_client_read_requests_total"]["samples"][0][2], 3.0)
+        self.assertEqual(families["dynotwist_peer_link_requests_total"]["samples"][0][2], 2.0)
 
     def test_historeset(self) -> None:
         self.assertEqual(self.get("/historeset"), b"OK\r\n")
@@ -327,10 +360,16 @@ class TimeoutFactorTests(AdminTestCase):
             self.get("/get_timeout_factor"), load_sample("get_timeout_factor_after_set.http")[1]
         )
 
-    def test_clamped_as_dynomite(self) -> None:
-        for value, factor in (("0", 1), ("-3", 1), ("11", 10), ("+7", 7), ("99999", 10)):
-            self.get("/set_timeout_factor/" + value)
-            self.assertEqual(self.node.timeout_factor, factor, value)
+    def test_out_of_range_refused_with_the_range(self) -> None:
+        # Dynomite clamps; a 400 tells the operator the value was not applied
+        for value in ("0", "-3", "11", "99999"):
+            response, body = self.request("/set_timeout_factor/" + value)
+            self.assertEqual((response.code, body),
+                             (400, b"timeout factor '%s' is not a number from 1 to 10\n"
+                              % value.encode()))
+        self.assertEqual(self.node.timeout_factor, 1)
+        self.get("/set_timeout_factor/+7")
+        self.assertEqual(self.node.timeout_factor, 7)
 
     def test_not_a_number(self) -> None:
         for value in ("abc", "5x", "1.5", "%20"):
@@ -347,8 +386,11 @@ class LogLevelTests(AdminTestCase):
         self.get("/logleveldown")
         self.get("/logleveldown")
         self.assertEqual(self.node.verbosity, 6)
-        self.get("/setloglevel/42")
-        self.assertEqual(self.node.verbosity, 11)
+        response, body = self.request("/setloglevel/42")
+        self.assertEqual((response.code, body),
+                         (400, b"log level '42' is not a number from 0 to 11\n"))
+        self.assertEqual(self.node.verbosity, 6)
+        self.get("/setloglevel/11")
         self.get("/loglevelup")
         self.assertEqual(self.node.verbosity, 11)
         self.get("/setloglevel/0")
@@ -476,7 +518,7 @@ CHANGING = {
 
 READING = [
     "/", "/info", "/metrics", "/ping", "/help", "/cluster_describe", "/get_consistency",
-    "/get_timeout_factor", "/state/get_state",
+    "/get_timeout_factor", "/state/get_state", "/ready",
 ]
 
 TOKEN = "s3cret-t0ken"
@@ -607,6 +649,69 @@ class GuardTests(AdminTestCase):
         self.assertEqual(self.node.state, states.NORMAL)
 
 
+class ReadyTests(AdminTestCase):
+    def test_ready_or_the_reason(self) -> None:
+        response, body = self.request("/ready")
+        self.assertEqual((response.code, body), (200, b"ready\n"))
+        self.node.unready = "datastore 127.0.0.61:30900 not connected"
+        body = self.refused("/ready", 503)
+        self.assertEqual(body, b"not ready: datastore 127.0.0.61:30900 not connected\n")
+        self.assertEqual(self.get("/ping"), b"OK\r\n")  # liveness: Dynomite's answer
+
+
+def captured_events(testcase: unittest.TestCase, level: int) -> List[dict]:
+    """The dynotwist events that pass the log filter at ``level``, from now on."""
+    events: List[dict] = []
+    previous = verbosity.verbosity
+    verbosity.set(level)
+    globalLogPublisher.addObserver(events.append)
+
+    def restore() -> None:
+        globalLogPublisher.removeObserver(events.append)
+        verbosity.set(previous)
+
+    testcase.addCleanup(restore)
+    return events
+
+
+def shown(events: List[dict]) -> List[str]:
+    return [
+        formatEvent(e) for e in events if e.get("log_namespace", "").startswith("dynotwist")
+    ]
+
+
+class ChangeLogTests(AdminTestCase):
+    def test_each_change_is_one_line_at_the_default_verbosity(self) -> None:
+        events = captured_events(self, DEFAULT_VERBOSITY)
+        for path in ("/state/standby", "/set_consistency/write/dc_quorum",
+                     "/set_timeout_factor/3", "/peer/down/all", "/setloglevel/6",
+                     "/read_repairs/enable", "/historeset"):
+            self.get(path)
+        self.get("/info")  # reads are not changes
+        self.request("/metrics")
+        lines = shown(events)
+        self.assertEqual(len(lines), 7, lines)
+        self.assertEqual(lines[0], "admin: 127.0.0.1:31337 changed state: NORMAL -> STANDBY")
+        self.assertEqual(
+            lines[1],
+            "admin: 127.0.0.1:31337 changed write consistency (of new connections):"
+            " DC_ONE -> DC_QUORUM",
+        )
+        self.assertEqual(lines[2], "admin: 127.0.0.1:31337 changed timeout factor: 1 -> 3")
+        self.assertEqual(lines[3], "admin: 127.0.0.1:31337: peer all marked down")
+        self.assertEqual(lines[4], "admin: 127.0.0.1:31337 changed log level: 5 -> 6")
+        self.assertEqual(
+            lines[5], "admin: 127.0.0.1:31337 changed read repairs: DISABLED -> ENABLED"
+        )
+        self.assertIn("histograms", lines[6])
+
+    def test_refused_changes_are_not_logged_as_changes(self) -> None:
+        events = captured_events(self, DEFAULT_VERBOSITY)
+        self.refused("/set_timeout_factor/99")
+        self.refused("/state/bogus")
+        self.assertEqual(shown(events), [])
+
+
 class ChannelTests(unittest.TestCase):
     """The admin port's connections, driven byte by byte on a clock."""
 
@@ -627,6 +732,15 @@ class ChannelTests(unittest.TestCase):
         """What the reactor does once a transport is closed."""
         self.assertTrue(transport.disconnecting)
         channel.connectionLost(Failure(ConnectionDone()))
+
+    def test_access_log_only_from_verbosity_7(self) -> None:
+        for level, expected in ((DEFAULT_VERBOSITY, 0), (6, 0), (7, 1)):
+            events = captured_events(self, level)
+            channel, transport = self.connect()
+            channel.dataReceived(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertIn(b"200 OK", transport.value())
+            access = [line for line in shown(events) if '"GET /metrics HTTP/1.1"' in line]
+            self.assertEqual(len(access), expected, (level, shown(events)))
 
     def test_request_served(self) -> None:
         channel, transport = self.connect()

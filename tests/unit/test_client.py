@@ -6,6 +6,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 
 from dynotwist import errors
+from dynotwist.core import stats as stats_table
 from dynotwist.core.stats import SAMPLE_EVERY, detached_stats
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, PoolShared
@@ -51,10 +52,10 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(store.transport.flush().value(), cmd(b"SET", b"k", b"a b"))
 
     def test_unknown_and_unsupported_commands_get_errors_and_the_connection_stays(self) -> None:
-        self.send(cmd(b"FOO", b"x") + cmd(b"MULTI") + cmd(b"GET") + cmd(b"PING"))
+        self.send(cmd(b"FOO", b"x") + cmd(b"WATCH", b"k") + cmd(b"GET") + cmd(b"PING"))
         lines = self.out.flush().value().split(b"\r\n")
         self.assertEqual(lines[0], b"-ERR unknown command 'FOO', with args beginning with: 'x' ")
-        self.assertTrue(lines[1].startswith(b"-ERR MULTI is not supported: "))
+        self.assertTrue(lines[1].startswith(b"-ERR WATCH is not supported: "))
         self.assertEqual(lines[2], b"-ERR wrong number of arguments for 'get' command")
         self.assertEqual(lines[3], b"+PONG")
         self.assertFalse(self.out.flush().disconnecting)
@@ -301,18 +302,28 @@ class StateTests(unittest.TestCase):
         self.assertEqual((stats.client_read_requests, stats.client_write_requests), (2, 1))
         self.assertEqual(stats.client_connections, 1)
 
-    def test_latency_and_payload_are_sampled_one_read_in_sample_every(self) -> None:
+    def test_latency_and_payload_sampled_over_all_the_nodes_clients(self) -> None:
+        # one read in SAMPLE_EVERY of all the node's clients is timed and counts
+        # SAMPLE_EVERY times: short-lived clients' requests count too
         stats = self.h.node.stats
+        before = stats.latency.count  # the PING of setUp, the first read: timed
         request = cmd(b"SET", b"a", b"1")
-        for _ in range(SAMPLE_EVERY):  # the PING of setUp was the first read
-            self.client.dataReceived(request)
+        for _ in range(SAMPLE_EVERY):  # a client per request: one of them is timed
+            client, _ = self.h.client()
+            client.dataReceived(request)
         self.store.dataReceived(b"+OK\r\n" * SAMPLE_EVERY)
-        self.assertEqual(self.out.flush().value(), b"+OK\r\n" * SAMPLE_EVERY)
-        # one read timed, weighted to stand for SAMPLE_EVERY
-        self.assertEqual(stats.latency.count, SAMPLE_EVERY)
+        self.h.reactor.advance(0)
+        self.assertEqual(stats.latency.count - before, SAMPLE_EVERY)
         self.assertEqual(stats.payload_size.count, SAMPLE_EVERY)
         self.assertEqual(stats.payload_size.max, len(request))
         self.assertGreaterEqual(stats.server_rtt.count, 1)
+        # the counters count every request
+        self.assertEqual(stats.write_request_bytes, SAMPLE_EVERY * len(request))
+        self.assertEqual(
+            (stats.write_responses, stats.write_response_bytes), (SAMPLE_EVERY, 5 * SAMPLE_EVERY)
+        )
+        set_class = stats_table.REDIS_REQUESTS.index("redis_req_set")
+        self.assertEqual(stats.redis_requests[set_class], SAMPLE_EVERY)
 
 
 class HelloAuthTests(unittest.TestCase):

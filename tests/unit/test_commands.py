@@ -15,6 +15,7 @@ from dynotwist.proto import commands as c
 from dynotwist.proto.commands import (
     ALL_NODES,
     LOCAL_DATASTORE,
+    LOCAL_RACK_ALL,
     LOCAL_RACK_OWNER,
     MULTI_COLOCATED,
     MULTI_FRAGMENT,
@@ -91,9 +92,10 @@ class TableTests(unittest.TestCase):
         expected = {
             NODE: "ping echo quit command command|count command|info command|docs hello "
                   "client|setname client|getname client|setinfo client|id client|info select "
-                  "auth reset dyno_config:conn_consistency",
-            LOCAL_DATASTORE: "info keys scan dbsize config|get randomkey time lastsave "
-                             "slowlog|get latency|latest memory|stats",
+                  "auth reset dyno_config:conn_consistency info multi exec discard unwatch "
+                  "client|list",
+            LOCAL_DATASTORE: "config|get time lastsave slowlog|get latency|latest memory|stats",
+            LOCAL_RACK_ALL: "keys scan dbsize randomkey",
             MULTI_COLOCATED: "sinterstore smove rpoplpush lmove rename renamenx copy sdiff "
                              "sinter sunion sdiffstore sunionstore zunionstore zinterstore "
                              "zdiffstore zrangestore zunion zinter zdiff pfmerge pfcount bitop "
@@ -102,7 +104,7 @@ class TableTests(unittest.TestCase):
             SINGLE: "get set object|encoding object|freq memory|usage xinfo|stream "
                     "xgroup|create sort georadius bitfield xadd xrange xrevrange xlen xdel "
                     "xtrim xack xclaim xautoclaim xpending xsetid bitpos bitfield_ro",
-            UNSUPPORTED: "multi exec discard watch unwatch subscribe psubscribe ssubscribe "
+            UNSUPPORTED: "watch subscribe psubscribe ssubscribe "
                          "unsubscribe punsubscribe sunsubscribe publish spublish pubsub blpop "
                          "brpop blmove brpoplpush bzpopmin bzpopmax blmpop bzmpop wait move "
                          "migrate swapdb flushall flushdb shutdown debug monitor sync psync "
@@ -161,8 +163,8 @@ REPRESENTATIVES = [
     ("OBJECT ENCODING k", "object|encoding", SINGLE, False, [2]),
     ("SORT k LIMIT 0 1 BY w_* GET o_* ALPHA", "sort", SINGLE, False, [1]),
     ("SORT k BY store STORE d", "sort", MULTI_COLOCATED, True, [1, 5]),
-    ("SCAN 0 MATCH x*", "scan", LOCAL_DATASTORE, False, []),
-    ("KEYS *", "keys", LOCAL_DATASTORE, False, []),
+    ("SCAN 0 MATCH x*", "scan", LOCAL_RACK_ALL, False, []),
+    ("KEYS *", "keys", LOCAL_RACK_ALL, False, []),
     # string
     ("GET k", "get", SINGLE, False, [1]),
     ("SET k v EX 10", "set", SINGLE, True, [1]),
@@ -236,12 +238,13 @@ REPRESENTATIVES = [
     ("DYNO_CONFIG:CONN_CONSISTENCY DC_QUORUM", "dyno_config:conn_consistency", NODE, False,
      []),
     # server
-    ("INFO keyspace", "info", LOCAL_DATASTORE, False, []),
+    ("INFO keyspace", "info", NODE, False, []),
     ("CONFIG GET maxmemory", "config|get", LOCAL_DATASTORE, False, []),
     ("MEMORY USAGE k", "memory|usage", SINGLE, False, [2]),
     ("COMMAND DOCS get", "command|docs", NODE, False, []),
     # transactions, pubsub, cluster
-    ("MULTI", "multi", UNSUPPORTED, False, []),
+    ("MULTI", "multi", NODE, False, []),
+    ("WATCH k", "watch", UNSUPPORTED, False, [1]),
     ("PUBLISH ch m", "publish", UNSUPPORTED, False, []),
     ("CLUSTER INFO", "cluster", UNSUPPORTED, False, []),
 ]
@@ -374,9 +377,10 @@ class LookupTests(unittest.TestCase):
                          b"-ERR unknown command 'f  o', with args beginning with: \r\n")
 
     def test_unsupported_error_names_command_and_reason(self) -> None:
-        self.assertEqual(c.unsupported_error(lookup(a("MULTI")), a("MULTI")),  # type: ignore
-                         b"-ERR MULTI is not supported: transactions are not available"
-                         b" through a Dynomite cluster\r\n")
+        self.assertEqual(c.unsupported_error(lookup(a("WATCH k")), a("WATCH k")),  # type: ignore
+                         b"-ERR WATCH is not supported: optimistic locking would need every"
+                         b" replica's view of the keys; MULTI/EXEC runs a transaction whose"
+                         b" keys share one hash tag\r\n")
         reply = c.unsupported_error(lookup(a("config set x y")), a("config set x y"))  # type: ignore
         self.assertTrue(reply.startswith(b"-ERR CONFIG SET is not supported: "), reply)
         for spec in c.SPECS.values():
@@ -420,7 +424,7 @@ class CommandReplyTests(unittest.TestCase):
                 spec = c.SPECS[name]
                 self.assertTrue(spec.route != UNSUPPORTED or spec.subcommands is not None,
                                 name)
-            self.assertNotIn("multi", names)
+            self.assertNotIn("watch", names)
             self.assertNotIn("flushall", names)
             self.assertIn("get", names)
             self.assertIn("config", names)  # partly supported container
@@ -458,7 +462,7 @@ class CommandReplyTests(unittest.TestCase):
         self.assertNotIn(b"config|set", names)
 
     def test_info_for_names(self) -> None:
-        reply = parse_all(c.command_reply(a("COMMAND INFO get MULTI nosuch config|get"), True))
+        reply = parse_all(c.command_reply(a("COMMAND INFO get WATCH nosuch config|get"), True))
         self.assertEqual(reply[0][0], b"get")
         self.assertIsNone(reply[1])
         self.assertIsNone(reply[2])
@@ -483,7 +487,7 @@ class CommandReplyTests(unittest.TestCase):
             get = as_dict(docs[b"get"])
             self.assertEqual(get[b"group"], b"string")
             self.assertEqual(get[b"since"], b"1.0.0")
-        one = as_dict(parse_all(c.command_reply(a("COMMAND DOCS GET nosuch multi"), False)))
+        one = as_dict(parse_all(c.command_reply(a("COMMAND DOCS GET nosuch watch"), False)))
         self.assertEqual(list(one), [b"get"])
 
     def test_getkeys(self) -> None:

@@ -13,6 +13,7 @@ from dynotwist.config import (
     ConfigError,
     Seed,
     Server,
+    colliding_addresses,
     load_config,
     parse_config,
 )
@@ -875,3 +876,70 @@ class LoadConfigTests(ConfigTestCase):
             f.write(b"dyn_o_mite:\n  rack: \xff\n")
         raised = self.assertRaises(ConfigError, load_config, path)
         self.assertTrue(str(raised).startswith(f"conf: '{path}' is not UTF-8 text"))
+
+
+class OperatorMessageTests(ConfigTestCase):
+    """Beyond Dynomite's one line: the file, the line, the key, the value refused and
+    what is allowed, with a near miss named."""
+
+    def described(self, text: str) -> str:
+        raised = self.assertRaises(ConfigError, parse_config, text, "conf/x.yml")
+        return raised.describe()
+
+    def test_a_bad_value(self) -> None:
+        text = pool(hash="murmur9")
+        line = text.split("\n").index("  hash: murmur9") + 1
+        self.assertEqual(
+            self.described(text).split("\n"),
+            [
+                'conf: directive "hash" is not a valid hash',
+                "  at 'conf/x.yml', line %d, key \"hash\", value \"murmur9\"" % line,
+                "  allowed: crc16, crc32, crc32a, fnv1_32, fnv1_64, fnv1a_32, fnv1a_64, hsieh,"
+                " jenkins, md5, murmur, murmur3, one_at_a_time (did you mean murmur?)",
+            ],
+        )
+
+    def test_a_near_miss_key(self) -> None:
+        described = self.described(pool(read_consistancy="dc_one"))
+        self.assertIn('conf: directive "read_consistancy" is unknown', described)
+        self.assertIn("did you mean read_consistency?", described)
+        self.assertNotIn("did you mean", self.described(pool(zzzz="1")))
+
+    def test_a_near_miss_value(self) -> None:
+        described = self.described(pool(write_consistency="dc_qourum"))
+        self.assertIn('value "dc_qourum"', described)
+        self.assertIn(
+            "allowed: dc_one, dc_quorum, dc_safe_quorum, dc_each_safe_quorum"
+            " (did you mean dc_quorum?)",
+            described,
+        )
+
+    def test_numbers_and_addresses_say_what_they_take(self) -> None:
+        self.assertIn("allowed: a whole number from 0 to 2147483647",
+                      self.described(pool(timeout="5s")))
+        self.assertIn("allowed: host:port", self.described(pool(listen="localhost")))
+        self.assertIn("data_store", self.described(pool(data_store="a-b")))
+        self.assertIn("allowed: 0 (redis), 1 (memcache)",
+                      self.described(pool(data_store="a-b")))
+
+    def test_a_flow_list_names_its_line(self) -> None:
+        text = pool(servers="[]")
+        described = self.described(text)
+        self.assertIn("conf: flow sequence start token (10) is disallowed", described)
+        line = next(i for i, x in enumerate(text.split("\n"), 1) if x.startswith("  servers:"))
+        self.assertIn("line %d" % line, described)
+        self.assertIn("one '- value' line per item", described)
+
+
+class CollidingAddressTests(unittest.SynchronousTestCase):
+    def test_ports_of_the_node_and_its_datastore(self) -> None:
+        self.assertEqual(colliding_addresses(parse()), [])
+        problems = colliding_addresses(parse(stats_listen=BASE["listen"]))
+        self.assertEqual(len(problems), 1)
+        self.assertIn('"listen" and "stats_listen" name the same address', problems[0])
+        problems = colliding_addresses(parse(stats_listen="0.0.0.0:%s"
+                                             % BASE["dyn_listen"].rsplit(":", 1)[1]))
+        self.assertIn('"dyn_listen" and "stats_listen"', problems[0])
+        server = BASE["listen"] + ":1"
+        problems = colliding_addresses(parse(servers="\n  - " + server))
+        self.assertIn("the node would be its own datastore", problems[0])

@@ -18,7 +18,7 @@ from dynotwist import errors
 from dynotwist.core import ring
 from dynotwist.core.stats import detached_stats
 from dynotwist.datastores import Relayed
-from dynotwist.logs import verbosity
+from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import PoolShared, Slot
 from dynotwist.net.ordered import MAX_PENDING
@@ -229,6 +229,16 @@ class PeerClientTests(unittest.TestCase):
         )
         self.assertFalse(h.pool.is_up)
         self.assertFalse(h.pool.send(GET_FOO, owner.slot(), DMSG_REQ, False, 0))
+        # counted: for the node and for this peer
+        stats, link_stats = h.pool.stats, h.pool.link
+        self.assertEqual((stats.peer_requests, link_stats.requests), (3, 3))
+        self.assertEqual((stats.peer_responses, link_stats.responses), (1, 1))
+        self.assertEqual(stats.peer_dropped_requests, 2)
+        self.assertEqual(link_stats.dropped_requests, 2)
+        self.assertEqual((stats.peer_eof, link_stats.eof), (1, 1))
+        self.assertGreater(stats.peer_request_bytes, 3 * len(GET_FOO))
+        self.assertEqual(stats.peer_response_bytes, link_stats.response_bytes)
+        self.assertGreater(link_stats.response_bytes, 0)
 
     def test_not_connected_refuses_and_queues_nothing(self) -> None:
         h = PoolHarness()
@@ -267,6 +277,9 @@ class PeerClientTests(unittest.TestCase):
         )
         self.assertEqual(owner.replies, [(first, errors.PEER_REFUSED), (second, b"+B\r\n")])
         self.assertFalse(link.transport.flush().disconnecting)
+        self.assertEqual(h.pool.stats.peer_timedout_requests, 1)
+        self.assertEqual(h.pool.link.timedout_requests, 1)
+        self.assertEqual(h.pool.stats.remote_peer_timedout_requests, 0)
 
     def test_a_peer_silent_for_twice_the_timeout_is_dropped(self) -> None:
         h = PoolHarness(timeout_ms=1000)
@@ -278,6 +291,7 @@ class PeerClientTests(unittest.TestCase):
         self.assertFalse(link.transport.flush().disconnecting)
         h.reactor.advance(1.0)
         self.assertTrue(link.transport.flush().disconnecting)
+        self.assertEqual(h.pool.stats.peer_timedout, 1)
 
     def test_reconnect_backoff_doubles_up_to_ten_seconds(self) -> None:
         h = PoolHarness()
@@ -528,7 +542,9 @@ class DnodeServerTests(unittest.TestCase):
             (encode_command([b"NOSUCH", b"x"]), b"-ERR unknown command 'NOSUCH'"),
             (encode_command([b"GET"]), b"-ERR wrong number of arguments for 'get' command"),
             (encode_command([b"AUTH", b"pw"]), b"-ERR 'auth' is answered by the node"),
-            (encode_command([b"MULTI"]), b"-ERR MULTI is not supported"),
+            (encode_command([b"WATCH", b"k"]), b"-ERR WATCH is not supported"),
+            # MULTI alone: only a whole transaction crosses a node (MULTI ... EXEC)
+            (encode_command([b"MULTI"]), b"-ERR 'multi' is answered by the node"),
             (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length"),
             (encode_command([b"SET", b"k", b"v" * 65537]), b"-ERR Protocol error: invalid bulk"),
         ]
@@ -655,3 +671,36 @@ class EndToEndTests(unittest.TestCase):
         h = PoolHarness()
         self.assertIs(h.pool.protocol_class, PeerProtocol)
         self.assertIsInstance(h.connect(), PeerProtocol)
+
+
+class ReachabilityLogTests(unittest.TestCase):
+    """At the default verbosity, losing a peer and regaining it are logged once each."""
+
+    def test_loss_and_recovery_logged_once_each(self) -> None:
+        events: List[dict] = []
+        previous = verbosity.verbosity
+        verbosity.set(DEFAULT_VERBOSITY)
+        globalLogPublisher.addObserver(events.append)
+        try:
+            h = PoolHarness()
+            for _ in range(3):  # three failed attempts: one warning
+                h.fail()
+                retry = h.pool._retry_calls[0]
+                h.reactor.advance(retry.getTime() - h.reactor.seconds())
+            h.connect()  # back: one notice
+            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost again: a warning
+        finally:
+            globalLogPublisher.removeObserver(events.append)
+            verbosity.set(previous)
+        shown = [
+            (e["log_level"].name, e.get("log_notice", False), e["log_format"])
+            for e in events
+            if e.get("log_namespace", "").startswith("dynotwist")
+        ]
+        self.assertEqual(
+            [(level, notice) for level, notice, _ in shown],
+            [("warn", False), ("info", True), ("warn", False)],
+            shown,
+        )
+        self.assertIn("unreachable", shown[0][2])
+        self.assertIn("reachable again", shown[1][2])

@@ -9,7 +9,7 @@ from twisted.trial import unittest
 from dynotwist.core import consistency as levels
 from dynotwist.core.hashkit import get_hash
 from dynotwist.core.ring import Member, Topology
-from dynotwist.core.router import SPANS_NODES, Fragmented, Plan, Router
+from dynotwist.core.router import SPANS_NODES, Fragmented, Plan, RackWide, Router
 from dynotwist.proto import commands
 from dynotwist.proto.dnode import DMSG_REQ, DMSG_REQ_FORWARD
 
@@ -110,11 +110,24 @@ class SingleKeyTests(unittest.TestCase):
         self.assertTrue(p.targets[0].node.is_local)
 
     def test_local_datastore_and_all_nodes_routes(self) -> None:
-        self.assertEqual(names(plan(self.router, b"DBSIZE")), ["rack10"])
+        self.assertEqual(names(plan(self.router, b"TIME")), ["rack10"])
         p = plan(self.router, b"SCRIPT", b"FLUSH")
         self.assertEqual(len(p.targets), 6)
         self.assertTrue(p.targets[0].node.is_local)
         self.assertEqual({t.group for t in p.targets[1:]}, {-1})
+
+    def test_keyspace_commands_cover_the_local_rack(self) -> None:
+        for args in ((b"DBSIZE",), (b"KEYS", b"*"), (b"SCAN", b"0"), (b"RANDOMKEY",)):
+            routed = plan(self.router, *args, read=SAFE)
+            self.assertIsInstance(routed, RackWide, args)
+            # one DC_ONE part per node of the local rack, by their lowest token
+            self.assertEqual([names(p) for p in routed.parts], [["rack10"], ["rack11"]])
+            self.assertEqual({p.level for p in routed.parts}, {ONE})
+        self.assertEqual([n.name for n in self.router.rack_members], ["rack10", "rack11"])
+
+    def test_keyspace_commands_with_one_node_per_rack_are_local(self) -> None:
+        router = two_dcs()
+        self.assertEqual(names(plan(router, b"KEYS", b"*")), ["dc1-rack1"])
 
     def test_local_rack_owner_route_ignores_consistency(self) -> None:
         p = plan(self.router, b"HGETALL", self.key, read=SAFE)

@@ -117,6 +117,18 @@ class HistogramTests(unittest.TestCase):
         histogram.reset()
         self.assertEqual(histogram.snapshot(), HistogramSnapshot())
         self.assertEqual(histogram.summary()["max"], 0)
+        self.assertEqual(histogram.count, 0)
+        histogram.record(5)
+        self.assertEqual((histogram.snapshot().count, histogram.snapshot().sum), (1, 5))
+
+    def test_totals_never_reset(self) -> None:
+        # /metrics reads the totals: Prometheus requires that they never go down
+        histogram = Histogram()
+        histogram.record(1000)
+        histogram.reset()
+        histogram.record(5)
+        totals = histogram.totals()
+        self.assertEqual((totals.count, totals.sum), (2, 1005))
 
     def test_snapshot_is_a_copy(self) -> None:
         histogram = Histogram()
@@ -130,11 +142,15 @@ class HistogramTests(unittest.TestCase):
         for value in (0, 1, 2, 11, 10**9):
             histogram.record(value)
         buckets = dict(histogram.snapshot().cumulative())
-        self.assertEqual(buckets["1"], 2)  # 0 and 1
-        self.assertEqual(buckets["2"], 3)
-        self.assertEqual(buckets["11"], 4)  # bucket [10] holds 10 and 11
-        self.assertEqual(buckets["+Inf"], 5)
-        self.assertEqual(len(buckets), BUCKETS)
+        # the upper edges of the exported buckets, each at least 3 times the one before
+        edges = [le for le in buckets if le is not None]
+        self.assertEqual(edges[:5], [1, 3, 9, 30, 104])
+        self.assertTrue(all(b >= 3 * a for a, b in zip(edges, edges[1:])))
+        self.assertEqual(len(buckets), len(stats.EXPORTED_BUCKETS) + 1)
+        self.assertEqual(buckets[1], 2)  # 0 and 1
+        self.assertEqual(buckets[3], 3)  # 2
+        self.assertEqual(buckets[30], 4)  # 11: bucket [10] holds 10 and 11
+        self.assertEqual(buckets[None], 5)  # +Inf
 
     def test_snapshot_size_is_checked(self) -> None:
         self.assertRaises(ValueError, HistogramSnapshot, [0, 1])
@@ -145,7 +161,7 @@ class TableTests(unittest.TestCase):
         for scope in (stats.NODE, stats.POOL, stats.SERVER, stats.PEER):
             names = metric_names(scope)
             self.assertEqual(len(names), len(set(names)), scope)
-        exported = [m.exported for m in METRICS]
+        exported = [m.family for m in METRICS]
         self.assertEqual(len(exported), len(set(exported)))
 
     def test_order_matches_dynomite(self) -> None:
@@ -172,6 +188,9 @@ class TableTests(unittest.TestCase):
         for metric in METRICS:
             if metric.scope in (stats.PEER,) or metric.name == "uptime":
                 continue
+            if metric.name in stats.REDIS_REQUESTS:
+                self.assertEqual(s.redis_requests[stats.REDIS_REQUESTS.index(metric.name)], 0)
+                continue
             value = getattr(s, metric.name)
             if metric.kind == stats.HISTOGRAM:
                 self.assertIsInstance(value, Histogram)
@@ -197,7 +216,9 @@ class InfoTests(unittest.TestCase):
         s = Stats("dyn_o_mite", "127.0.0.61:30900", "dc1", "rack1", started=1000.0, source="vm")
         s.client_read_requests += 6
         s.client_write_requests += 3
-        s.redis_req_get += 3
+        s.redis_requests[stats.REDIS_REQUESTS.index("redis_req_get")] += 3
+        s.redis_requests[stats.REDIS_REQUESTS.index("redis_req_lreqm")] += 2
+        s.redis_requests[stats.REDIS_REQUESTS.index("redis_req_lists")] += 1
         s.server_ejected_at = 1795814817613
         s.latency.record(40)
         s.latency.record(48)
@@ -236,6 +257,9 @@ class InfoTests(unittest.TestCase):
         self.assertEqual(pool["client_read_requests"], 6)
         self.assertEqual(pool["client_connections"], 2)
         self.assertEqual(pool["127.0.0.61:30900"]["redis_req_get"], 3)
+        # LREM counts in its own counter and in the lists' (as Dynomite)
+        self.assertEqual(pool["127.0.0.61:30900"]["redis_req_lreqm"], 2)
+        self.assertEqual(pool["127.0.0.61:30900"]["redis_req_lists"], 3)
         self.assertEqual(pool["127.0.0.61:30900"]["server_ejected_at"], 1795814817613)
 
     def test_gauges_are_read_when_asked(self) -> None:
@@ -272,6 +296,14 @@ class InfoTests(unittest.TestCase):
         self.assertTrue(s.maybe_reset_histograms(600.0))
         self.assertEqual(s.latency.count, 0)
 
+    def test_reset_period_follows_the_stats_interval(self) -> None:
+        # ten stats intervals: 5 minutes at Dynomite's default 30 s
+        s = Stats("p", "s", "dc1", "rack1", started=0.0, reset_interval=1.0)
+        s.latency.record(10)
+        self.assertEqual(s.snapshot(0.5).histograms["latency"].count, 1)
+        self.assertEqual(s.snapshot(1.0).histograms["latency"].count, 0)
+        self.assertEqual(s.snapshot(1.0).totals["latency"].count, 1)
+
     def test_historeset(self) -> None:
         s = Stats("p", "s", "dc1", "rack1", started=0.0)
         s.latency.record(10)
@@ -279,6 +311,7 @@ class InfoTests(unittest.TestCase):
         s.reset_histograms(100.0)
         snapshot = s.snapshot(101.0)
         self.assertEqual(snapshot.histograms["latency"].count, 0)
+        self.assertEqual(snapshot.totals["latency"].count, 1)  # what /metrics shows
         self.assertEqual(snapshot.pool["client_eof"], 1)  # counters are never reset
         # the next periodic reset counts from the manual one
         s.latency.record(10)
@@ -332,19 +365,34 @@ class PrometheusTests(unittest.TestCase):
 
     def test_parses_strictly(self) -> None:
         families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
-        # one family per metric of the table, counters with _total
-        expected = {
-            "dynomite_" + m.exported + ("_total" if m.kind == stats.COUNTER else "")
-            for m in METRICS
-        }
+        # one family per exported metric of the table, counters with _total
+        expected = {m.family for m in METRICS if m.exported} | {"dynotwist_build_info"}
         self.assertEqual(set(families), expected)
         for metric in METRICS:
-            family = families[
-                "dynomite_" + metric.exported + ("_total" if metric.kind == stats.COUNTER else "")
-            ]
+            if not metric.exported:
+                continue
+            family = families[metric.family]
             self.assertEqual(family["help"], metric.description)
             kind = {stats.TIMESTAMP: "gauge"}.get(metric.kind, metric.kind)
             self.assertEqual(family["type"], kind)
+
+    def test_base_units_and_names(self) -> None:
+        families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
+        for name in families:
+            self.assertTrue(name.startswith("dynotwist_"), name)
+            self.assertNotIn("micro", name)
+            self.assertNotIn("_kb", name)
+        self.assertIn("dynotwist_latency_seconds", families)
+        self.assertIn("dynotwist_payload_size_bytes", families)
+        self.assertIn("dynotwist_dyn_memory_bytes", families)
+        self.assertIn("dynotwist_peer_request_bytes_total", families)
+        self.assertIn("dynotwist_server_ejected_at_timestamp_seconds", families)
+        # nothing behind them in dynotwist: not exported
+        for name in ("alloc_msgs", "free_mbufs", "server_queue_wait", "out_queue_bytes"):
+            self.assertFalse(any(name in family for family in families), name)
+        build = families["dynotwist_build_info"]["samples"]
+        self.assertEqual(build[0][1]["version"], stats.__version__)
+        self.assertEqual(build[0][2], 1)
 
     def value(self, families: dict, family: str, **labels: str) -> float:
         for _name, sample_labels, value in families[family]["samples"]:
@@ -356,17 +404,19 @@ class PrometheusTests(unittest.TestCase):
         families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
         node = {"dc": "dc1", "rack": "rack1"}
         self.assertEqual(
-            families["dynomite_client_read_requests_total"]["samples"],
-            [("dynomite_client_read_requests_total", node, 7.0)],
+            families["dynotwist_client_read_requests_total"]["samples"],
+            [("dynotwist_client_read_requests_total", node, 7.0)],
         )
-        self.assertEqual(self.value(families, "dynomite_client_connections", **node), 2)
-        self.assertEqual(self.value(families, "dynomite_peer_ejected_at", **node), 1234)
-        self.assertEqual(self.value(families, "dynomite_uptime_seconds", **node), 60)
+        self.assertEqual(self.value(families, "dynotwist_client_connections", **node), 2)
         self.assertEqual(
-            self.value(families, "dynomite_peer_link_requests_total", peer="10.0.0.2:8101"), 4
+            self.value(families, "dynotwist_peer_ejected_at_timestamp_seconds", **node), 1.234
+        )
+        self.assertEqual(self.value(families, "dynotwist_uptime_seconds", **node), 60)
+        self.assertEqual(
+            self.value(families, "dynotwist_peer_link_requests_total", peer="10.0.0.2:8101"), 4
         )
         self.assertEqual(
-            families["dynomite_peer_link_responses_total"]["samples"][1][1],
+            families["dynotwist_peer_link_responses_total"]["samples"][1][1],
             {
                 "dc": "dc1",
                 "rack": "rack1",
@@ -376,36 +426,46 @@ class PrometheusTests(unittest.TestCase):
             },
         )
         self.assertEqual(
-            self.value(families, "dynomite_peer_link_connections", peer="10.0.0.3:8101"), 3
+            self.value(families, "dynotwist_peer_link_connections", peer="10.0.0.3:8101"), 3
         )
 
     def test_histograms(self) -> None:
         families = parse_prometheus(render_prometheus(self.stats().snapshot(60.0)))
-        samples = families["dynomite_latency_microseconds"]["samples"]
+        samples = families["dynotwist_latency_seconds"]["samples"]
         buckets = {s[1]["le"]: s[2] for s in samples if s[0].endswith("_bucket")}
-        self.assertEqual(len(buckets), BUCKETS)
-        self.assertEqual(buckets["1"], 1)  # 0
-        self.assertEqual(buckets["4"], 1)
-        self.assertEqual(buckets["5"], 3)  # 5, 5
-        self.assertEqual(buckets["13"], 4)  # [12] holds 12 and 13
-        self.assertEqual(buckets["104"], 5)  # [88] holds 88..104
+        self.assertEqual(len(buckets), len(stats.EXPORTED_BUCKETS) + 1)
+        self.assertEqual(buckets["1e-06"], 1)  # 0
+        self.assertEqual(buckets["9e-06"], 3)  # 5, 5
+        self.assertEqual(buckets["3e-05"], 4)  # 13
+        self.assertEqual(buckets["0.000104"], 5)  # [88] holds 88..104
         self.assertEqual(buckets["+Inf"], 5)
         by_name = {s[0]: s[2] for s in samples if not s[0].endswith("_bucket")}
-        self.assertEqual(by_name["dynomite_latency_microseconds_sum"], 123)
-        self.assertEqual(by_name["dynomite_latency_microseconds_count"], 5)
-        rtt = families["dynomite_peer_link_rtt_microseconds"]["samples"]
+        self.assertEqual(by_name["dynotwist_latency_seconds_sum"], 0.000123)
+        self.assertEqual(by_name["dynotwist_latency_seconds_count"], 5)
+        rtt = families["dynotwist_peer_link_rtt_seconds"]["samples"]
         self.assertEqual(
             [s[2] for s in rtt if s[0].endswith("_count")], [1, 0]
         )  # one series per peer
 
+    def test_histograms_never_go_down(self) -> None:
+        s = self.stats()
+        before = parse_prometheus(render_prometheus(s.snapshot(60.0)))
+        s.reset_histograms(61.0)  # /historeset
+        after = parse_prometheus(render_prometheus(s.snapshot(400.0)))  # and a periodic reset
+        self.assertEqual(
+            before["dynotwist_latency_seconds"]["samples"],
+            after["dynotwist_latency_seconds"]["samples"],
+        )
+        self.assertEqual(s.snapshot(401.0).histograms["latency"].count, 0)  # /info's
+
     def test_no_peers(self) -> None:
         s = Stats("p", "s", "dc1", "rack1", started=0.0)
         families = parse_prometheus(render_prometheus(s.snapshot(1.0)))
-        self.assertEqual(families["dynomite_peer_link_requests_total"]["samples"], [])
+        self.assertEqual(families["dynotwist_peer_link_requests_total"]["samples"], [])
 
     def test_parser_is_strict(self) -> None:
         bad = [
-            "dynomite_x 1",  # no trailing newline
+            "dynotwist_x 1",  # no trailing newline
             "# HELP a x\n# TYPE a gauge\nb 1\n",  # sample outside its family
             "# HELP a x\n# TYPE a counter\na 1\n",  # counter without _total
             '# HELP a x\n# TYPE a gauge\na{x="1} 1\n',  # bad label
@@ -422,23 +482,38 @@ class DescribeTests(unittest.TestCase):
         text = describe("9.9.9")
         lines = text.split("\n")
         self.assertEqual(lines[:3], ["This is dynotwist-9.9.9", "", "pool stats:"])
-        self.assertEqual(lines[3], '  client_eof          "# eof on client connections"')
+        self.assertEqual(lines[3], '  client_eof          "# client connections closed"')
         self.assertIn('  client_read_requests"# client read requests"', lines)
         server = lines.index("server stats:")
         self.assertEqual(lines[server - 1], "")
-        self.assertEqual(lines[server + 1], '  server_eof          "# eof on server connections"')
+        self.assertEqual(
+            lines[server + 1], '  server_eof          "# connections to the datastore lost"'
+        )
         # Dynomite's two sections end with the last server metric; dynotwist's follow
         node = lines.index("node stats (dynotwist: /info's top level):")
-        self.assertEqual(lines[node - 2 : node], ['  redis_req_other     "# Redis other"', ""])
+        self.assertEqual(
+            lines[node - 2 : node], ['  redis_req_other     "# other Redis commands"', ""]
+        )
         self.assertLess(node, lines.index("peer stats (dynotwist: /metrics, per peer):"))
-        self.assertTrue(text.endswith('"round-trip time of requests to this peer, usec"\n'))
+        # what has nothing behind it says so; what /info shows in other units says which
+        self.assertIn(
+            '  free_mbufs          "always 0: dynotwist keeps no message or buffer pool'
+            ' (not in /metrics)"',
+            lines,
+        )
+        self.assertIn("(usec in /info)", text)
+        # Dynomite's typos are not copied
+        for typo in ("respones", "# client write responses"):
+            self.assertNotIn(typo, text)
 
     def test_every_metric_once(self) -> None:
         text = describe()
         for metric in METRICS:
-            name = metric.exported if metric.scope == stats.PEER else metric.name
-            line = '  %-20s"%s"' % (name, metric.description)
-            self.assertEqual(text.split("\n").count(line), 1, line)
+            name = metric.exported_name if metric.scope == stats.PEER else metric.name
+            line = '  %-20s"%s' % (name, metric.description)
+            self.assertEqual(
+                len([x for x in text.split("\n") if x.startswith(line)]), 1, line
+            )
 
 
 class RoundTripTests(unittest.TestCase):

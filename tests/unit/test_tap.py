@@ -56,6 +56,20 @@ class OptionsTests(unittest.TestCase):
         self.assertIn("dynomite: configuration file '%s' syntax is invalid" % path, err)
         self.assertNotIn("Traceback", err)
 
+    def test_test_conf_says_where_and_what_is_allowed(self) -> None:
+        path = self.write(GOOD + "  read_consistancy: dc_one\n")
+        _, code, _, err = self.parse("-t", "-c", path)
+        self.assertEqual(code, 1)
+        self.assertIn("at '%s', line 7, key \"read_consistancy\"" % path, err)
+        self.assertIn("did you mean read_consistency?", err)
+
+    def test_test_conf_refuses_what_would_fail_at_startup(self) -> None:
+        path = self.write(GOOD + "  stats_listen: 127.0.0.1:8102\n")  # = listen
+        _, code, _, err = self.parse("-t", "-c", path)
+        self.assertEqual(code, 1)
+        self.assertIn('directives "listen" and "stats_listen" name the same address', err)
+        self.assertIn("dynomite: configuration file '%s' cannot work" % path, err)
+
     def test_unloadable_data_store_is_a_config_error(self) -> None:
         path = self.write(GOOD + "  data_store: nosuch.module:Kind\n")
         _, code, _, err = self.parse("-t", "-c", path)

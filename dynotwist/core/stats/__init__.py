@@ -19,6 +19,7 @@ Hot path usage (one :class:`Stats` per node, built at startup)::
     stats = Stats("dyn_o_mite", "127.0.0.1:6379", "dc1", "rack1", started=now)
     stats.client_read_requests += 1            # counter: a slot attribute, integer add
     stats.latency.record(elapsed_us)           # histogram: one bisect + three adds
+    stats.redis_requests[spec.stat_class] += 1  # Dynomite's redis_req_* counters
     stats.client_connections += 1              # a gauge may be kept by hand (+= / -=) ...
     stats.read_gauge("in_queue", pool.queued)  # ... or read from a callable when asked
     stats.server_ejected_at = int(now * 1000)  # timestamps: ms since the epoch (Dynomite's)
@@ -30,9 +31,15 @@ Hot path usage (one :class:`Stats` per node, built at startup)::
 
 Attribute names are the metric names of the table (per-peer ones without their
 ``peer_link_`` prefix); a misspelt name raises ``AttributeError`` (the classes have
-``__slots__``). Counters are never reset (Prometheus counters); histograms are reset
-every :data:`HISTOGRAM_RESET_INTERVAL` seconds (checked at each :meth:`Stats.snapshot`
-and by :meth:`Stats.maybe_reset_histograms`) and by /historeset.
+``__slots__``). Counters and histograms only grow, as Prometheus requires (/metrics).
+What /info shows of the histograms starts afresh every :data:`HISTOGRAM_RESET_INTERVALS`
+stats intervals — 5 minutes by default — (checked at each :meth:`Stats.snapshot` and by
+:meth:`Stats.maybe_reset_histograms`) and on /historeset, as Dynomite's does.
+Latency and write sizes are sampled node-wide: one client read in
+:data:`SAMPLE_EVERY` is timed, and its requests count that many times.
+Rows whose ``exported`` is False have nothing behind them in dynotwist (Dynomite's
+message and buffer pools, send queues): /info shows them as 0 for its layout,
+/metrics leaves them out, ``-D`` says so.
 
 The renderers take a :class:`Snapshot`, plain data, so that they are testable without
 a node.
@@ -42,7 +49,6 @@ from __future__ import annotations
 
 from dynotwist import __version__
 from dynotwist.core.stats.counters import (
-    SAMPLE_EVERY,
     PeerSnapshot,
     PeerStats,
     Snapshot,
@@ -53,7 +59,9 @@ from dynotwist.core.stats.counters import (
 from dynotwist.core.stats.histograms import (
     BUCKET_BOUNDS,
     BUCKETS,
+    EXPORTED_BUCKETS,
     HISTOGRAM_RESET_INTERVAL,
+    HISTOGRAM_RESET_INTERVALS,
     Histogram,
     HistogramSnapshot,
     RoundTrips,
@@ -77,6 +85,9 @@ from dynotwist.core.stats.table import (
     PEER_PREFIX,
     POOL,
     POOL_EXTRAS,
+    PROMETHEUS_PREFIX,
+    REDIS_REQUESTS,
+    SAMPLE_EVERY,
     SERVER,
     TIMESTAMP,
     Metric,
@@ -88,9 +99,11 @@ __all__ = [
     "BUCKET_BOUNDS",
     "COUNTER",
     "ENABLED",
+    "EXPORTED_BUCKETS",
     "GAUGE",
     "HISTOGRAM",
     "HISTOGRAM_RESET_INTERVAL",
+    "HISTOGRAM_RESET_INTERVALS",
     "METRICS",
     "NODE",
     "PEER",
@@ -98,6 +111,8 @@ __all__ = [
     "POOL",
     "POOL_EXTRAS",
     "PROMETHEUS_CONTENT_TYPE",
+    "PROMETHEUS_PREFIX",
+    "REDIS_REQUESTS",
     "SAMPLE_EVERY",
     "SERVER",
     "TIMESTAMP",

@@ -13,7 +13,9 @@ from dynotwist.core.stats.histograms import (
     HistogramSnapshot,
 )
 from dynotwist.core.stats.table import (
+    COUNTER,
     GAUGE,
+    HISTOGRAM,
     METRICS,
     NODE,
     NODE_HISTOGRAMS,
@@ -23,6 +25,7 @@ from dynotwist.core.stats.table import (
     PEER_VALUES,
     POOL,
     POOL_METRICS,
+    REDIS_REQUESTS,
     SERVER,
     SERVER_METRICS,
     Metric,
@@ -30,11 +33,15 @@ from dynotwist.core.stats.table import (
 
 # -- the live objects ------------------------------------------------------------------
 
-
-# Latency and payload sizes are sampled: the requests of one client read in this many
-# are timed, and counted this many times over, so histogram counts still estimate
-# totals while the hot path reads the clock once per SAMPLE_EVERY reads.
-SAMPLE_EVERY = 16
+# Stats' attributes: node, pool and server metrics but uptime (computed) and the
+# redis_req_* counters (a list, indexed by a command's stat_class)
+_STATS_ATTRIBUTES = tuple(
+    m
+    for m in METRICS
+    if m.scope in (NODE, POOL, SERVER)
+    and m.name != "uptime"
+    and not m.name.startswith("redis_req_")
+)
 
 
 class PeerStats:
@@ -57,6 +64,7 @@ class PeerStats:
         "responses",
         "rtt",
         "timedout_requests",
+        "up",
     )
 
     requests: int
@@ -70,6 +78,7 @@ class PeerStats:
     resets: int
     connections: int
     out_queue: int
+    up: int
     rtt: Histogram
 
     def __init__(self, name: str, dc: str, rack: str) -> None:
@@ -84,19 +93,21 @@ class PeerStats:
 
     def read_gauge(self, name: str, source: Callable[[], int]) -> None:
         """Read gauge *name* from *source* at each snapshot (instead of the attribute)."""
-        _check_gauge(name, PEER_VALUES)
+        _check_kind(name, PEER_VALUES, GAUGE)
         self._gauges[name] = source
 
     def snapshot(self) -> PeerSnapshot:
         values = {m.name: getattr(self, m.name) for m in PEER_VALUES}
         for name, source in self._gauges.items():
             values[name] = int(source())
+        histograms = [getattr(self, m.name) for m in PEER_HISTOGRAMS]
         return PeerSnapshot(
             self.name,
             self.dc,
             self.rack,
             values,
-            {m.name: getattr(self, m.name).snapshot() for m in PEER_HISTOGRAMS},
+            {m.name: h.snapshot() for m, h in zip(PEER_HISTOGRAMS, histograms)},
+            {m.name: h.totals() for m, h in zip(PEER_HISTOGRAMS, histograms)},
         )
 
     def reset_histograms(self) -> None:
@@ -104,13 +115,13 @@ class PeerStats:
             getattr(self, metric.name).reset()
 
 
-def _check_gauge(name: str, rows: Iterable[Metric]) -> None:
+def _check_kind(name: str, rows: Iterable[Metric], kind: str) -> None:
     for metric in rows:
         if metric.name == name:
-            if metric.kind != GAUGE:
-                raise ValueError("%s is a %s, not a gauge" % (name, metric.kind))
+            if metric.kind != kind:
+                raise ValueError("%s is a %s, not a %s" % (name, metric.kind, kind))
             return
-    raise ValueError("no gauge named %r" % name)
+    raise ValueError("no %s named %r" % (kind, name))
 
 
 def max_rss_kb() -> int:
@@ -135,6 +146,7 @@ class Stats:
     alloc_mbufs: int
     free_mbufs: int
     dyn_memory: int
+    datastore_up: int
     latency: Histogram
     payload_size: Histogram
     cross_region_rtt: Histogram
@@ -218,31 +230,21 @@ class Stats:
     in_queue_bytes: int
     out_queue: int
     out_queue_bytes: int
-    redis_req_get: int
-    redis_req_set: int
-    redis_req_del: int
-    redis_req_incr_decr: int
-    redis_req_keys: int
-    redis_req_mget: int
-    redis_req_scan: int
-    redis_req_sort: int
-    redis_req_lreqm: int
-    redis_req_sunion: int
-    redis_req_ping: int
-    redis_req_lists: int
-    redis_req_sets: int
-    redis_req_hashes: int
-    redis_req_sortedsets: int
-    redis_req_other: int
+    # Dynomite's redis_req_* counters, by a command's stat_class (index in REDIS_REQUESTS)
+    redis_requests: List[int]
 
     __slots__ = (
-        *(m.name for m in METRICS if m.scope in (NODE, POOL, SERVER) and m.name != "uptime"),
+        *(m.name for m in _STATS_ATTRIBUTES),
+        "_counters",
         "_gauges",
         "_peers",
         "dc",
         "histograms_reset_at",
         "pool_name",
+        "reads_to_sample",
         "rack",
+        "redis_requests",
+        "reset_interval",
         "server_name",
         "source",
         "started",
@@ -258,8 +260,10 @@ class Stats:
         started: float,
         source: str = "",
         version: str = __version__,
+        reset_interval: float = HISTOGRAM_RESET_INTERVAL,
     ) -> None:
         self.pool_name = pool_name
+        self.reset_interval = reset_interval  # seconds between /info's histogram resets
         self.server_name = server_name
         self.dc = dc
         self.rack = rack
@@ -267,11 +271,12 @@ class Stats:
         self.source = source
         self.version = version
         self.histograms_reset_at = started
-        for metric in (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS):
-            setattr(self, metric.name, 0)
-        for metric in NODE_HISTOGRAMS:
-            setattr(self, metric.name, Histogram())
+        for metric in _STATS_ATTRIBUTES:
+            setattr(self, metric.name, Histogram() if metric.kind == HISTOGRAM else 0)
+        self.redis_requests = [0] * len(REDIS_REQUESTS)
+        self.reads_to_sample = 1  # client reads until one is timed (SAMPLE_EVERY)
         self._gauges: Dict[str, Callable[[], int]] = {}
+        self._counters: Dict[str, Callable[[], int]] = {}
         self._peers: Dict[str, PeerStats] = {}
 
     def peer(self, name: str, dc: str, rack: str) -> PeerStats:
@@ -290,8 +295,14 @@ class Stats:
 
         ``dyn_memory`` is read with :func:`max_rss_kb` unless a source is given.
         """
-        _check_gauge(name, (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS))
+        _check_kind(name, (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS), GAUGE)
         self._gauges[name] = source
+
+    def read_counter(self, name: str, source: Callable[[], int]) -> None:
+        """Add what *source* says to counter *name* at each snapshot (a count kept
+        elsewhere, which only grows)."""
+        _check_kind(name, (*POOL_METRICS, *SERVER_METRICS), COUNTER)
+        self._counters[name] = source
 
     def histograms(self) -> Dict[str, Histogram]:
         return {m.name: getattr(self, m.name) for m in NODE_HISTOGRAMS}
@@ -305,8 +316,8 @@ class Stats:
         self.histograms_reset_at = now
 
     def maybe_reset_histograms(self, now: float) -> bool:
-        """Reset the histograms if :data:`HISTOGRAM_RESET_INTERVAL` has passed."""
-        if now - self.histograms_reset_at >= HISTOGRAM_RESET_INTERVAL:
+        """Reset /info's histograms if ``reset_interval`` has passed."""
+        if now - self.histograms_reset_at >= self.reset_interval:
             self.reset_histograms(now)
             return True
         return False
@@ -317,11 +328,16 @@ class Stats:
         values = {
             m.name: getattr(self, m.name)
             for m in (*NODE_VALUES, *POOL_METRICS, *SERVER_METRICS)
+            if not m.name.startswith("redis_req_")
         }
+        values.update(_redis_request_values(self.redis_requests))
         if "dyn_memory" not in self._gauges:
             values["dyn_memory"] = max_rss_kb()
         for name, source in self._gauges.items():
             values[name] = int(source())
+        for name, source in self._counters.items():
+            values[name] += int(source())
+        histograms = [getattr(self, m.name) for m in NODE_HISTOGRAMS]
         return Snapshot(
             pool_name=self.pool_name,
             server_name=self.server_name,
@@ -334,14 +350,26 @@ class Stats:
             node={m.name: values[m.name] for m in NODE_VALUES},
             pool={m.name: values[m.name] for m in POOL_METRICS},
             server={m.name: values[m.name] for m in SERVER_METRICS},
-            histograms={m.name: getattr(self, m.name).snapshot() for m in NODE_HISTOGRAMS},
+            histograms={m.name: h.snapshot() for m, h in zip(NODE_HISTOGRAMS, histograms)},
+            totals={m.name: h.totals() for m, h in zip(NODE_HISTOGRAMS, histograms)},
             peers=[link.snapshot() for link in self._peers.values()],
         )
 
 
+# LREM and SUNION count in their own counters and in their families' (as Dynomite)
+_ALSO_COUNTED_IN = {"redis_req_lreqm": "redis_req_lists", "redis_req_sunion": "redis_req_sets"}
+
+
+def _redis_request_values(counts: List[int]) -> Dict[str, int]:
+    values = dict(zip(REDIS_REQUESTS, counts))
+    for name, family in _ALSO_COUNTED_IN.items():
+        values[family] += values[name]
+    return values
+
+
 def _check_stats_classes() -> None:
     """The annotated attributes of Stats and PeerStats are exactly the table's names."""
-    expected = {m.name for m in METRICS if m.scope in (NODE, POOL, SERVER)} - {"uptime"}
+    expected = {m.name for m in _STATS_ATTRIBUTES} | {"redis_requests"}
     if set(Stats.__annotations__) != expected:
         raise RuntimeError(
             "Stats attributes differ from METRICS: %r" % (set(Stats.__annotations__) ^ expected,)
@@ -365,7 +393,8 @@ class PeerSnapshot:
     dc: str
     rack: str
     values: Dict[str, int]  # every non-histogram peer metric, by name
-    histograms: Dict[str, HistogramSnapshot]  # "rtt"
+    histograms: Dict[str, HistogramSnapshot]  # "rtt": since the last reset (/info)
+    totals: Dict[str, HistogramSnapshot] = field(default_factory=dict)  # ever (/metrics)
 
 
 @dataclass
@@ -383,7 +412,8 @@ class Snapshot:
     node: Dict[str, int] = field(default_factory=dict)  # alloc_msgs .. dyn_memory
     pool: Dict[str, int] = field(default_factory=dict)
     server: Dict[str, int] = field(default_factory=dict)
-    histograms: Dict[str, HistogramSnapshot] = field(default_factory=dict)
+    histograms: Dict[str, HistogramSnapshot] = field(default_factory=dict)  # /info's
+    totals: Dict[str, HistogramSnapshot] = field(default_factory=dict)  # never reset
     peers: List[PeerSnapshot] = field(default_factory=list)
     service: str = "dynomite"
 

@@ -30,10 +30,30 @@ BUCKETS = len(BUCKET_BOUNDS) - 1
 # -> 0, bounds[i] <= v < bounds[i + 1] -> i, v >= bounds[92] -> 92
 _SEARCH = BUCKET_BOUNDS[1:BUCKETS]
 
-#: Prometheus ``le`` of each bucket (values are integers: bucket i holds
-#: bounds[i] .. bounds[i + 1] - 1); the top bucket is +Inf
-_LE: Tuple[str, ...] = (*(str(b - 1) for b in BUCKET_BOUNDS[1:BUCKETS]), "+Inf")
 
+def _export_edges() -> Tuple[int, ...]:
+    """The buckets whose upper edges /metrics shows: each edge at least three times
+    the one before (1, 3, 9, 30 ... 36 million: 16 of them). Prometheus buckets are
+    cumulative, so any subset of the edges is exact; all 93 would make an idle node's
+    /metrics over a hundred KB."""
+    edges: List[int] = []
+    last = 0
+    for index in range(BUCKETS - 1):
+        edge = BUCKET_BOUNDS[index + 1] - 1  # bucket i holds bounds[i] .. bounds[i + 1] - 1
+        if edge >= 3 * last:
+            edges.append(index)
+            last = edge
+    return tuple(edges)
+
+
+#: indexes of the buckets whose upper edge is a Prometheus ``le`` (then ``+Inf``)
+EXPORTED_BUCKETS: Tuple[int, ...] = _export_edges()
+
+#: /info's histograms start afresh every this many stats intervals (``stats_interval``):
+#: every 5 minutes with Dynomite's default 30 s, as Dynomite's; /metrics' never do
+HISTOGRAM_RESET_INTERVALS = 10
+
+#: the reset period with the default stats_interval, in seconds
 HISTOGRAM_RESET_INTERVAL = 300.0
 
 
@@ -85,13 +105,18 @@ class HistogramSnapshot:
             "max": self.max,
         }
 
-    def cumulative(self) -> List[Tuple[str, int]]:
-        """Prometheus buckets: (``le``, values <= le), the last one ``+Inf``."""
-        out = []
+    def cumulative(self) -> List[Tuple[Optional[int], int]]:
+        """Prometheus buckets: (``le``, how many values are <= le) at the upper edges
+        of :data:`EXPORTED_BUCKETS`, then (None, all of them) for ``+Inf``."""
+        out: List[Tuple[Optional[int], int]] = []
         seen = 0
-        for le, n in zip(_LE, self.buckets):
-            seen += n
-            out.append((le, seen))
+        start = 0
+        buckets = self.buckets
+        for index in EXPORTED_BUCKETS:
+            seen += sum(buckets[start : index + 1])
+            start = index + 1
+            out.append((BUCKET_BOUNDS[index + 1] - 1, seen))
+        out.append((None, seen + sum(buckets[start:])))
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -106,15 +131,20 @@ class HistogramSnapshot:
 class Histogram:
     """Dynomite's histogram (section 6.4): ``record`` is one bisect and three adds.
 
-    Values are non-negative integers (microseconds, bytes, queue lengths).
+    Values are non-negative integers (microseconds, bytes, queue lengths). The counts
+    only grow (:meth:`totals`, what /metrics shows: Prometheus requires it);
+    :meth:`reset` starts what /info shows (:meth:`snapshot`) afresh, as Dynomite's
+    /historeset and its periodic reset do.
     """
 
-    __slots__ = ("buckets", "max", "sum")
+    __slots__ = ("_base", "_base_sum", "buckets", "max", "sum")
 
     def __init__(self) -> None:
         self.buckets = [0] * BUCKETS
         self.sum = 0
-        self.max = 0
+        self.max = 0  # since the last reset
+        self._base: Tuple[int, ...] = (0,) * BUCKETS  # the counts at the last reset
+        self._base_sum = 0
 
     def record(
         self,
@@ -142,17 +172,27 @@ class Histogram:
             self.max = value
 
     def reset(self) -> None:
-        self.buckets = [0] * BUCKETS
-        self.sum = 0
+        """What /info shows starts afresh; the totals go on."""
+        self._base = tuple(self.buckets)
+        self._base_sum = self.sum
         self.max = 0
 
     def snapshot(self) -> HistogramSnapshot:
+        """The values recorded since the last reset (/info)."""
+        base = self._base
+        return HistogramSnapshot(
+            [n - b for n, b in zip(self.buckets, base)], self.sum - self._base_sum, self.max
+        )
+
+    def totals(self) -> HistogramSnapshot:
+        """Every value ever recorded (/metrics); ``max`` is the one since the reset."""
         return HistogramSnapshot(self.buckets, self.sum, self.max)
 
     # the statistics, straight from the live counts
     @property
     def count(self) -> int:
-        return sum(self.buckets)
+        """Values recorded since the last reset."""
+        return sum(self.buckets) - sum(self._base)
 
     def percentile(self, p: float) -> int:
         return self.snapshot().percentile(p)
@@ -175,11 +215,18 @@ class RoundTrips:
     call while a probe is out.
     """
 
-    __slots__ = ("_clock", "_due", "_since", "histograms", "probing")
+    __slots__ = ("_clock", "_depth", "_due", "_probes_to_depth", "_since", "histograms", "probing")
 
-    def __init__(self, histograms: Sequence[Histogram], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        histograms: Sequence[Histogram],
+        clock: Callable[[], float],
+        depth: Optional[Histogram] = None,
+    ) -> None:
         self.histograms = tuple(histograms)
         self._clock = clock
+        self._depth = depth  # where one probe in 16 records the requests outstanding
+        self._probes_to_depth = 1
         self._due = 0  # replies still to come up to the probe's
         self._since = 0.0
         self.probing = False
@@ -189,6 +236,11 @@ class RoundTrips:
             self.probing = True
             self._due = outstanding
             self._since = self._clock()
+            if self._depth is not None:
+                self._probes_to_depth -= 1
+                if not self._probes_to_depth:
+                    self._probes_to_depth = 16
+                    self._depth.record(outstanding)
 
     def answered(self, count: int) -> None:
         if self.probing:

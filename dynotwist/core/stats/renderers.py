@@ -4,6 +4,7 @@ Prometheus text, and ``twistd dynomite -D``. Each renders a plain :class:`Snapsh
 from __future__ import annotations
 
 import json
+import platform
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from dynotwist import __version__
@@ -12,12 +13,13 @@ from dynotwist.core.stats.histograms import HistogramSnapshot
 from dynotwist.core.stats.table import (
     COUNTER,
     HISTOGRAM,
+    INFO_NODE_VALUES,
     METRICS,
     NODE,
-    NODE_VALUES,
     PEER,
     POOL,
     POOL_METRICS,
+    PROMETHEUS_PREFIX,
     SERVER,
     SERVER_METRICS,
     Metric,
@@ -58,7 +60,7 @@ _INFO_HEADER: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("peer_out_queue_99", "peer_out_queue_depth", "p99"),
     ("remote_peer_out_queue_99", "remote_peer_out_queue_depth", "p99"),
     ("remote_peer_in_queue_99", "remote_peer_in_queue_depth", "p99"),
-    *((m.name, None, m.name) for m in NODE_VALUES),
+    *((m.name, None, m.name) for m in INFO_NODE_VALUES),
 )
 
 _EMPTY = HistogramSnapshot()
@@ -178,14 +180,25 @@ def _labels(pairs: Sequence[Tuple[str, str]]) -> str:
     return ",".join('%s="%s"' % (k, _escape_label(v)) for k, v in pairs)
 
 
+def _number(value: float) -> str:
+    """A sample value: integers as such, others with 12 significant digits (enough for
+    microseconds; no trace of binary rounding: 311 usec is 0.000311)."""
+    if isinstance(value, int) or value.is_integer():
+        return "%d" % value
+    return "%.12g" % value
+
+
 def render_prometheus(snapshot: Snapshot) -> str:
     """The snapshot in the Prometheus text format 0.0.4.
 
-    Families are ``dynomite_`` + the metric's exported name (+ ``_total`` for counters);
-    timestamps are gauges. Every series has the labels ``dc`` and ``rack`` of this
-    node; per-peer series add ``peer``, ``peer_dc`` and ``peer_rack``. Histograms have
-    one ``le`` bucket per Dynomite bucket (bucket i holds the integers from bound i to
-    bound i + 1 - 1), then ``+Inf``, ``_sum`` and ``_count``.
+    Families are ``dynotwist_`` + the metric's name + its base unit (``_seconds``,
+    ``_bytes``; timestamps ``_timestamp_seconds``) + ``_total`` for counters; metrics
+    with nothing behind them in dynotwist are left out. Every series has the labels
+    ``dc`` and ``rack`` of this node; per-peer series add ``peer``, ``peer_dc`` and
+    ``peer_rack``. Histograms never reset (``totals``): their buckets are the upper
+    edges of Dynomite's buckets in :data:`EXPORTED_BUCKETS`, in the base unit, then
+    ``+Inf``, ``_sum`` and ``_count``. ``dynotwist_build_info`` is 1, labelled with the
+    version.
     """
     base = [("dc", snapshot.dc), ("rack", snapshot.rack)]
     node_labels = _labels(base)
@@ -199,34 +212,43 @@ def render_prometheus(snapshot: Snapshot) -> str:
     lines: List[str] = []
     add = lines.append
 
-    def header(family: str, metric: Metric, kind: str) -> None:
-        add("# HELP %s %s" % (family, _escape_help(metric.description)))
+    def header(family: str, description: str, kind: str) -> None:
+        add("# HELP %s %s" % (family, _escape_help(description)))
         add("# TYPE %s %s" % (family, kind))
 
-    def histogram(family: str, labels: str, data: HistogramSnapshot) -> None:
+    def histogram(family: str, labels: str, data: HistogramSnapshot, scale: float) -> None:
         for le, count in data.cumulative():
-            add('%s_bucket{%s,le="%s"} %d' % (family, labels, le, count))
-        add("%s_sum{%s} %d" % (family, labels, data.sum))
+            edge = "+Inf" if le is None else _number(le * scale)
+            add('%s_bucket{%s,le="%s"} %d' % (family, labels, edge, count))
+        add("%s_sum{%s} %s" % (family, labels, _number(data.sum * scale)))
         add("%s_count{%s} %d" % (family, labels, data.count))
 
+    header(PROMETHEUS_PREFIX + "build_info", "1, labelled with the version running", "gauge")
+    build = _labels([
+        *base,
+        ("version", snapshot.version),
+        ("python", "%s %s" % (platform.python_implementation(), platform.python_version())),
+    ])
+    add("%sbuild_info{%s} 1" % (PROMETHEUS_PREFIX, build))
     for metric in METRICS:
-        family = "dynomite_" + metric.exported
+        if not metric.exported:
+            continue
+        family = metric.family
+        description = metric.description
+        scale = metric.scale
         if metric.kind == HISTOGRAM:
-            header(family, metric, "histogram")
+            header(family, description, "histogram")
             if metric.scope == PEER:
                 for peer, labels in peer_labels:
-                    histogram(family, labels, peer.histograms.get(metric.name, _EMPTY))
+                    histogram(family, labels, peer.totals.get(metric.name, _EMPTY), scale)
             else:
-                histogram(family, node_labels, snapshot.histograms.get(metric.name, _EMPTY))
+                histogram(family, node_labels, snapshot.totals.get(metric.name, _EMPTY), scale)
             continue
-        if metric.kind == COUNTER:
-            family += "_total"
-            header(family, metric, "counter")
-        else:
-            header(family, metric, "gauge")
+        header(family, description, "counter" if metric.kind == COUNTER else "gauge")
         if metric.scope == PEER:
             for peer, labels in peer_labels:
-                add("%s{%s} %d" % (family, labels, peer.values.get(metric.name, 0)))
+                value = peer.values.get(metric.name, 0) * scale
+                add("%s{%s} %s" % (family, labels, _number(value)))
             continue
         if metric.scope == NODE:
             if metric.name == "uptime":
@@ -237,7 +259,7 @@ def render_prometheus(snapshot: Snapshot) -> str:
             value = snapshot.pool.get(metric.name, 0)
         else:
             value = snapshot.server.get(metric.name, 0)
-        add("%s{%s} %d" % (family, node_labels, value))
+        add("%s{%s} %s" % (family, node_labels, _number(value * scale)))
     add("")
     return "\n".join(lines)
 
@@ -252,12 +274,22 @@ _SECTIONS = (
 )
 
 
+_INFO_UNITS = {1e-6: "usec", 1e-3: "ms since the epoch", 1024.0: "KB"}
+
+
+def _info_unit(metric: Metric) -> str:
+    """How /info writes a value /metrics scales to seconds or bytes."""
+    unit = _INFO_UNITS.get(metric.scale)
+    return " (%s in /info)" % unit if unit else ""
+
+
 def describe(version: str = __version__) -> str:
     """What ``twistd dynomite -D`` prints: Dynomite's ``--describe-stats`` layout.
 
     The version line, then ``pool stats:`` and ``server stats:`` with one
     ``  <name padded to 20>"<description>"`` line per metric, as Dynomite prints them;
-    then dynotwist's node-level and per-peer metrics in the same form.
+    then dynotwist's node-level and per-peer metrics in the same form. A metric with
+    nothing behind it in dynotwist says so, and that /metrics leaves it out.
     """
     lines = ["This is dynotwist-%s" % version, ""]
     for i, (title, scope) in enumerate(_SECTIONS):
@@ -265,6 +297,8 @@ def describe(version: str = __version__) -> str:
             lines.append("")
         lines.append(title)
         for metric in metrics_of(scope):
-            name = metric.exported if scope == PEER else metric.name
-            lines.append('  %-20s"%s"' % (name, metric.description))
+            name = metric.exported_name if scope == PEER else metric.name
+            lines.append('  %-20s"%s"' % (name, metric.description + _info_unit(metric)))
+    lines += ["", "In /metrics: dynotwist_<name>[_<unit>][_total] (-D's name, in seconds and"
+              " bytes), and dynotwist_build_info."]
     return "\n".join(lines) + "\n"
