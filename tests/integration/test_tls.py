@@ -44,12 +44,12 @@ OK = b"+OK\r\n"
 
 
 def metric(member: ClusterNode, name: str) -> int:
-    """A counter of ``member``'s /metrics (``dynomite_<name>_total``)."""
+    """A counter of ``member``'s /metrics (``dynotwist_<name>_total``)."""
     url = "http://%s:%d/metrics" % (member.host, member.stats_port)
     with urllib.request.urlopen(url, timeout=5) as response:
         body = response.read().decode()
     for line in body.splitlines():
-        if line.startswith("dynomite_%s_total{" % name):
+        if line.startswith("dynotwist_%s_total{" % name):
             return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError("no %s in the /metrics of %s" % (name, member.name))
 
