@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Union
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
@@ -74,7 +75,7 @@ class Node(NodeControls):
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
-        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies)
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.stats)
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -109,6 +110,16 @@ class Node(NodeControls):
             protocol_class=self.kind.connection_class,
             resp3=resp3,
             password=config.datastore_password,
+            health=self._health(),
+        )
+
+    def _health(self) -> Ejection:
+        """A backend's failure detection, as the configuration sets it."""
+        config = self.config
+        return Ejection(
+            config.auto_eject_hosts,
+            config.server_failure_limit,
+            config.server_retry_timeout / 1000.0,
         )
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
@@ -117,7 +128,8 @@ class Node(NodeControls):
 
     def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
         """A request from a peer for this node's datastore."""
-        self.gate.send(request.raw, slot, resp3, lane, request.write)
+        if not self.gate.send(request.raw, slot, resp3, lane, request.write):
+            slot.deliver(self.replies.datastore_refused)
 
     def _make_peer_pool(self, peer: Member) -> PeerPool:
         config = self.config
@@ -131,6 +143,8 @@ class Node(NodeControls):
             self._msg_ids,
             msg_rate=config.conn_msg_rate,
             dialer=self.links.endpoint,
+            health=self._health(),
+            probe=getattr(self.kind.connection_class, "probe_request", None),
         )
 
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:

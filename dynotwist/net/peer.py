@@ -43,6 +43,7 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Histogram, PeerStats, Stats
 from dynotwist.logs import logger
@@ -147,6 +148,8 @@ class PeerProtocol(PooledProtocol):
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
         ids = self.ids
+        if frames and self.pool.health.failures:
+            self.pool.record_reply()
         for frame in frames:
             if frame[1] != DMSG_RES:
                 continue  # nothing else is expected on a link we opened
@@ -180,7 +183,14 @@ class PeerPool(BackendPool[PeerProtocol]):
     ``timeout`` + 200 ms in the same DC, + 5000 ms across DCs). ``msg_ids`` is the
     node-wide message id counter. ``msg_rate`` (``conn_msg_rate``) limits the frames
     per second of each connection to a peer in another DC; 0 or less means no limit.
-    Requests are never queued while the peer is down: :meth:`send` returns False.
+    ``health`` ejects the peer after failures (:mod:`dynotwist.core.ejection`);
+    ``probe`` is the request (a PING in the cluster's datastore protocol) that tells
+    whether an ejected peer answers again.
+
+    While the pool's first connections are being made (at startup, at the first
+    request without ``preconnect``, after a reset) requests wait for them, within their
+    timeout. Otherwise a request finds the peer up or is refused at once
+    (:meth:`send` returns False): not connected, or ejected.
     """
 
     role = "peer"
@@ -208,6 +218,8 @@ class PeerPool(BackendPool[PeerProtocol]):
         msg_rate: int = 50000,
         retry_cap_ms: int = PEER_RETRY_CAP_MS,
         dialer: Optional[Callable[[PeerPool], Any]] = None,
+        health: Optional[Ejection] = None,
+        probe: Optional[bytes] = None,
     ) -> None:
         # this peer's own counters, before the connections that record in them
         self.link: PeerStats = shared.stats.peer(peer.name, peer.dc, peer.rack)
@@ -218,7 +230,10 @@ class PeerPool(BackendPool[PeerProtocol]):
             timeout_ms,
             retry_cap_ms,
             PeerProtocol,
+            health,
         )
+        # sent on a connection of its own while the peer is ejected (send_held's form)
+        self.probe = (probe, DMSG_REQ, False) if probe is not None else None
         #: makes each connection's endpoint (TLS or plaintext, from the node's address:
         #: net.peerlinks); None: plain TCP from any local address
         self.dialer = dialer
@@ -245,24 +260,40 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     @property
     def is_up(self) -> bool:
-        """True while at least one connection to the peer is up."""
+        """True while at least one connection to the peer is up (and the peer in)."""
         return bool(self.ready)
 
-    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
-        """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection.
+    @property
+    def coming_up(self) -> bool:
+        """True while the pool's first connections are being made: requests wait."""
+        return bool(self._connecting) and not self.health.failures
 
-        False if no connection is up: the caller answers ``errors.PEER_NOT_CONNECTED``.
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
+        """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection,
+        or keep it until the connection being made is up.
+
+        False if the peer cannot take it: the caller answers
+        ``errors.PEER_NOT_CONNECTED`` (or sends the request to another replica).
         """
         ready = self.ready
         if not ready or self.admin_down:
+            if self.admin_down:
+                return False
             if self._connect_on_first_use:  # preconnect: false
                 self._connect_on_first_use = False
                 self._connect_all()
-            return False
-        ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
+            if not self.coming_up:
+                return False
+            self.hold(slot, (payload, msg_type, resp3))
+        else:
+            ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
         self.stats.peer_requests += 1
         self.link.requests += 1
         return True
+
+    def send_held(self, protocol: PeerProtocol, slot: Slot, request: Any) -> None:
+        payload, msg_type, resp3 = request
+        protocol.send(payload, slot, msg_type, resp3)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, connect_now: bool = True) -> None:
@@ -315,10 +346,22 @@ class PeerPool(BackendPool[PeerProtocol]):
             peer=self._describe(),
             index=protocol.slot_index,
         )
+        self.stats.peer_eof += 1
+
+    def on_ejected(self) -> None:
+        log.warn(
+            "peer {peer} ejected after {failures} failures in a row: its requests go to"
+            " other replicas; probed again in {delay:g} s",
+            peer=self._describe(),
+            failures=self.health.failures,
+            delay=self.health.retry_timeout,
+        )
         stats = self.stats
-        stats.peer_eof += 1
         stats.peer_ejects += 1
         stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
+
+    def on_back_in(self) -> None:
+        log.warn("peer {peer} answers again: back in", peer=self._describe())
 
     def on_retry(self, index: int, delay: float) -> None:
         log.info(

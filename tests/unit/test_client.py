@@ -6,6 +6,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 
 from dynotwist import errors
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.stats import SAMPLE_EVERY, detached_stats
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, PoolShared
@@ -228,7 +229,9 @@ class PoolTests(unittest.TestCase):
         reactor = MemoryReactorClock()
         config = node_config()
         shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
-        pool = DatastorePool(shared, config.servers[0].address, 1, 1000, 4000)
+        pool = DatastorePool(
+            shared, config.servers[0].address, 1, 1000, 4000, health=Ejection(False, 3, 4.0)
+        )
         pool.start()
         delays = []
         for _ in range(5):

@@ -199,6 +199,7 @@ class Stats:
     stats_count: int
     peer_plaintext_refused: int
     peer_tls_refused: int
+    peer_failover_requests: int
     # server
     server_eof: int
     server_err: int

@@ -181,6 +181,12 @@ METRICS: Tuple[Metric, ...] = (
         POOL,
         "# peer connections refused for their certificate or a failed TLS handshake",
     ),
+    _m(
+        "peer_failover_requests",
+        C,
+        POOL,
+        "# requests answered by another replica: the owner was ejected or not connected",
+    ),
     # -- server (Dynomite's STATS_SERVER_CODEC, in its order). server_ejected_at holds ms
     # since the epoch, as Dynomite's values do, whatever its description says.
     _m("server_eof", C, SERVER, "# eof on server connections"),
@@ -236,7 +242,7 @@ del C, G, T, H
 
 #: pool metrics of dynotwist's own, after Dynomite's in /info (its clients read JSON
 #: by key, so fields added at the end of the pool object change nothing for them)
-POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused")
+POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused", "peer_failover_requests")
 
 
 def metrics_of(scope: str, kind: Optional[str] = None) -> Tuple[Metric, ...]:
