@@ -112,7 +112,7 @@ class DynomiteService(service.MultiService):
         self.reactor: Any = reactor
         try:
             self.node = Node(config, reactor, tlsfiles.load(config))
-        except (tlsfiles.TLSFileError, SSL.Error) as error:
+        except (tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
             # an operator error, not a crash (twistd --test-conf names these too)
             sys.stderr.write("dynomite: %s\n" % error)
             raise SystemExit(1) from None

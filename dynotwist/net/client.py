@@ -47,7 +47,6 @@ class RedisClientProtocol(ClientConnection):
     def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node)
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
-        self._single_node = node.router.single_node
         # a read's requests for the local datastore, written together by _send_local
         self._local_connection: Optional[DatastoreProtocol] = None
         self._local_resp3 = False
@@ -125,6 +124,11 @@ class RedisClientProtocol(ClientConnection):
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
             self.answer(node_commands.NOAUTH)
         elif route == _NODE:
+            if spec.name == "ping" and not self.node.gate.normal and self.node.gate.refuses_reads:
+                # Dynomite's PING reaches the datastore through the node's state: load
+                # balancers and clients take a node in STANDBY out on this error
+                self.answer(self.node.replies.state_forbids)
+                return
             self.answer(node_commands.answer(self.session, spec.name, args))
             if self.session.closing:
                 self.close_when_answered()
@@ -155,7 +159,7 @@ class RedisClientProtocol(ClientConnection):
         session = self.session
         if stats_enabled and write and slot.started:  # a sampled read's write sizes
             self.stats.payload_size.record_many(len(raw), SAMPLE_EVERY)
-        if self._single_node and node.gate.normal:
+        if node.single_node and node.gate.normal:
             # the local datastore is the only target: written with this read's others
             connection = self._local_connection
             if (

@@ -513,6 +513,10 @@ class BackendPool(Generic[P]):
             waiting.popleft()[0].deliver(self.failure_reply)
         if expired:
             self.record_failures(expired)
+        self.after_tick()
+
+    def after_tick(self) -> None:
+        """The timeouts were checked (hook)."""
 
     # -- requests waiting for a connection ------------------------------------------
     @property

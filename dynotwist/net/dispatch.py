@@ -84,9 +84,11 @@ class Dispatcher:
                     if local.send(send.raw, slot, resp3, lane, write):
                         break
                     error = replies.datastore_refused
-                elif peers[node.name].send(send.raw, slot, send.msg_type, resp3, lane):
-                    break
                 else:
+                    # None: the peer left the ring since the request was planned
+                    pool = peers.get(node.name)
+                    if pool is not None and pool.send(send.raw, slot, send.msg_type, resp3, lane):
+                        break
                     error = replies.peer_not_connected
                 retry, answer = coordination.on_unreachable(send.copy, error)
                 if answer is not None:

@@ -67,6 +67,11 @@ class LocalGate:
             if not self._admit(raw, slot, resp3, lane, True):
                 slot.deliver(self._replies.datastore_refused)
 
+    @property
+    def refuses_reads(self) -> bool:
+        """The state refuses reads (STANDBY, WRITES_ONLY, RESUMING, JOINING...)."""
+        return self._read is states.REFUSE
+
     def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> bool:
         """A request for the local datastore, if the state lets it through. False if
         the datastore cannot take it (not connected, or ejected): the caller answers

@@ -56,9 +56,11 @@ from dynotwist.proto.dnode import (
     DMSG_RES,
     FLAG_ENCRYPTED,
     FLAG_RESP3,
+    GOSSIP_SYN,
     DnodeError,
     DnodeParser,
     Frame,
+    encode_frame,
     request_frame,
     response_frame,
 )
@@ -291,6 +293,18 @@ class PeerPool(BackendPool[PeerProtocol]):
         self.link.requests += 1
         return True
 
+    def send_gossip(self, payload: bytes, data: bytes) -> bool:
+        """A GOSSIP_SYN frame on the first connection up (no reply is expected); False
+        if none is up."""
+        ready = self.ready
+        if not ready:
+            return False
+        frame = encode_frame(
+            next(self.msg_ids), GOSSIP_SYN, 0, self.same_dc_digit, payload, data=data
+        )
+        self.batch.write(ready[0], frame)
+        return True
+
     def send_held(self, protocol: PeerProtocol, slot: Slot, request: Any) -> None:
         payload, msg_type, resp3 = request
         protocol.send(payload, slot, msg_type, resp3)
@@ -313,6 +327,27 @@ class PeerPool(BackendPool[PeerProtocol]):
         if self._refiller is not None and self._refiller.running:
             self._refiller.stop()
         super().stop()
+
+    def retire(self) -> None:
+        """The peer left the ring (removed, or replaced by another address): no new
+        requests; each connection closes once its requests are answered or timed out."""
+        self.admin_down = True
+        self._stopping = True
+        for call in [*self._retry_calls, self._probe_call]:
+            if call is not None and call.active():
+                call.cancel()
+        self._fail_waiting()
+        self.after_tick()
+
+    def after_tick(self) -> None:
+        if not self._stopping or not self._ticker.running:
+            return
+        for connection in list(self.ready):
+            if not connection.pending:
+                self.ready.remove(connection)
+                connection.transport.loseConnection()
+        if not self.ready:
+            self.stop()
 
     def _refill(self) -> None:
         rate = self.msg_rate
@@ -403,6 +438,9 @@ class ServingNode(Protocol):
         False if that cannot be done (answered ``errors.PEER_NOT_CONNECTED``).
         """
 
+    def gossip_received(self, frame: Frame, sender: str) -> None:
+        """A GOSSIP_SYN frame from the peer at address ``sender`` (no reply)."""
+
 
 class DnodeServerProtocol(OrderedConnection):
     """A connection from another node on ``dyn_listen``.
@@ -469,7 +507,9 @@ class DnodeServerProtocol(OrderedConnection):
         for frame in frames:
             msg_type = frame[1]
             if msg_type != DMSG_REQ and msg_type != DMSG_REQ_FORWARD:
-                continue  # responses, gossip, crypto handshakes: no reply
+                if msg_type == GOSSIP_SYN:
+                    node.gossip_received(frame, self.describe_peer())
+                continue  # responses, crypto handshakes: no reply
             flags = frame[2]
             if flags & FLAG_ENCRYPTED:
                 log.error(

@@ -282,6 +282,10 @@ class Stats:
             link = self._peers[name] = PeerStats(name, dc, rack)
         return link
 
+    def forget_peer(self, name: str) -> None:
+        """Peer *name* left the ring: its series end."""
+        self._peers.pop(name, None)
+
     @property
     def peers(self) -> List[PeerStats]:
         return list(self._peers.values())
