@@ -144,19 +144,28 @@ class FloridaProvider:
         return endpoints.HostnameEndpoint(self.reactor, self.host, self.port, timeout)
 
     def fetch(self) -> defer.Deferred[str]:
-        connecting = self._endpoint().connect(_OneRequest(self.request))
+        answer = self._endpoint().connect(_OneRequest(self.request))
+        answer.addCallback(lambda protocol: protocol.done)
+        timed_out = []
 
-        def connected(protocol: _HTTPGet) -> defer.Deferred[bytes]:
-            return protocol.done
+        def give_up() -> None:
+            timed_out.append(True)
+            answer.cancel()
 
-        def refused(failure: Failure) -> None:
-            if failure.check(defer.CancelledError):
-                failure.raiseException()
-            raise SeedProviderError("cannot connect: %s" % failure.getErrorMessage())
+        call = self.reactor.callLater(self.timeout, give_up)
 
-        connecting.addCallbacks(connected, refused)
-        connecting.addTimeout(self.timeout, self.reactor)
-        return connecting.addCallback(florida_body)
+        def finished(result: Any) -> str:
+            if call.active():
+                call.cancel()
+            if timed_out:
+                raise SeedProviderError("no answer within %g s" % self.timeout)
+            if isinstance(result, Failure):
+                if result.check(SeedProviderError, defer.CancelledError):
+                    result.raiseException()  # the poller stopped: CancelledError
+                raise SeedProviderError("cannot connect: %s" % result.getErrorMessage())
+            return florida_body(result)
+
+        return answer.addBoth(finished)
 
 
 def florida_body(response: bytes) -> str:
@@ -196,8 +205,11 @@ class DnsProvider:
         if not answers:
             raise SeedProviderError("no TXT record for %s" % self.name)
         # Dynomite takes the last record; its strings are one text cut in 255-byte pieces
-        strings = answers[-1].data
-        return b"".join(strings).decode("utf-8", "replace")
+        strings = answers[-1].data  # bytes from the wire (str from an authority's file)
+        return "".join(
+            text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            for text in strings
+        )
 
     def _failed(self, failure: Failure) -> None:
         raise SeedProviderError(
@@ -293,8 +305,8 @@ class SeedPoller:
     def _failed(self, failure: Failure) -> None:
         if failure.check(defer.CancelledError) and not self._loop.running:
             return
-        if failure.check(SeedProviderError, defer.TimeoutError):
-            self._report(failure.getErrorMessage() or "no answer")
+        if failure.check(SeedProviderError):
+            self._report(failure.getErrorMessage())
         else:
             self._report("%s: %s" % (type(failure.value).__name__, failure.getErrorMessage()))
 
