@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
@@ -26,8 +26,9 @@ from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
 from dynotwist.datastores import Relayed
+from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import DatastorePool, PoolShared
+from dynotwist.net.datastore import BackendPool, DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.gossip import Gossiper
@@ -158,6 +159,10 @@ class Node(NodeControls, Peering):
         if not self.gate.send(request.raw, slot, resp3, lane, request.write):
             slot.deliver(self.replies.datastore_refused)
 
+    def _peer_timeout(self, peer: Member) -> int:
+        """Dynomite's peer timeout, ms: ``timeout`` + 200 in this DC, + 5000 across DCs."""
+        return self.config.timeout + (200 if peer.dc == self.topology.local_dc else 5000)
+
     def _make_peer_pool(self, peer: Member) -> PeerPool:
         config = self.config
         same_dc = peer.dc == self.topology.local_dc
@@ -165,7 +170,7 @@ class Node(NodeControls, Peering):
             self._shared,
             peer,
             config.local_peer_connections if same_dc else config.remote_peer_connections,
-            config.timeout + (200 if same_dc else 5000),
+            self._peer_timeout(peer),
             same_dc,
             self._msg_ids,
             msg_rate=config.conn_msg_rate,
@@ -181,6 +186,31 @@ class Node(NodeControls, Peering):
         plan = self.router.local_dc_fanout(token)
         self.dispatcher.execute(plan, request.raw, slot, resp3, lane, request.write)
         return True
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration (SIGHUP, :mod:`dynotwist.reload`): its live keys
+        applied. Settings an operator changed through the admin port stay unless the
+        file changed them too."""
+        old, self.config = self.config, config
+        if config.read_consistency != old.read_consistency:
+            self.read_consistency = config.read_consistency
+        if config.write_consistency != old.write_consistency:
+            self.write_consistency = config.write_consistency
+        if config.read_repairs_enabled != old.read_repairs_enabled:
+            self.read_repairs = config.read_repairs_enabled
+        if config.verbosity is not None and config.verbosity != old.verbosity:
+            verbosity.set(config.verbosity)
+        if config.timeout != old.timeout:
+            for pool in self._pools.values():
+                pool.set_timeout(config.timeout)
+            for peer in self.peers.values():
+                peer.set_timeout(self._peer_timeout(peer.peer))
+        health = self._health()
+        backends: List[BackendPool[Any]] = [*self._pools.values(), *self.peers.values()]
+        for backend in backends:
+            backend.health.configure(health.enabled, health.limit, health.retry_timeout)
+        if config.dyn_seeds != old.dyn_seeds and self.seed_poller is None:
+            self.set_seeds([member_of(seed) for seed in config.dyn_seeds], "SIGHUP")
 
     def gossip_received(self, frame: Frame, sender: str) -> None:
         """A GOSSIP_SYN frame; ignored unless ``enable_gossip`` (nodes are not added to

@@ -158,13 +158,13 @@ class NodeProcess(ListeningProcess):
 
     def rewrite(self, fields: Dict[str, object]) -> None:
         """Write the config file from ``fields`` (a running node reads it again on
-        SIGHUP, for its TLS settings, or when restarted)."""
+        SIGHUP, or when restarted)."""
         self.fields = fields
         with open(self.config_path, "w") as f:
             f.write(render_config(fields))
 
     def reload(self) -> None:
-        """SIGHUP: the node applies its config file's TLS settings again."""
+        """SIGHUP: the node applies its config file again (or refuses it, logged)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 
