@@ -143,6 +143,35 @@ class MemcachedServer(ListeningProcess):
         super().__init__(argv, os.path.join(workdir, "memcached-%d.log" % self.port))
 
 
+class FloridaServer(ListeningProcess):
+    """A florida-compatible seed server: Python's ``http.server`` serving the seed list
+    at ``/REST/v1/admin/get_seeds`` from a file that :meth:`set_seeds` rewrites. Nodes
+    reach it with ``dyn_seed_provider: florida_provider`` and :meth:`environment`."""
+
+    PATH = "REST/v1/admin/get_seeds"
+
+    def __init__(self, workdir: str, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self.root = os.path.join(workdir, "florida-%d" % self.port)
+        os.makedirs(os.path.join(self.root, os.path.dirname(self.PATH)), exist_ok=True)
+        self.set_seeds([])
+        argv = [sys.executable, "-m", "http.server", str(self.port), "--bind", LOOPBACK,
+                "--directory", self.root]
+        super().__init__(argv, os.path.join(workdir, "florida-%d.log" % self.port))
+
+    def set_seeds(self, seeds: Sequence[str]) -> None:
+        """Serve ``seeds`` (``host:port:rack:dc:tokens`` each) from now on, joined with
+        ``|`` as florida joins its seeds.list."""
+        path = os.path.join(self.root, self.PATH)
+        with open(path + ".new", "w") as f:
+            f.write("|".join(seeds))
+        os.replace(path + ".new", path)
+
+    def environment(self) -> Dict[str, str]:
+        """The environment variables that point a node at this server."""
+        return {"DYNOMITE_FLORIDA_IP": LOOPBACK, "DYNOMITE_FLORIDA_PORT": str(self.port)}
+
+
 class NodeProcess(ListeningProcess):
     """``twistd -n dynomite`` with a config written from ``fields``; ready once its
     client port accepts connections."""
