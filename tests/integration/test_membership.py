@@ -14,12 +14,12 @@ import json
 import os
 import signal
 import urllib.request
-from typing import Any, Dict, Generator, List, Optional
+from typing import Any, Dict, Generator, List
 
 import txredisapi
 from twisted.internet import defer
 
-from dynotwist.testing import LOOPBACK, connect_redis
+from dynotwist.testing import connect_redis
 from dynotwist.testing.blocking import SOCKET_TIMEOUT, RespClient
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.processes import FloridaServer
@@ -43,6 +43,11 @@ def stored(member: ClusterNode, key: bytes) -> bytes:
 
 def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def log_of(member: ClusterNode) -> str:
+    with open(member.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
 
 
 def admin(member: ClusterNode, path: str) -> bytes:
@@ -131,8 +136,8 @@ class FloridaGrowthTest(ProcessTestCase):
         replicated(third, [first, third], b"florida:5")
         self.assertEqual(stored(second, b"florida:5"), b"$-1\r\n")
         self.assertEqual([first.node.pid, second.node.pid], pids)  # no restart
-        log = open(first.log_path, encoding="utf-8", errors="replace").read()
-        self.assertIn("peers changed (florida at 127.0.0.1:%d): added" % self.florida.port, log)
+        self.assertIn("peers changed (florida at 127.0.0.1:%d): added" % self.florida.port,
+                      log_of(first))
 
 
 class DeadOwnerTest(ProcessTestCase):
@@ -273,10 +278,7 @@ class SighupTest(ProcessTestCase):
         # a key that cannot change live: refused, the node keeps running as it was
         first.node.rewrite(dict(first.node.fields, data_store=1))
         first.node.reload()
-        wait_until(lambda: "data_store cannot change while the node runs"
-                   in open(first.log_path, encoding="utf-8").read(), WAIT,
-                   message="the refusal logged")
+        wait_until(lambda: "data_store cannot change while the node runs" in log_of(first),
+                   WAIT, message="the refusal logged")
         self.assertEqual(through(first, b"GET", b"hup:3"), bulk(b"from-" + b"dc1-rack2"))
 
-
-_unused: Optional[str] = LOOPBACK
