@@ -25,6 +25,7 @@ seconds, then prints:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -135,10 +136,8 @@ def main() -> int:
         return 0
     finally:
         if args.signal == "STOP":
-            try:
+            with contextlib.suppress(OSError):  # already gone
                 os.kill(cluster.node_named("dc1-rack1-2").node.pid, signal.SIGCONT)
-            except OSError:
-                pass
         cluster.stop()
 
 
