@@ -177,7 +177,12 @@ class Node(NodeControls, Peering):
             dialer=self.links.endpoint,
             health=self._health(),
             probe=getattr(self.kind.connection_class, "probe_request", None),
+            link_up=self._peer_link_up,
         )
+
+    def _peer_link_up(self, pool: PeerPool) -> None:
+        if self.gossiper is not None:
+            self.gossiper.greet(pool.name)
 
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""

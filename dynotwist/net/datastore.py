@@ -468,6 +468,10 @@ class BackendPool(Generic[P]):
         waiting, self._waiting = self._waiting, deque()
         for slot, request in waiting:
             self.send_held(protocol, slot, request)
+        self.on_ready(protocol)
+
+    def on_ready(self, protocol: P) -> None:
+        """``protocol`` is up and takes requests (hook)."""
 
     def _failed(self, reason: Failure, index: int) -> None:
         self._connecting.discard(index)
@@ -553,9 +557,10 @@ class BackendPool(Generic[P]):
         if self.health.succeeded() and not self._stopping:
             self._cancel_probe()
             prober, self._prober = self._prober, None
+            self.on_back_in()
             if prober is not None:
                 self.ready.append(prober)
-            self.on_back_in()
+                self.on_ready(prober)
             self._connect_idle()
 
     def _eject(self) -> None:

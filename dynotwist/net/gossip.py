@@ -6,13 +6,16 @@ link is up; a NORMAL node sends its table to one random peer whose link is up; a
 STANDBY node is silent; a node with no peer is NORMAL. Gossip frames (``GOSSIP_SYN``,
 data ``a``) go on the node's ordinary peer connections and expect no reply, as
 Dynomite's do; they arrive on ``dyn_listen`` (:meth:`Gossiper.received`). The first
-gossip a JOINING node receives makes it NORMAL.
+gossip a JOINING node receives makes it NORMAL — and, beyond Dynomite, so does having
+announced itself to every peer: a joiner whose peers do not gossip back (a C node
+forwards its table to one random peer per interval, and only on links it made itself)
+does not wait on chance. A link that comes up is greeted at once (:meth:`greet`).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from twisted.internet.task import LoopingCall
 
@@ -53,6 +56,7 @@ class Gossiper:
         self._loop = LoopingCall(self.tick)
         self._loop.clock = clock
         self._bad_senders: Dict[str, str] = {}
+        self._announced: Set[str] = set()  # peers a JOINING node announced itself to
 
     def start(self) -> None:
         self._loop.start(self.view.interval, now=True)
@@ -80,11 +84,33 @@ class Gossiper:
             entries, ports = self.view.announce(now)
             for name in self._ready():
                 self._send(name, entries, ports)
+                self._announced.add(name)
+            self._join_if_announced()
         elif state == states.NORMAL:
             ready = self._ready()
             if ready:
                 entries, ports = self.view.table(now)
                 self._send(self.choose(ready), entries, ports)
+
+    def greet(self, name: str) -> None:
+        """A link to peer ``name`` just came up: gossip to it at once (its announce, or
+        the table). A C node turns NORMAL on the first gossip it receives; received
+        before its own first announce (one interval after it starts) this spares it
+        the announce, which in Dynomite hands one buffer to every peer's message and,
+        with two peers or more, leaves its event loop spinning."""
+        state = self.node.state
+        now = self.clock.seconds()
+        self.view.set_state(state)
+        if state == states.JOINING:
+            self._send(name, *self.view.announce(now))
+            self._announced.add(name)
+            self._join_if_announced()
+        elif state == states.NORMAL:
+            self._send(name, *self.view.table(now))
+
+    def _join_if_announced(self) -> None:
+        if self.node.peers and self._announced.issuperset(self.node.peers):
+            self._joined("announced to every peer")
 
     def _send(self, name: str, entries: List[GossipEntry], ports: List[int]) -> None:
         pool = self.node.peers.get(name)

@@ -222,6 +222,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         dialer: Optional[Callable[[PeerPool], Any]] = None,
         health: Optional[Ejection] = None,
         probe: Optional[bytes] = None,
+        link_up: Optional[Callable[[PeerPool], Any]] = None,
     ) -> None:
         # this peer's own counters, before the connections that record in them
         self.link: PeerStats = shared.stats.peer(peer.name, peer.dc, peer.rack)
@@ -236,6 +237,8 @@ class PeerPool(BackendPool[PeerProtocol]):
         )
         # sent on a connection of its own while the peer is ejected (send_held's form)
         self.probe = (probe, DMSG_REQ, False) if probe is not None else None
+        #: told when the pool's first connection is up (the node greets the peer)
+        self.link_up = link_up
         #: makes each connection's endpoint (TLS or plaintext, from the node's address:
         #: net.peerlinks); None: plain TCP from any local address
         self.dialer = dialer
@@ -367,6 +370,10 @@ class PeerPool(BackendPool[PeerProtocol]):
             peer=self._describe(),
             index=protocol.slot_index,
         )
+
+    def on_ready(self, protocol: PeerProtocol) -> None:
+        if self.link_up is not None and len(self.ready) == 1:
+            self.link_up(self)
 
     def on_connect_failed(self, reason: Failure) -> None:
         log.info(

@@ -227,6 +227,21 @@ class LoopTests(unittest.TestCase):
             self.assertEqual(frame.payload, b"dc1$rack1$2147483648,1796438000,7,127.0.0.145")
         # no reply expected: nothing pending on the links
         self.assertEqual([len(link.pending) for link in self.links.values()], [0, 0])
+        # every peer was told: the node joined, whether they answer or not (C nodes may not)
+        self.assertEqual(self.node.state, states.NORMAL)
+
+    def test_a_joiner_with_a_peer_not_up_yet_waits_for_it_or_for_gossip(self) -> None:
+        self.node.peers["127.0.0.147:8101"].reset()  # down, a new attempt under way
+        self.gossiper.tick()
+        self.assertEqual(self.node.state, states.JOINING)
+        self.assertEqual(len(self.sent("127.0.0.146:8101")), 1)
+        wrapper = self.reactor.tcpClients[-1][2].buildProtocol(None)
+        wrapper.makeConnection(BatchedTransport(self.reactor))
+        self.links["127.0.0.147:8101"] = wrapper._wrappedProtocol
+        self.gossiper.greet("127.0.0.147:8101")  # the node calls it when a link comes up
+        (frame,) = self.sent("127.0.0.147:8101")
+        self.assertEqual(len(parse_entries(frame.payload)), 1)  # its announce
+        self.assertEqual(self.node.state, states.NORMAL)
 
     def test_the_first_gossip_received_makes_it_normal_and_then_it_forwards_its_table(
         self,
