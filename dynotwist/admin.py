@@ -15,7 +15,8 @@ differs on purpose:
 - ``/set_timeout_factor/<n>`` and ``/setloglevel/<n>`` refuse a value out of 1..10 and
   0..11 (400; Dynomite clamps it);
 - ``/peer/<verb>/all`` applies the verb to every peer (Dynomite resets every peer
-  whatever the verb);
+  whatever the verb); ``/peer/forget/<name>`` removes a peer that is gone for good
+  from the ring (Dynomite never removes one);
 - paths that only read (``/info``, ``/state/get_state``...) answer GET and HEAD, and
   other methods get 405;
 - paths that change the node are guarded (:func:`change_refusal`): refused to any
@@ -114,6 +115,10 @@ class NodeView(Protocol):
 
     def peer_reset(self, name: str) -> bool:
         """Drop and reconnect the connections to peer *name* (or ``"all"``)."""
+        ...
+
+    def forget_peer(self, name: str) -> bool:
+        """Remove peer *name* from the ring; False if there is no such peer."""
         ...
 
     def not_ready(self) -> Optional[str]:
@@ -396,8 +401,12 @@ class AdminApp:
             done = self.node.peer_down(name)
         elif verb == "reset":
             done = self.node.peer_reset(name)
+        elif verb == "forget" and name != "all":
+            done = self.node.forget_peer(name)
         else:
-            return _refuse(request, "unknown peer operation %r: up, down or reset" % verb)
+            return _refuse(
+                request, "unknown peer operation %r: up, down, reset or forget" % verb
+            )
         if not done:
             return _refuse(request, "no peer named %r" % name)
         log_change(request, "peer %s" % name, None, _PEER_VERBS[verb])

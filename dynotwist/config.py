@@ -36,6 +36,7 @@ __all__ = [
     "colliding_addresses",
     "load_config",
     "parse_config",
+    "parse_seed",
 ]
 
 
@@ -176,6 +177,8 @@ class Config:
     client_query_buffer_limit: int
     client_output_buffer_limit: int
     admin_token: str | None
+    seeds_check_interval: int
+    verbosity: int | None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -574,6 +577,15 @@ def _seed(raw: str) -> Seed:
     return Seed(host, port, rack, dc, _tokens(tokens), name or host)
 
 
+def parse_seed(text: str) -> Seed:
+    """One seed, ``host:port:rack:dc:tokens [name]`` (a ``dyn_seeds`` entry, or an entry of
+    a seed provider's list); ValueError says what is wrong, as the configuration would."""
+    try:
+        return _seed(text)
+    except _Invalid as error:
+        raise ValueError(f'seed "{text}" {error}') from None
+
+
 def _data_store(raw: str) -> int | str:
     """0 (Redis), 1 (Memcached), the name of a datastore plugin, or
     ``package.module:Class`` naming a datastore kind."""
@@ -718,6 +730,11 @@ _KEYS: dict[str, _Key] = {
     # Redis's normal clients
     "client_output_buffer_limit": _Key(_num_or_bytes, 0),
     "admin_token": _Key(_text),
+    # how often florida_provider and dns_provider are asked for the seed list, ms
+    # (Dynomite: fixed at 30 s)
+    "seeds_check_interval": _Key(_positive, 30000),
+    # the log level (0..11, as -v), here so that SIGHUP can change it
+    "verbosity": _Key(_bounded(0, 11, "must be between 0 and 11")),
 }
 
 

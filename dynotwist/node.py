@@ -9,31 +9,39 @@ each part only what it needs. The Twisted service that listens and starts it liv
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 from typing import Any, Dict, List, Optional, Set, Union
 
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
-from dynotwist.core.hashkit import NO_TOKEN, get_hash
-from dynotwist.core.ring import Member, Topology
-from dynotwist.core.router import Router
+from dynotwist.core import states
+from dynotwist.core.ejection import Ejection
+from dynotwist.core.gossip import GossipView, broadcast_address
+from dynotwist.core.hashkit import NO_TOKEN
+from dynotwist.core.membership import Membership, local_member, member_of
+from dynotwist.core.ring import Member
 from dynotwist.core.session import ClientSession
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import HISTOGRAM_RESET_INTERVALS, Stats
 from dynotwist.datastores import Relayed
 from dynotwist.gauges import read_node_gauges
+from dynotwist.logs import verbosity
 from dynotwist.net.batch import WriteBatch
-from dynotwist.net.datastore import DatastorePool, PoolShared
+from dynotwist.net.datastore import BackendPool, DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
+from dynotwist.net.gossip import Gossiper
 from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import PeerPool
 from dynotwist.net.peerlinks import PeerLinks
-from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN
+from dynotwist.net.seeds import SeedPoller, provider_from
+from dynotwist.peering import Peering
+from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN, Frame
 
 
-class Node(NodeControls):
+class Node(NodeControls, Peering):
     """What every connection of this node shares: config, sessions, datastore pools."""
 
     def __init__(
@@ -63,12 +71,10 @@ class Node(NodeControls):
         self._shared = PoolShared(reactor, self.batch, self.stats, self.replies)
         self._client_ids = itertools.count(1)
         self._pools: Dict[bool, DatastorePool] = {}
-        self.topology = topology_from_config(config)
-        self.router = Router(
-            self.topology,
-            get_hash(config.hash),
-            config.hash_tag.encode("latin-1") if config.hash_tag else None,
+        self.membership = Membership(
+            local_member(config), [member_of(seed) for seed in config.dyn_seeds]
         )
+        self._build_ring()
         self._msg_ids = itertools.count(1)
         self.links = PeerLinks(
             config, tls if tls is not None else tlsfiles.load(config), reactor, self.stats
@@ -79,6 +85,29 @@ class Node(NodeControls):
         self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.stats)
         self.serving: Set[Any] = set()  # connections from peers on dyn_listen
         read_node_gauges(self)
+        self.gossiper: Optional[Gossiper] = None
+        if config.enable_gossip:
+            # Dynomite's node joins: it serves once gossip says it is in the ring
+            self.gate.set_state(states.JOINING)
+            view = GossipView(
+                self.membership.local,
+                broadcast_address(config.dyn_listen.host, config.env, os.environ),
+                states.JOINING,
+                config.gos_interval / 1000.0,
+                reactor.seconds(),
+            )
+            view.follow(self.membership.peers)
+            self.gossiper = Gossiper(self, view, reactor)
+        # ValueError: a provider's environment that cannot work (said at startup)
+        provider = provider_from(config.dyn_seed_provider, os.environ, reactor)
+        self.seed_poller: Optional[SeedPoller] = None
+        if provider is not None:
+            self.seed_poller = SeedPoller(
+                provider,
+                config.seeds_check_interval / 1000.0,
+                reactor,
+                lambda members: self.set_seeds(members, provider.description),
+            )
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -118,6 +147,16 @@ class Node(NodeControls):
             protocol_class=self.kind.connection_class,
             resp3=resp3,
             password=config.datastore_password,
+            health=self._health(),
+        )
+
+    def _health(self) -> Ejection:
+        """A backend's failure detection, as the configuration sets it."""
+        config = self.config
+        return Ejection(
+            config.auto_eject_hosts,
+            config.server_failure_limit,
+            config.server_retry_timeout / 1000.0,
         )
 
     def admit_relayed(self, payload: bytes) -> Union[Relayed, bytes]:
@@ -126,7 +165,12 @@ class Node(NodeControls):
 
     def serve_local(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> None:
         """A request from a peer for this node's datastore."""
-        self.gate.send(request.raw, slot, resp3, lane, request.write)
+        if not self.gate.send(request.raw, slot, resp3, lane, request.write):
+            slot.deliver(self.replies.datastore_refused)
+
+    def _peer_timeout(self, peer: Member) -> int:
+        """Dynomite's peer timeout, ms: ``timeout`` + 200 in this DC, + 5000 across DCs."""
+        return self.config.timeout + (200 if peer.dc == self.topology.local_dc else 5000)
 
     def _make_peer_pool(self, peer: Member) -> PeerPool:
         config = self.config
@@ -135,12 +179,19 @@ class Node(NodeControls):
             self._shared,
             peer,
             config.local_peer_connections if same_dc else config.remote_peer_connections,
-            config.timeout + (200 if same_dc else 5000),
+            self._peer_timeout(peer),
             same_dc,
             self._msg_ids,
             msg_rate=config.conn_msg_rate,
             dialer=self.links.endpoint,
+            health=self._health(),
+            probe=getattr(self.kind.connection_class, "probe_request", None),
+            link_up=self._peer_link_up,
         )
+
+    def _peer_link_up(self, pool: PeerPool) -> None:
+        if self.gossiper is not None:
+            self.gossiper.greet(pool.name)
 
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
@@ -150,35 +201,61 @@ class Node(NodeControls):
         self.dispatcher.execute(plan, request.raw, slot, resp3, lane, request.write)
         return True
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration (SIGHUP, :mod:`dynotwist.reload`): its live keys
+        applied. Settings an operator changed through the admin port stay unless the
+        file changed them too."""
+        old, self.config = self.config, config
+        if config.read_consistency != old.read_consistency:
+            self.read_consistency = config.read_consistency
+        if config.write_consistency != old.write_consistency:
+            self.write_consistency = config.write_consistency
+        if config.read_repairs_enabled != old.read_repairs_enabled:
+            self.read_repairs = config.read_repairs_enabled
+        if config.verbosity is not None and config.verbosity != old.verbosity:
+            verbosity.set(config.verbosity)
+        if config.timeout != old.timeout:
+            for pool in self._pools.values():
+                pool.set_timeout(config.timeout)
+            for peer in self.peers.values():
+                peer.set_timeout(self._peer_timeout(peer.peer))
+        health = self._health()
+        backends: List[BackendPool[Any]] = [*self._pools.values(), *self.peers.values()]
+        for backend in backends:
+            backend.health.configure(health.enabled, health.limit, health.retry_timeout)
+        if config.dyn_seeds != old.dyn_seeds and self.seed_poller is None:
+            self.set_seeds([member_of(seed) for seed in config.dyn_seeds], "SIGHUP")
+
+    def gossip_received(self, frame: Frame, sender: str) -> None:
+        """A GOSSIP_SYN frame; ignored unless ``enable_gossip`` (nodes are not added to
+        the ring by a peer frame the operator did not ask to hear)."""
+        if self.gossiper is not None:
+            self.gossiper.received(frame, sender)
+
+    def peers_changed(self) -> None:
+        peers = self.membership.peers
+        self.links.follow_peers(peers)
+        if self.gossiper is not None:
+            self.gossiper.view.follow(peers)
+
     def start(self) -> None:
         # RESP2 clients are the common case: their pool connects at startup
         self.datastore(False)
         for pool in self.peers.values():
             pool.start(connect_now=self.config.preconnect)
+        self._watch_links()
+        if self.seed_poller is not None:
+            self.seed_poller.start()
+        if self.gossiper is not None:
+            self.gossiper.start()
 
     def stop(self) -> None:
+        self._stop_watching_links()
+        if self.seed_poller is not None:
+            self.seed_poller.stop()
+        if self.gossiper is not None:
+            self.gossiper.stop()
         for pool in self._pools.values():
             pool.stop()
         for peer in self.peers.values():
             peer.stop()
-
-
-def topology_from_config(config: Config) -> Topology:
-    """This node and its ``dyn_seeds`` as a ring topology; names are host:port."""
-    listen = config.dyn_listen
-    local = Member(
-        "%s:%d" % (listen.host, listen.port),
-        listen.host,
-        listen.port,
-        config.datacenter,
-        config.rack,
-        config.tokens,
-        is_local=True,
-    )
-    peers = [
-        Member(
-            "%s:%d" % (seed.host, seed.port), seed.host, seed.port, seed.dc, seed.rack, seed.tokens
-        )
-        for seed in config.dyn_seeds
-    ]
-    return Topology(local, peers)

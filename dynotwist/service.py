@@ -6,13 +6,13 @@ connect when it starts, close when it stops), then one
 descriptions (:func:`endpoint_description`), so that a port is any Twisted endpoint
 (TCP, a Unix socket; TLS wraps the factory). Listeners stop before the node.
 
-SIGHUP reads the configuration file again and applies its TLS settings
-(:data:`RELOADED_KEYS`).
+SIGHUP reads the configuration file again and applies it (:mod:`dynotwist.reload`:
+TLS files, consistency, timeouts, log level, peers...), or refuses it whole when it
+changes what a running node cannot change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 import threading
@@ -32,21 +32,9 @@ from dynotwist.net.peer import DnodeServerFactory
 from dynotwist.net.peerport import PeerPortFactory
 from dynotwist.net.tls import CurrentServerContext, TLSFactory
 from dynotwist.node import Node
+from dynotwist.reload import TLS_KEYS, reload_plan
 
 log = logger(__name__)
-
-#: the keys a SIGHUP applies; the others take effect at the next restart
-RELOADED_KEYS = (
-    "secure_server_option",
-    "pem_key_file",
-    "tls_ca_file",
-    "tls_cert_file",
-    "tls_key_file",
-    "client_tls_cert_file",
-    "client_tls_key_file",
-    "client_tls_ca_file",
-)
-
 
 def endpoint_description(address: Address, backlog: int) -> str:
     """The server endpoint string of a Dynomite ``host:port`` (or ``/path``)."""
@@ -112,7 +100,7 @@ class DynomiteService(service.MultiService):
         self.reactor: Any = reactor
         try:
             self.node = Node(config, reactor, tlsfiles.load(config))
-        except (tlsfiles.TLSFileError, SSL.Error) as error:
+        except (tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
             # an operator error, not a crash (twistd --test-conf names these too)
             sys.stderr.write("dynomite: %s\n" % error)
             raise SystemExit(1) from None
@@ -165,19 +153,31 @@ class DynomiteService(service.MultiService):
 
     def _sighup(self, signum: int, frame: Any) -> None:
         # in a signal handler: do the work from the reactor, between events
-        self.reactor.callFromThread(self.reload_tls)
+        self.reactor.callFromThread(self.reload)
 
-    def reload_tls(self) -> bool:
-        """Apply the TLS settings of the configuration file as it is now; on any
-        problem keep the current ones and log why. True if applied."""
+    def reload(self) -> bool:
+        """Apply the configuration file as it is now (:mod:`dynotwist.reload`): TLS files
+        read again, then the live keys that changed. Nothing is applied when a key that
+        cannot change while running changed, or anything is wrong (logged). True if
+        applied."""
         try:
             current = load_config(self.config_path) if self.config_path else self.config
-            config = dataclasses.replace(
-                self.config, **{key: getattr(current, key) for key in RELOADED_KEYS}
+        except ConfigError as error:
+            log.error("SIGHUP: configuration not reloaded; the current one stays: {error}",
+                      error=error)
+            return False
+        plan = reload_plan(self.config, current)
+        if plan.refused:
+            log.error(
+                "SIGHUP: configuration not reloaded; the current one stays: {keys} cannot"
+                " change while the node runs (restart it to change them)",
+                keys=", ".join(plan.refused),
             )
-            files = tlsfiles.load(config)
-            reconnected = self.node.links.apply(config, files, self.node.peers.values())
-        except (ConfigError, tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
+            return False
+        try:
+            files = tlsfiles.load(current)
+            reconnected = self.node.links.apply(current, files, self.node.peers.values())
+        except (tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
             log.error(
                 "SIGHUP: TLS settings not reloaded; the current ones stay: {error}",
                 error=error,
@@ -188,16 +188,15 @@ class DynomiteService(service.MultiService):
         notice(
             log,
             "SIGHUP: TLS settings reloaded: {summary}{reconnected}",
-            summary=_tls_summary(config, files),
+            summary=_tls_summary(current, files),
             reconnected="; reconnecting to " + ", ".join(reconnected) if reconnected else "",
         )
-        later = _changed_keys(self.config, current, RELOADED_KEYS)
-        if later:
-            log.warn(
-                "SIGHUP: {keys} changed in {path}; the change takes effect at the next restart",
-                keys=", ".join(later),
-                path=self.config_path,
-            )
+        self.config = current
+        self.node.reconfigure(current)
+        others = [key for key in plan.changed if key not in TLS_KEYS]
+        if others:
+            notice(log, "SIGHUP: {keys} changed in {path}: applied", keys=", ".join(others),
+                   path=self.config_path)
         return True
 
 
@@ -207,16 +206,6 @@ def _tls_summary(config: Config, files: tlsfiles.TLSFiles) -> str:
         tlsfiles.describe(files.peer) if files.peer else "none",
         tlsfiles.describe(files.client) if files.client else "none",
     )
-
-
-def _changed_keys(old: Config, new: Config, ignored: Any) -> List[str]:
-    return [
-        field.name
-        for field in dataclasses.fields(Config)
-        if field.name not in ignored
-        and field.name != "warnings"
-        and getattr(old, field.name) != getattr(new, field.name)
-    ]
 
 
 def security_warnings(config: Config) -> List[str]:

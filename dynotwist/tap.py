@@ -119,6 +119,8 @@ def unsupported_settings(config: Config) -> List[Tuple[str, str]]:
 def makeService(options: Options) -> Any:
     from dynotwist.service import DynomiteService
 
-    verbosity.set(options["verbosity"])
     assert options.loaded is not None
+    # the file's verbosity, when it has one (SIGHUP can change it), else -v
+    level = options.loaded.verbosity
+    verbosity.set(options["verbosity"] if level is None else level)
     return DynomiteService(options.loaded, config_path=options["config"])

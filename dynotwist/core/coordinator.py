@@ -9,12 +9,20 @@ one request from there, as a state machine fed events and returning commands:
 - :meth:`Coordination.on_reply` (a copy's reply, or the error standing for it: a
   timeout or a lost connection reach the coordinator as their error reply, which the
   connection pools deliver) -> the client's answer, once decided;
-- :meth:`Coordination.on_unreachable` (a copy could not even be sent) -> a
-  :class:`Send` to the copy's next alternate, or the answer that the failure decides.
+- :meth:`Coordination.on_unreachable` (a copy could not even be sent: its node is
+  ejected or not connected) -> a :class:`Send` to the copy's next alternate, or the
+  answer that the failure decides.
 
 How replies decide, per part: under DC_ONE the first target's reply is the part's and
 the other copies (other racks, other DCs) are fire-and-forget; under the quorum levels
 a :class:`~dynotwist.core.consistency.QuorumCollector` decides over the part's groups.
+
+Failover under DC_ONE: when the copy whose reply is the part's cannot be sent, a read
+goes to its target's alternates (the owners in the other racks, then the other DCs);
+a write, already on its way to the other racks, takes the reply of the next copy
+(another rack of this DC first, then the remote DC's) instead of sending a duplicate.
+``failed_over`` counts both. Under the quorum levels an unreachable copy counts as
+failed at once.
 The answer is the one part's decision, or ``merge`` of every part's, in part order.
 Each copy counts once: a reply after a timeout already counted for it, or after the
 answer, is dropped.
@@ -55,6 +63,7 @@ class Coordination:
     """One client request in flight: its copies, their replies, its answer."""
 
     __slots__ = (
+        "_answering",
         "_collectors",
         "_counted",
         "_is_error",
@@ -67,6 +76,7 @@ class Coordination:
         "_undecided",
         "answered",
         "client",
+        "failed_over",
     )
 
     def __init__(
@@ -105,7 +115,11 @@ class Coordination:
         self._undecided = len(parts)
         self._counted = bytearray(len(self._targets))
         self._next_alternate: Optional[List[int]] = None
+        # per DC_ONE part, the copy whose reply answers once the first one failed over
+        self._answering: Optional[List[int]] = None
         self.answered = False
+        #: copies that answer in place of an unreachable one (alternates, other racks)
+        self.failed_over = 0
 
     # -- events in, commands out -------------------------------------------------------
     def start(self) -> List[Send]:
@@ -125,6 +139,9 @@ class Coordination:
             return None  # late: this copy already counted
         counted[copy] = 1
         group = self._targets[copy].group
+        answering = self._answering
+        if answering is not None and answering[self._part_of[copy]] >= 0:
+            group = 0 if copy == answering[self._part_of[copy]] else -1
         if group < 0 or self.answered:
             return None  # fire-and-forget, or decided already
         part = self._part_of[copy]
@@ -156,9 +173,38 @@ class Coordination:
             index = tried[copy]
             if index < len(target.alternates):
                 tried[copy] = index + 1
+                if target.group >= 0:
+                    self.failed_over += 1
                 raw = self._raws[self._part_of[copy]]
                 return Send(copy, target.alternates[index], target.msg_type, raw), None
+        if self._answers_dc_one_part(copy) and self._answer_from_another_copy(copy):
+            self._counted[copy] = 1
+            self.failed_over += 1
+            return None, None
         return None, self.on_reply(copy, error)
+
+    def _answers_dc_one_part(self, copy: int) -> bool:
+        part = self._part_of[copy]
+        if self._collectors[part] is not None or self._results[part] is not None:
+            return False
+        answering = self._answering
+        if answering is not None and answering[part] >= 0:
+            return copy == answering[part]
+        return self._targets[copy].group >= 0
+
+    def _answer_from_another_copy(self, failed: int) -> bool:
+        """Let the next copy of ``failed``'s part, not yet answered, answer in its
+        place (targets are in order: the other racks of this DC, then other DCs)."""
+        part = self._part_of[failed]
+        part_of = self._part_of
+        counted = self._counted
+        for copy in range(len(self._targets)):
+            if copy != failed and part_of[copy] == part and not counted[copy]:
+                if self._answering is None:
+                    self._answering = [-1] * len(self._results)
+                self._answering[part] = copy
+                return True
+        return False
 
     # -- the ReplyOwner side -----------------------------------------------------------
     def complete(self, slot: Slot, reply: bytes) -> None:

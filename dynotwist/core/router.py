@@ -170,7 +170,7 @@ class Router:
         local_dc = self.local_dc
         if not write and level == levels.DC_ONE:
             owner = topology.owner(local_dc, self.local_rack, token)
-            return Plan((Target(owner, DMSG_REQ, 0),), level)
+            return Plan((Target(owner, DMSG_REQ, 0, self._read_alternates(token)),), level)
         counted = level in _QUORUM_LEVELS
         # the local rack first: under DC_ONE its reply is the client's
         targets = [Target(topology.owner(local_dc, self.local_rack, token), DMSG_REQ, 0)]
@@ -195,6 +195,25 @@ class Router:
         if not counted:
             return Plan(tuple(targets), levels.DC_ONE)
         return Plan(tuple(targets), level, tuple(group_sizes))
+
+    def _read_alternates(self, token: int) -> Tuple[Member, ...]:
+        """Where a DC_ONE read goes when its owner is ejected or not connected: the
+        owners in the other racks of this DC (the next rack by name first, so that each
+        rack's failover lands on a different one), then in the other DCs (the rack this
+        node replicates to first)."""
+        topology = self.topology
+        racks = self.local_racks
+        mine = racks.index(self.local_rack)
+        owners = [
+            topology.owner(self.local_dc, racks[(mine + i) % len(racks)], token)
+            for i in range(1, len(racks))
+        ]
+        for dc in self.remote_dcs:
+            racks_of_dc = topology.racks_of(dc)
+            chosen = topology.preselected_rack(dc) or racks_of_dc[0]
+            owners.append(topology.owner(dc, chosen, token))
+            owners.extend(topology.owner(dc, r, token) for r in racks_of_dc if r != chosen)
+        return tuple(owners)
 
     def local_dc_fanout(self, token: int) -> Plan:
         """A write forwarded from another DC: every rack of this DC, DC_ONE (2.5)."""

@@ -57,7 +57,6 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
     def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node)
         self.parser = _RequestParser(node.config.proto_max_bulk_len)
-        self._single_node = node.router.single_node
         # a read's requests for the local datastore, written together by _send_local
         self._local_connection: Optional[DatastoreProtocol] = None
         self._local_resp3 = False
@@ -143,6 +142,11 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
         elif not self.session.authenticated and spec.name not in node_commands.BEFORE_AUTH:
             self.refuse(spec, node_commands.NOAUTH)
         elif route == _NODE:
+            if spec.name == "ping" and not self.node.gate.normal and self.node.gate.refuses_reads:
+                # Dynomite's PING reaches the datastore through the node's state: load
+                # balancers and clients take a node in STANDBY out on this error
+                self.answer(self.node.replies.state_forbids)
+                return
             own = self.own_commands.get(spec.name)
             if own is not None:
                 own(self, args)
@@ -177,7 +181,7 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
         session = self.session
         if stats_enabled and write and slot.started:  # a timed read's write sizes
             self.stats.payload_size.record_many(len(raw), SAMPLE_EVERY)
-        if self._single_node and node.gate.normal:
+        if node.single_node and node.gate.normal:
             # the local datastore is the only target: written with this read's others
             connection = self._local_connection
             if (

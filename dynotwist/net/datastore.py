@@ -28,6 +28,7 @@ from typing import (
     NamedTuple,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Type,
     TypeVar,
@@ -42,6 +43,7 @@ from twisted.python.failure import Failure
 
 from dynotwist import errors
 from dynotwist.config import Address
+from dynotwist.core.ejection import EJECTED, IN, PROBING, Ejection
 from dynotwist.core.slots import Gather, Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
@@ -96,24 +98,26 @@ class PooledProtocol(Batched, Protocol):
         for slot in pending:
             slot.deliver(failure)
 
-    def expire(self, oldest_allowed: int, dead_before: int) -> None:
+    def expire(self, oldest_allowed: int, dead_before: int) -> int:
         """Fail requests sent before tick ``oldest_allowed``; drop the connection if
-        the oldest was sent before ``dead_before``."""
+        the oldest was sent before ``dead_before``. Returns how many timed out."""
         pending = self.pending
         if not pending or pending[0].tick >= oldest_allowed:
-            return
+            return 0
         if pending[0].tick < dead_before:
             self.pool.on_stalled(self)
             self.transport.abortConnection()
-            return
+            return 0
         failure = self.pool.failure_reply
         expired = 0
         for slot in pending:
             if slot.tick >= oldest_allowed:
                 break
-            slot.deliver(failure)
-            expired += 1
+            if slot.owner is not None:  # not failed at an earlier tick
+                expired += 1
+                slot.deliver(failure)
         self.pool.requests_timed_out(expired)
+        return expired
 
 
 class _Handshake:
@@ -146,6 +150,8 @@ class DatastoreProtocol(PooledProtocol):
     pool: DatastorePool
     framer_class: Callable[[], Any] = ReplyFramer
     framer_errors: Tuple[Type[Exception], ...] = (ReplyError,)  # garbage from the datastore
+    #: what the pool sends to learn whether an ejected datastore answers again
+    probe_request: Optional[bytes] = encode_command([b"PING"])
 
     def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
         super().__init__(pool, slot_index)
@@ -205,8 +211,11 @@ class DatastoreProtocol(PooledProtocol):
             )
             self.transport.abortConnection()
             return
-        if self.round_trips is not None and replies:
-            self.round_trips.answered(len(replies))
+        if replies:
+            if self.round_trips is not None:
+                self.round_trips.answered(len(replies))
+            if self.pool.health.failures:
+                self.pool.record_reply()
         pending = self.pending
         reads = read_bytes = writes = write_bytes = 0
         for reply in replies:
@@ -258,18 +267,39 @@ class _PoolFactory(Factory):
 P = TypeVar("P", bound=PooledProtocol)
 
 
+class _Probe:
+    """Owner of a probe's reply: the pool learns the outcome from the connection's
+    reply matching (a reply) or its timeout (a failure), like any request's."""
+
+    def complete(self, slot: Slot, reply: bytes) -> None:
+        pass
+
+
+_PROBE = _Probe()
+
+
 class BackendPool(Generic[P]):
-    """``size`` connections to one backend, reconnecting with back-off.
+    """``size`` connections to one backend, reconnecting with back-off, ejected when
+    it fails (:mod:`dynotwist.core.ejection`).
 
     Connection ``i`` of the pool is built by ``protocol_class(pool, i)``. When it is
     lost (or cannot be made) it is retried after a delay starting at 1 s and doubling
     up to ``retry_cap_ms``; a successful connect resets the delay. A clock-driven tick
     expires old requests (see :meth:`PooledProtocol.expire`).
+
+    ``health`` counts failures (a connection not made or lost, a request timed out);
+    once it ejects the backend, the pool drops its connections (their requests fail at
+    once), refuses requests, and after the retry timeout sends ``probe`` (a request of
+    its own; None: a connection made is proof enough): a reply takes the backend back.
+    Requests may wait in the pool while its first connections are being made
+    (:meth:`hold`); they are sent when one is up, failed if none can be made, or when
+    they time out.
     """
 
     # checks per timeout period: a request times out within 1/TICKS of its timeout
     TICKS = 20
     role = "backend"  # how logs name the other side
+    probe: Any = None  # the probe request, as send_held takes it
 
     def __init__(
         self,
@@ -279,6 +309,7 @@ class BackendPool(Generic[P]):
         timeout_ms: int,
         retry_cap_ms: int,
         protocol_class: Callable[[Any, int], P],
+        health: Optional[Ejection] = None,
     ) -> None:
         reactor = shared.reactor
         self.reactor = reactor
@@ -291,13 +322,18 @@ class BackendPool(Generic[P]):
         self.timeout_ms = timeout_ms
         self.retry_cap = retry_cap_ms / 1000.0
         self.protocol_class = protocol_class
+        self.health = health if health is not None else Ejection(True, 3, self.retry_cap)
         self.timeout_factor = 1
         self.tick = 0
         self._tick_interval = 1.0
+        self._ticks_allowed = self.TICKS  # the timeout, in ticks
         self.ready: List[P] = []
-        self._connecting = 0
+        self._connecting: Set[int] = set()  # connection indexes being connected
+        self._waiting: Deque[Tuple[Slot, Any]] = deque()
         self._delay = [1.0] * size
         self._retry_calls: List[Any] = [None] * size
+        self._probe_call: Any = None
+        self._prober: Optional[P] = None  # the connection a probe is sent on
         self._started = False
         self._stopping = False
         self._ticker = LoopingCall(self._check_timeouts)
@@ -342,6 +378,20 @@ class BackendPool(Generic[P]):
             "{role} {address} stopped answering; reconnecting", role=self.role, address=self.name
         )
 
+    def on_ejected(self) -> None:
+        """The backend was just ejected (counted and logged by subclasses)."""
+        log.warn(
+            "{role} {address} ejected after {failures} failures in a row; probed again in"
+            " {delay:g} s",
+            role=self.role,
+            address=self.name,
+            failures=self.health.failures,
+            delay=self.health.retry_timeout,
+        )
+
+    def on_back_in(self) -> None:
+        log.info("{role} {address} answers again: back in", role=self.role, address=self.name)
+
     # -- life cycle -----------------------------------------------------------------
     def start(self, connect_now: bool = True) -> None:
         """Start the timeout checks; connect every slot now (or leave it to a subclass)."""
@@ -349,6 +399,7 @@ class BackendPool(Generic[P]):
             return
         self._started = True
         self._tick_interval = self.timeout_ms / 1000.0 / self.TICKS
+        self._ticks_allowed = self.TICKS
         self.tick = int(self.reactor.seconds() / self._tick_interval)
         self._ticker.start(self._tick_interval, now=False)
         if connect_now:
@@ -362,30 +413,54 @@ class BackendPool(Generic[P]):
         self._stopping = True
         if self._ticker.running:
             self._ticker.stop()
-        for call in self._retry_calls:
+        for call in [*self._retry_calls, self._probe_call]:
             if call is not None and call.active():
                 call.cancel()
-        for connection in list(self.ready):
+        self._fail_waiting()
+        connections = self.ready + ([self._prober] if self._prober is not None else [])
+        for connection in connections:
             connection.transport.loseConnection()
 
+    def set_timeout(self, timeout_ms: int) -> None:
+        """A new request timeout (the ticks keep their length: the count changes)."""
+        self.timeout_ms = timeout_ms
+        if self._started:
+            self._ticks_allowed = max(1, round(timeout_ms / 1000.0 / self._tick_interval))
+
     def reset(self) -> None:
-        """Drop every connection and connect again now, with the back-off reset.
+        """Drop every connection and connect again now, with the back-off reset and
+        the backend taken back if it was ejected.
 
         Requests pending on a dropped connection get its error reply at once.
         """
         if self._stopping or not self._started:
             return
+        self.health.succeeded()
+        self._cancel_probe()
+        for connection in list(self.ready):
+            self._drop(connection)
+        self._connect_idle()
+
+    def _drop(self, connection: P) -> None:
+        """Stop counting ``connection``: its requests fail now, it is closed."""
+        connection.replaced = True
+        if connection is self._prober:
+            self._prober = None
+        else:
+            self.ready.remove(connection)
+        connection.fail_pending()
+        connection.transport.abortConnection()
+
+    def _connect_idle(self) -> None:
+        """Connect now every connection that is neither up nor being made."""
+        up = {connection.slot_index for connection in self.ready}
         for index in range(self.size):
             self._delay[index] = 1.0
-        for connection in list(self.ready):
-            connection.replaced = True
-            self.ready.remove(connection)
-            connection.fail_pending()
-            connection.transport.abortConnection()
-            self._connect(connection.slot_index)
-        for index, call in enumerate(self._retry_calls):
+            call = self._retry_calls[index]
             if call is not None and call.active():
                 call.cancel()
+                self._retry_calls[index] = None
+            if index not in up and index not in self._connecting:
                 self._connect(index)
 
     def _endpoint(self) -> Any:
@@ -405,47 +480,65 @@ class BackendPool(Generic[P]):
 
     def _connect(self, index: int) -> None:
         self._retry_calls[index] = None
-        self._connecting += 1
+        self._connecting.add(index)
         d = self._endpoint().connect(_PoolFactory(self, index))
         d.addCallbacks(self._connected, self._failed, errbackArgs=(index,))
 
     def _connected(self, protocol: P) -> None:
-        self._connecting -= 1
+        self._connecting.discard(protocol.slot_index)
         self._delay[protocol.slot_index] = 1.0
+        if self._stopping or self.health.state == EJECTED:
+            # made while the pool stopped or ejected its backend: not used
+            protocol.replaced = True
+            protocol.transport.abortConnection()
+            return
+        self.on_connected(protocol)
+        if self.health.state == PROBING and self.probe is not None:
+            # not for requests until the probe's reply takes the backend back
+            self._prober = protocol
+            self.send_held(protocol, Slot(_PROBE), self.probe)
+            return
         self.ready.append(protocol)
         self.reachability.reached()
-        self.on_connected(protocol)
-        self.after_connect(protocol)
+        if self.health.state == PROBING:
+            self.record_reply()  # no probe request: the connection is the proof
+            return
+        waiting, self._waiting = self._waiting, deque()
+        for slot, request in waiting:
+            self.send_held(protocol, slot, request)
+        self.on_ready(protocol)
 
-    def after_connect(self, protocol: P) -> None:
-        """A connection came up (hook)."""
+    def on_ready(self, protocol: P) -> None:
+        """``protocol`` is up and takes requests (hook)."""
 
     def _failed(self, reason: Failure, index: int) -> None:
-        self._connecting -= 1
+        self._connecting.discard(index)
         self.on_connect_failed(reason)
         if not self.ready and not self._stopping:
             self.reachability.lost(reason.getErrorMessage())
         if not self._connecting:
-            self.after_attempts_failed()
+            self._fail_waiting()
+        self.record_failures(1)
         self._schedule_retry(index)
-
-    def after_attempts_failed(self) -> None:
-        """A connection attempt failed and none is under way (hook)."""
 
     def connection_lost(self, protocol: P) -> None:
         if protocol.replaced:
-            return  # reset() has already replaced it
-        if protocol in self.ready:
+            return  # reset() or an ejection has already replaced it
+        if protocol is self._prober:
+            self._prober = None
+            self.record_failures(1)
+        elif protocol in self.ready:
             self.ready.remove(protocol)
             if not self._stopping:
                 self.on_lost(protocol)
+                self.record_failures(1)
                 if not self.ready:
                     self.reachability.lost("connection lost")
         self._schedule_retry(protocol.slot_index)
 
     def _schedule_retry(self, index: int) -> None:
-        if self._stopping or self._retry_calls[index] is not None:
-            return
+        if self._stopping or self.health.ejected or self._retry_calls[index] is not None:
+            return  # an ejected backend is probed instead
         delay = self._delay[index]
         self._delay[index] = min(delay * 2, max(self.retry_cap, 1.0))
         self.on_retry(index, delay)
@@ -454,14 +547,91 @@ class BackendPool(Generic[P]):
     def _check_timeouts(self) -> None:
         # from the clock, not a count of calls: a busy reactor skips calls
         self.tick = int(self.reactor.seconds() / self._tick_interval)
-        allowed = self.TICKS * self.timeout_factor
+        allowed = self._ticks_allowed * self.timeout_factor
         oldest_allowed = self.tick - allowed
+        expired = 0
         for connection in list(self.ready):
-            connection.expire(oldest_allowed, oldest_allowed - allowed)
-        self.expire_waiting(oldest_allowed)
+            expired += connection.expire(oldest_allowed, oldest_allowed - allowed)
+        if self._prober is not None:
+            expired += self._prober.expire(oldest_allowed, oldest_allowed - allowed)
+        waiting = self._waiting
+        while waiting and waiting[0][0].tick < oldest_allowed:
+            waiting.popleft()[0].deliver(self.failure_reply)
+        if expired:
+            self.record_failures(expired)
+        self.after_tick()
 
-    def expire_waiting(self, oldest_allowed: int) -> None:
-        """Fail requests held by the pool itself that were queued before the tick (hook)."""
+    def after_tick(self) -> None:
+        """The timeouts were checked (hook)."""
+
+    # -- requests waiting for a connection ------------------------------------------
+    @property
+    def failure_reply(self) -> bytes:
+        """What a request gets when the backend cannot answer it."""
+        raise NotImplementedError
+
+    def hold(self, slot: Slot, request: Any) -> None:
+        """Keep a request until a connection is up (:meth:`send_held` then sends it)."""
+        slot.tick = self.tick
+        self._waiting.append((slot, request))
+
+    def send_held(self, protocol: P, slot: Slot, request: Any) -> None:
+        """Send a request that waited (or the probe) on ``protocol``."""
+        raise NotImplementedError
+
+    def _fail_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, deque()
+        for slot, _ in waiting:
+            slot.deliver(self.failure_reply)
+
+    # -- failure detection ------------------------------------------------------------
+    def record_failures(self, count: int) -> None:
+        health = self.health
+        newly = health.state == IN
+        if health.failed(self.reactor.seconds(), count) and not self._stopping:
+            if newly:
+                self.on_ejected()
+            self._eject()
+
+    def record_reply(self) -> None:
+        """A reply came while failures were counted (connections check ``health.failures``
+        first: nothing to do on the hot path while the backend is well)."""
+        if self.health.succeeded() and not self._stopping:
+            self._cancel_probe()
+            prober, self._prober = self._prober, None
+            self.on_back_in()
+            if prober is not None:
+                self.ready.append(prober)
+                self.reachability.reached()
+                self.on_ready(prober)
+            self._connect_idle()
+
+    def _eject(self) -> None:
+        for index, call in enumerate(self._retry_calls):
+            if call is not None and call.active():
+                call.cancel()
+            self._retry_calls[index] = None
+        for connection in list(self.ready):
+            self._drop(connection)
+        if self._prober is not None:
+            self._drop(self._prober)
+        self._fail_waiting()
+        self._cancel_probe()
+        self._probe_call = self.reactor.callLater(self.health.retry_timeout, self._probe)
+
+    def _cancel_probe(self) -> None:
+        call = self._probe_call
+        if call is not None and call.active():
+            call.cancel()
+        self._probe_call = None
+
+    def _probe(self) -> None:
+        self._probe_call = None
+        if self._stopping or not self.health.probe_due(self.reactor.seconds()):
+            return
+        log.debug("probing {role} {address}", role=self.role, address=self.name)
+        if 0 not in self._connecting:
+            self._connect(0)
 
 
 class DatastorePool(BackendPool[DatastoreProtocol]):
@@ -479,12 +649,14 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         protocol_class: Callable[[DatastorePool, int], DatastoreProtocol] = DatastoreProtocol,
         resp3: bool = False,
         password: Optional[str] = None,
+        health: Optional[Ejection] = None,
     ) -> None:
-        super().__init__(shared, address, size, timeout_ms, retry_cap_ms, protocol_class)
+        super().__init__(
+            shared, address, size, timeout_ms, retry_cap_ms, protocol_class, health
+        )
         self.resp3 = resp3
         self.password = password
-        # requests that arrived while the first connection attempt was under way
-        self._waiting: Deque[Any] = deque()
+        self.probe = getattr(protocol_class, "probe_request", None)
         self._connect_on_first_use = False
 
     @property
@@ -510,8 +682,11 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
 
     def on_lost(self, protocol: DatastoreProtocol) -> None:
         super().on_lost(protocol)
+        self.stats.server_eof += 1
+
+    def on_ejected(self) -> None:
+        super().on_ejected()
         stats = self.stats
-        stats.server_eof += 1
         stats.server_ejects += 1
         stats.server_ejected_at = int(self.reactor.seconds() * 1000)
 
@@ -527,18 +702,8 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         if not connect_now:
             self._connect_on_first_use = True
 
-    def after_connect(self, protocol: DatastoreProtocol) -> None:
-        waiting, self._waiting = self._waiting, deque()
-        for raw, slot in waiting:
-            protocol.send(raw, slot)
-
-    def after_attempts_failed(self) -> None:
-        self._fail_waiting()
-
-    def _fail_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, deque()
-        for _, slot in waiting:
-            slot.deliver(self.failure_reply)
+    def send_held(self, protocol: DatastoreProtocol, slot: Slot, request: Any) -> None:
+        protocol.send(request, slot)
 
     # -- requests -----------------------------------------------------------------
     def connection(self, lane: int) -> Optional[DatastoreProtocol]:
@@ -555,9 +720,8 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
         if self._connect_on_first_use:  # preconnect: false
             self._connect_on_first_use = False
             self._connect_all()
-        if self._connecting:
-            slot.tick = self.tick
-            self._waiting.append((raw, slot))
+        if self._connecting and not self.health.ejected:
+            self.hold(slot, raw)
             return True
         return False
 
@@ -568,8 +732,4 @@ class DatastorePool(BackendPool[DatastoreProtocol]):
 
     @property
     def queued_bytes(self) -> int:
-        return sum(len(raw) for raw, _ in self._waiting)
-
-    def expire_waiting(self, oldest_allowed: int) -> None:
-        while self._waiting and self._waiting[0][1].tick < oldest_allowed:
-            self._waiting.popleft()[1].deliver(self.failure_reply)
+        return sum(len(raw) for _, raw in self._waiting)

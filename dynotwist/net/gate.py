@@ -64,10 +64,18 @@ class LocalGate:
             return
         held, self._held = self._held, deque()
         for _, raw, slot, resp3, lane in held:
-            self._admit(raw, slot, resp3, lane, True)
+            if not self._admit(raw, slot, resp3, lane, True):
+                slot.deliver(self._replies.datastore_refused)
 
-    def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
-        """A request for the local datastore, if the state lets it through."""
+    @property
+    def refuses_reads(self) -> bool:
+        """The state refuses reads (STANDBY, WRITES_ONLY, RESUMING, JOINING...)."""
+        return self._read is states.REFUSE
+
+    def send(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> bool:
+        """A request for the local datastore, if the state lets it through. False if
+        the datastore cannot take it (not connected, or ejected): the caller answers
+        ``datastore_refused``, or sends the request to another replica."""
         if stats_enabled:
             slot.write = write
             stats = self._stats
@@ -77,7 +85,7 @@ class LocalGate:
             else:
                 stats.read_requests += 1
                 stats.read_request_bytes += len(raw)
-        self._admit(raw, slot, resp3, lane, write)
+        return self._admit(raw, slot, resp3, lane, write)
 
     @property
     def held(self) -> int:
@@ -88,16 +96,18 @@ class LocalGate:
     def held_bytes(self) -> int:
         return sum(len(entry[1]) for entry in self._held)
 
-    def _admit(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:
+    def _admit(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> bool:
         decision = self._write if write else self._read
         if decision is states.PASS:
-            if not self._datastore(resp3).send(raw, slot, lane):
-                self._stats.forward_error += 1
-                slot.deliver(self._replies.datastore_refused)
-        elif decision is states.HOLD:
+            if self._datastore(resp3).send(raw, slot, lane):
+                return True
+            self._stats.forward_error += 1
+            return False
+        if decision is states.HOLD:
             self._hold(raw, slot, resp3, lane)
         else:
             slot.deliver(self._replies.state_forbids)
+        return True
 
     def _hold(self, raw: bytes, slot: Slot, resp3: bool, lane: int) -> None:
         """Keep a write until the state changes — or until the request timeout, when

@@ -172,6 +172,7 @@ class MemcacheDatastoreProtocol(DatastoreProtocol):
     framer: MemcacheReplyFramer
     framer_class = MemcacheReplyFramer
     framer_errors = (memcache.ReplyError,)
+    probe_request = b"version\r\n"
 
     def opening_commands(self) -> List[List[bytes]]:
         return []

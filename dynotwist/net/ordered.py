@@ -234,7 +234,8 @@ class ClientPortNode(typing.Protocol):
     replies: Replies
     clients: ClientCount
     kind: Any  # its dynotwist.datastores.IDatastoreKind
-    router: Router
+    router: Router  # replaced when the peers change
+    single_node: bool  # no peers: requests go to the local datastore directly
     dispatcher: Any  # net.dispatch.Dispatcher
     gate: Any  # net.gate.LocalGate: its ``normal`` flag
 

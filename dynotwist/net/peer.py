@@ -44,6 +44,7 @@ from twisted.python.failure import Failure
 from dynotwist import errors
 from dynotwist.config import Address
 from dynotwist.core import ring
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, PeerStats, Stats
@@ -57,9 +58,11 @@ from dynotwist.proto.dnode import (
     DMSG_RES,
     FLAG_ENCRYPTED,
     FLAG_RESP3,
+    GOSSIP_SYN,
     DnodeError,
     DnodeParser,
     Frame,
+    encode_frame,
     request_frame,
     response_frame,
 )
@@ -153,6 +156,8 @@ class PeerProtocol(PooledProtocol):
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
         ids = self.ids
+        if frames and self.pool.health.failures:
+            self.pool.record_reply()
         for frame in frames:
             if frame[1] != DMSG_RES:
                 continue  # nothing else is expected on a link we opened
@@ -187,7 +192,14 @@ class PeerPool(BackendPool[PeerProtocol]):
     ``timeout`` + 200 ms in the same DC, + 5000 ms across DCs). ``msg_ids`` is the
     node-wide message id counter. ``msg_rate`` (``conn_msg_rate``) limits the frames
     per second of each connection to a peer in another DC; 0 or less means no limit.
-    Requests are never queued while the peer is down: :meth:`send` returns False.
+    ``health`` ejects the peer after failures (:mod:`dynotwist.core.ejection`);
+    ``probe`` is the request (a PING in the cluster's datastore protocol) that tells
+    whether an ejected peer answers again.
+
+    While the pool's first connections are being made (at startup, at the first
+    request without ``preconnect``, after a reset) requests wait for them, within their
+    timeout. Otherwise a request finds the peer up or is refused at once
+    (:meth:`send` returns False): not connected, or ejected.
     """
 
     role = "peer"
@@ -251,6 +263,9 @@ class PeerPool(BackendPool[PeerProtocol]):
         msg_rate: int = 50000,
         retry_cap_ms: int = PEER_RETRY_CAP_MS,
         dialer: Optional[Callable[[PeerPool], Any]] = None,
+        health: Optional[Ejection] = None,
+        probe: Optional[bytes] = None,
+        link_up: Optional[Callable[[PeerPool], Any]] = None,
     ) -> None:
         # this peer's own counters, before the connections that record in them
         self.link: PeerStats = shared.stats.peer(peer.name, peer.dc, peer.rack)
@@ -261,7 +276,12 @@ class PeerPool(BackendPool[PeerProtocol]):
             timeout_ms,
             retry_cap_ms,
             PeerProtocol,
+            health,
         )
+        # sent on a connection of its own while the peer is ejected (send_held's form)
+        self.probe = (probe, DMSG_REQ, False) if probe is not None else None
+        #: told when the pool's first connection is up (the node greets the peer)
+        self.link_up = link_up
         #: makes each connection's endpoint (TLS or plaintext, from the node's address:
         #: net.peerlinks); None: plain TCP from any local address
         self.dialer = dialer
@@ -289,24 +309,52 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     @property
     def is_up(self) -> bool:
-        """True while at least one connection to the peer is up."""
+        """True while at least one connection to the peer is up (and the peer in)."""
         return bool(self.ready)
 
-    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
-        """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection.
+    @property
+    def coming_up(self) -> bool:
+        """True while the pool's first connections are being made: requests wait."""
+        return bool(self._connecting) and not self.health.failures
 
-        False if no connection is up: the caller answers ``errors.PEER_NOT_CONNECTED``.
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
+        """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection,
+        or keep it until the connection being made is up.
+
+        False if the peer cannot take it: the caller answers
+        ``errors.PEER_NOT_CONNECTED`` (or sends the request to another replica).
         """
         ready = self.ready
         if not ready or self.admin_down:
+            if self.admin_down:
+                return False
             if self._connect_on_first_use:  # preconnect: false
                 self._connect_on_first_use = False
                 self._connect_all()
-            return False
-        ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
+            if not self.coming_up:
+                return False
+            self.hold(slot, (payload, msg_type, resp3))
+        else:
+            ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
         self.stats.peer_requests += 1
         self.link.requests += 1
         return True
+
+    def send_gossip(self, payload: bytes, data: bytes) -> bool:
+        """A GOSSIP_SYN frame on the first connection up (no reply is expected); False
+        if none is up."""
+        ready = self.ready
+        if not ready:
+            return False
+        frame = encode_frame(
+            next(self.msg_ids), GOSSIP_SYN, 0, self.same_dc_digit, payload, data=data
+        )
+        self.batch.write(ready[0], frame)
+        return True
+
+    def send_held(self, protocol: PeerProtocol, slot: Slot, request: Any) -> None:
+        payload, msg_type, resp3 = request
+        protocol.send(payload, slot, msg_type, resp3)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, connect_now: bool = True) -> None:
@@ -327,6 +375,27 @@ class PeerPool(BackendPool[PeerProtocol]):
             self._refiller.stop()
         super().stop()
 
+    def retire(self) -> None:
+        """The peer left the ring (removed, or replaced by another address): no new
+        requests; each connection closes once its requests are answered or timed out."""
+        self.admin_down = True
+        self._stopping = True
+        for call in [*self._retry_calls, self._probe_call]:
+            if call is not None and call.active():
+                call.cancel()
+        self._fail_waiting()
+        self.after_tick()
+
+    def after_tick(self) -> None:
+        if not self._stopping or not self._ticker.running:
+            return
+        for connection in list(self.ready):
+            if not connection.pending:
+                self.ready.remove(connection)
+                connection.transport.loseConnection()
+        if not self.ready:
+            self.stop()
+
     def _refill(self) -> None:
         rate = self.msg_rate
         if rate is None:
@@ -346,6 +415,10 @@ class PeerPool(BackendPool[PeerProtocol]):
             index=protocol.slot_index,
         )
 
+    def on_ready(self, protocol: PeerProtocol) -> None:
+        if self.link_up is not None and len(self.ready) == 1:
+            self.link_up(self)
+
     def on_connect_failed(self, reason: Failure) -> None:
         log.info(
             "cannot connect to peer {peer}: {reason}",
@@ -360,11 +433,23 @@ class PeerPool(BackendPool[PeerProtocol]):
             peer=self._describe(),
             index=protocol.slot_index,
         )
+        self.stats.peer_eof += 1
+        self.link.eof += 1
+
+    def on_ejected(self) -> None:
+        log.warn(
+            "peer {peer} ejected after {failures} failures in a row: its requests go to"
+            " other replicas; probed again in {delay:g} s",
+            peer=self._describe(),
+            failures=self.health.failures,
+            delay=self.health.retry_timeout,
+        )
         stats = self.stats
-        stats.peer_eof += 1
         stats.peer_ejects += 1
         stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
-        self.link.eof += 1
+
+    def on_back_in(self) -> None:
+        log.warn("peer {peer} answers again: back in", peer=self._describe())
 
     def on_retry(self, index: int, delay: float) -> None:
         log.info(
@@ -409,6 +494,9 @@ class ServingNode(Protocol):
 
         False if that cannot be done (answered ``errors.PEER_NOT_CONNECTED``).
         """
+
+    def gossip_received(self, frame: Frame, sender: str) -> None:
+        """A GOSSIP_SYN frame from the peer at address ``sender`` (no reply)."""
 
 
 class DnodeServerProtocol(OrderedConnection):
@@ -473,7 +561,9 @@ class DnodeServerProtocol(OrderedConnection):
         for frame in frames:
             msg_type = frame[1]
             if msg_type != DMSG_REQ and msg_type != DMSG_REQ_FORWARD:
-                continue  # responses, gossip, crypto handshakes: no reply
+                if msg_type == GOSSIP_SYN:
+                    node.gossip_received(frame, self.describe_peer())
+                continue  # responses, crypto handshakes: no reply
             flags = frame[2]
             if flags & FLAG_ENCRYPTED:
                 node.stats.dnode_client_err += 1

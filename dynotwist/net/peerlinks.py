@@ -27,7 +27,8 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from dynotwist.config import Address, Config
-from dynotwist.core.linkpolicy import LinkPolicy, SeedAddress
+from dynotwist.core.linkpolicy import LinkPolicy, SeedAddress, normal_address
+from dynotwist.core.ring import Member
 from dynotwist.core.stats import Stats
 from dynotwist.logs import logger
 from dynotwist.net.tls import (
@@ -51,6 +52,10 @@ log = logger(__name__)
 _WILDCARDS = ("0.0.0.0", "::", "")
 # distinct (address, reason) pairs remembered for logging once; forgotten past this
 _LOGGED_MAX = 4096
+
+
+def _is_ip(host: str) -> bool:
+    return bool(isIPAddress(host) or isIPv6Address(host))
 
 
 def resolve_host(host: str) -> List[str]:
@@ -168,6 +173,33 @@ class PeerLinks:
                 self.refused_plaintext(source, reason)
                 connection.close()
         return changed
+
+    def follow_peers(self, peers: Iterable[Member]) -> None:
+        """The ring's peers changed (a seed provider, gossip): plaintext is let in from
+        their addresses as the policy says. Host names are resolved in the background
+        (``reactor.resolve``): until then plaintext from them is refused."""
+        policy = self.policy
+        if policy.option not in ("rack", "datacenter"):
+            return
+        peers = list(peers)
+        found = [SeedAddress(p.host, p.dc, p.rack) for p in peers if _is_ip(p.host)]
+        self.policy = LinkPolicy(policy.option, policy.dc, policy.rack, found)
+        for peer in peers:
+            if not _is_ip(peer.host):
+                d = self.reactor.resolve(peer.host)
+                d.addCallbacks(self._resolved, self._unresolved, (peer,), None, (peer,))
+
+    def _resolved(self, address: str, peer: Member) -> None:
+        policy = self.policy
+        if not policy.encrypts(peer.dc, peer.rack):
+            policy.plaintext_sources = policy.plaintext_sources | {normal_address(address)}
+
+    def _unresolved(self, reason: Failure, peer: Member) -> None:
+        log.warn(
+            "peer {host} does not resolve: plaintext from it will be refused ({reason})",
+            host=peer.host,
+            reason=reason.getErrorMessage(),
+        )
 
     # -- connecting ---------------------------------------------------------------------
     def endpoint(self, pool: PeerPool) -> Any:

@@ -36,7 +36,8 @@ is a whole such test module, replication included.
 
 The same classes run without a reactor, blocking: ``Cluster``, ``RedisServer``,
 ``MemcachedServer`` and ``NodeProcess`` (``start()``, ``stop()``), as
-``python -m dynotwist.local`` does.
+``python -m dynotwist.local`` does; ``FloridaServer`` serves a seed list to nodes
+with ``dyn_seed_provider: florida_provider`` (``set_seeds()`` changes it).
 """
 
 from __future__ import annotations
@@ -46,13 +47,19 @@ from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.configs import render_config, single_node_fields
 from dynotwist.testing.inprocess import RunningNode, start_node
 from dynotwist.testing.ports import LOOPBACK, free_port, free_ports
-from dynotwist.testing.processes import MemcachedServer, NodeProcess, RedisServer
+from dynotwist.testing.processes import (
+    FloridaServer,
+    MemcachedServer,
+    NodeProcess,
+    RedisServer,
+)
 from dynotwist.testing.trial import start_cluster, start_memcached, start_redis
 
 __all__ = [
     "LOOPBACK",
     "Cluster",
     "ClusterNode",
+    "FloridaServer",
     "MemcachedServer",
     "NodeProcess",
     "RedisServer",

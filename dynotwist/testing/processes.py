@@ -143,6 +143,35 @@ class MemcachedServer(ListeningProcess):
         super().__init__(argv, os.path.join(workdir, "memcached-%d.log" % self.port))
 
 
+class FloridaServer(ListeningProcess):
+    """A florida-compatible seed server: Python's ``http.server`` serving the seed list
+    at ``/REST/v1/admin/get_seeds`` from a file that :meth:`set_seeds` rewrites. Nodes
+    reach it with ``dyn_seed_provider: florida_provider`` and :meth:`environment`."""
+
+    PATH = "REST/v1/admin/get_seeds"
+
+    def __init__(self, workdir: str, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self.root = os.path.join(workdir, "florida-%d" % self.port)
+        os.makedirs(os.path.join(self.root, os.path.dirname(self.PATH)), exist_ok=True)
+        self.set_seeds([])
+        argv = [sys.executable, "-m", "http.server", str(self.port), "--bind", LOOPBACK,
+                "--directory", self.root]
+        super().__init__(argv, os.path.join(workdir, "florida-%d.log" % self.port))
+
+    def set_seeds(self, seeds: Sequence[str]) -> None:
+        """Serve ``seeds`` (``host:port:rack:dc:tokens`` each) from now on, joined with
+        ``|`` as florida joins its seeds.list."""
+        path = os.path.join(self.root, self.PATH)
+        with open(path + ".new", "w") as f:
+            f.write("|".join(seeds))
+        os.replace(path + ".new", path)
+
+    def environment(self) -> Dict[str, str]:
+        """The environment variables that point a node at this server."""
+        return {"DYNOMITE_FLORIDA_IP": LOOPBACK, "DYNOMITE_FLORIDA_PORT": str(self.port)}
+
+
 class NodeProcess(ListeningProcess):
     """``twistd -n dynomite`` with a config written from ``fields``; ready once its
     client port accepts connections."""
@@ -158,13 +187,13 @@ class NodeProcess(ListeningProcess):
 
     def rewrite(self, fields: Dict[str, object]) -> None:
         """Write the config file from ``fields`` (a running node reads it again on
-        SIGHUP, for its TLS settings, or when restarted)."""
+        SIGHUP, or when restarted)."""
         self.fields = fields
         with open(self.config_path, "w") as f:
             f.write(render_config(fields))
 
     def reload(self) -> None:
-        """SIGHUP: the node applies its config file's TLS settings again."""
+        """SIGHUP: the node applies its config file again (or refuses it, logged)."""
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
 

@@ -11,6 +11,7 @@ from dynotwist.core.slots import Slot
 from dynotwist.core.stats import detached_stats
 from dynotwist.datastores import RedisKind, Relayed
 from dynotwist.net.batch import WriteBatch
+from dynotwist.proto.dnode import Frame
 from tests.support.configs import node_config
 
 
@@ -47,6 +48,7 @@ class FakeNode:
         self.stores = {False: FakeDatastore(False), True: FakeDatastore(True)}
         self.forwarded: List[Tuple[bytes, bool, Slot, int]] = []
         self.forward_ok = True
+        self.gossip: List[Tuple[Frame, str]] = []
         self.kind = RedisKind()
         self.max_relayed_payload = 1 << 20
         self.stats = detached_stats()
@@ -64,6 +66,9 @@ class FakeNode:
             return False
         self.forwarded.append((request.raw, resp3, slot, lane))
         return True
+
+    def gossip_received(self, frame: Frame, sender: str) -> None:
+        self.gossip.append((frame, sender))
 
 
 class Owner:

@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from dynotwist import errors
 from dynotwist.core import stats as stats_table
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.stats import SAMPLE_EVERY, detached_stats
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, PoolShared
@@ -229,7 +230,9 @@ class PoolTests(unittest.TestCase):
         reactor = MemoryReactorClock()
         config = node_config()
         shared = PoolShared(reactor, WriteBatch(reactor), detached_stats(), errors.RESP)
-        pool = DatastorePool(shared, config.servers[0].address, 1, 1000, 4000)
+        pool = DatastorePool(
+            shared, config.servers[0].address, 1, 1000, 4000, health=Ejection(False, 3, 4.0)
+        )
         pool.start()
         delays = []
         for _ in range(5):
@@ -262,7 +265,11 @@ class StateTests(unittest.TestCase):
     def test_standby_refuses_reads_and_writes_and_keeps_the_connection(self) -> None:
         self.h.node.state = "STANDBY"
         self.client.dataReceived(cmd(b"GET", b"a") + cmd(b"SET", b"a", b"1") + cmd(b"PING"))
-        self.assertEqual(self.out.flush().value(), errors.STATE_FORBIDS * 2 + b"+PONG\r\n")
+        # PING too, as Dynomite's reaches the datastore through the state
+        self.assertEqual(self.out.flush().value(), errors.STATE_FORBIDS * 3)
+        self.h.node.state = "NORMAL"
+        self.client.dataReceived(cmd(b"PING"))
+        self.assertEqual(self.out.flush().value(), errors.STATE_FORBIDS * 3 + b"+PONG\r\n")
         self.assertEqual(self.store.transport.flush().value(), b"")
 
     def test_writes_only_holds_writes_until_the_state_changes(self) -> None:

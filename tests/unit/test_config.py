@@ -172,6 +172,8 @@ DEFAULTS = {
     "client_query_buffer_limit": 1 << 30,
     "client_output_buffer_limit": 0,
     "admin_token": None,
+    "seeds_check_interval": 30000,
+    "verbosity": None,
 }
 
 # Keys where Dynomite reads an explicit 0 as "unset", hence the default.

@@ -169,13 +169,60 @@ class DcOneTests(unittest.TestCase):
             ("reply", "dc1/rack2", OK, OK),
         ])
 
-    def test_unreachable_local_rack_owner_answers_not_connected(self) -> None:
+    def test_read_of_an_unreachable_owner_fails_over_to_the_other_racks(self) -> None:
         route = router([2], half_tokens=True)
         key = next(k for k in (b"k%d" % i for i in range(1000))
                    if route.owner(k).name == "dc1/rack1:1")
-        Playbook(self, route, get(key)).play([
+        playbook = Playbook(self, route, get(key))
+        playbook.play([
             ("start", [("dc1/rack1:1", REQ)]),
-            ("unreachable", "dc1/rack1:1", None, NOT_CONNECTED),
+            ("unreachable", "dc1/rack1:1", "dc1/rack2:1", None),
+            ("reply", "dc1/rack2:1", A, A),
+        ])
+        self.assertEqual(playbook.coordination.failed_over, 1)
+
+    def test_read_fails_over_to_the_next_rack_then_other_dcs(self) -> None:
+        # dc1/rack1 fails over to rack2, then rack3, then dc2's rack1 (preselected)
+        Playbook(self, router([3, 2]), get()).play([
+            ("start", [("dc1/rack1", REQ)]),
+            ("unreachable", "dc1/rack1", "dc1/rack2", None),
+            ("unreachable", "dc1/rack2", "dc1/rack3", None),
+            ("unreachable", "dc1/rack3", "dc2/rack1", None),
+            ("unreachable", "dc2/rack1", "dc2/rack2", None),
+            ("unreachable", "dc2/rack2", None, NOT_CONNECTED),  # every replica: the error
+        ])
+
+    def test_write_takes_the_answer_of_the_next_rack_instead_of_a_duplicate(self) -> None:
+        playbook = Playbook(self, router([3, 2]), set_())
+        playbook.play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc1/rack3", REQ),
+                       ("dc2/rack1", FWD)]),
+            ("unreachable", "dc1/rack1", None, None),  # no new copy: rack2's answers
+            ("reply", "dc1/rack3", OK, None),
+            ("reply", "dc1/rack2", OK, OK),
+        ])
+        self.assertEqual(playbook.coordination.failed_over, 1)
+
+    def test_write_fails_over_rack_by_rack_then_to_the_remote_dc(self) -> None:
+        Playbook(self, router([2, 2]), set_()).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc2/rack1", FWD)]),
+            ("unreachable", "dc1/rack1", None, None),
+            ("unreachable", "dc1/rack2", None, None),
+            ("reply", "dc2/rack1", OK, OK),  # the remote DC's local rack answered
+        ])
+
+    def test_write_with_no_replica_left_answers_the_error(self) -> None:
+        Playbook(self, router([2]), set_()).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ)]),
+            ("reply", "dc1/rack2", OK, None),  # counted before the failure was known
+            ("unreachable", "dc1/rack1", None, NOT_CONNECTED),
+        ])
+
+    def test_quorum_counts_an_unreachable_replica_as_failed_at_once(self) -> None:
+        Playbook(self, router([3]), get(), read=QUORUM).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc1/rack3", REQ)]),
+            ("unreachable", "dc1/rack2", None, None),
+            ("unreachable", "dc1/rack3", None, NOT_CONNECTED),  # decided now
         ])
 
 
@@ -309,8 +356,17 @@ class FragmentTests(unittest.TestCase):
     def test_a_failed_part_fails_its_element(self) -> None:
         Playbook(self, self.route, [b"MGET", self.k0, self.k1]).play([
             ("start", [("dc1/rack1:0", REQ), ("dc1/rack1:1", REQ)]),
-            ("unreachable", "dc1/rack1:1", None, None),
+            ("unreachable", "dc1/rack1:1", "dc1/rack2:1", None),
+            ("unreachable", "dc1/rack2:1", None, None),
             ("reply", "dc1/rack1:0", b"*1\r\n" + A, NOT_CONNECTED),
+        ])
+
+    def test_a_part_fails_over_on_its_own(self) -> None:
+        Playbook(self, self.route, [b"MGET", self.k0, self.k1]).play([
+            ("start", [("dc1/rack1:0", REQ), ("dc1/rack1:1", REQ)]),
+            ("unreachable", "dc1/rack1:1", "dc1/rack2:1", None),
+            ("reply", "dc1/rack1:0", b"*1\r\n" + A, None),
+            ("reply", "dc1/rack2:1", b"*1\r\n" + B, b"*2\r\n" + A + B),
         ])
 
 

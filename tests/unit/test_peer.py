@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
-from typing import List
+from typing import List, Optional
 
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock
@@ -16,6 +16,7 @@ from twisted.trial import unittest
 
 from dynotwist import errors
 from dynotwist.core import ring
+from dynotwist.core.ejection import Ejection
 from dynotwist.core.stats import detached_stats
 from dynotwist.datastores import Relayed
 from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
@@ -84,6 +85,8 @@ class PoolHarness:
         first_id: int = 1,
         msg_rate: int = 50000,
         start: bool = True,
+        health: Optional[Ejection] = None,
+        probe: Optional[bytes] = None,
     ) -> None:
         self.reactor = MemoryReactorClock()
         self.batch = WriteBatch(self.reactor)
@@ -96,6 +99,8 @@ class PoolHarness:
             same_dc,
             itertools.count(first_id),
             msg_rate=msg_rate,
+            health=health,
+            probe=probe,
         )
         if start:
             self.pool.start()
@@ -240,18 +245,49 @@ class PeerClientTests(unittest.TestCase):
         self.assertEqual(stats.peer_response_bytes, link_stats.response_bytes)
         self.assertGreater(link_stats.response_bytes, 0)
 
-    def test_not_connected_refuses_and_queues_nothing(self) -> None:
+    def test_requests_wait_for_the_first_connection_being_made(self) -> None:
         h = PoolHarness()
         self.assertFalse(h.pool.is_up)
         owner = Owner()
+        first, second = owner.slot(), owner.slot()
+        self.assertTrue(h.pool.send(GET_FOO, first, DMSG_REQ, False, 0))
+        self.assertTrue(h.pool.send(SET_FOO, second, DMSG_REQ, True, 0))
+        link = h.connect()
+        self.assertEqual(
+            [(f.msg_id, f.flags, f.payload) for f in frames(link.transport.flush().value())],
+            [(1, 0, GET_FOO), (2, 4, SET_FOO)],
+        )
+        link.dataReceived(
+            encode_frame(1, 5, 0, 1, b"$-1\r\n") + encode_frame(2, 5, 0, 1, b"+OK\r\n")
+        )
+        self.assertEqual(owner.replies, [(first, b"$-1\r\n"), (second, b"+OK\r\n")])
+
+    def test_waiting_requests_time_out(self) -> None:
+        h = PoolHarness(timeout_ms=1000)
+        owner = Owner()
+        slot = owner.slot()
+        h.pool.send(GET_FOO, slot, DMSG_REQ, False, 0)
+        h.reactor.advance(0.9)
+        self.assertEqual(owner.replies, [])
+        h.reactor.advance(0.2)
+        self.assertEqual(owner.replies, [(slot, errors.PEER_REFUSED)])
+        link = h.connect()
+        self.assertEqual(link.transport.flush().value(), b"")
+
+    def test_not_connected_refuses_and_queues_nothing(self) -> None:
+        h = PoolHarness()
+        owner = Owner()
+        waiting = owner.slot()
+        h.pool.send(GET_FOO, waiting, DMSG_REQ, False, 0)
+        h.fail()  # the attempt failed: the waiting request too, the next ones at once
+        self.assertEqual(owner.replies, [(waiting, errors.PEER_REFUSED)])
         self.assertFalse(h.pool.send(GET_FOO, owner.slot(), DMSG_REQ, False, 0))
-        h.fail()
+        h.reactor.advance(1.0)  # the retry is being made: the peer is known to fail
         self.assertFalse(h.pool.send(GET_FOO, owner.slot(), DMSG_REQ, False, 0))
-        h.reactor.advance(1.0)
         link = h.connect()
         self.assertTrue(h.pool.is_up)
         self.assertEqual(link.transport.flush().value(), b"")
-        self.assertEqual(owner.replies, [])
+        self.assertEqual(len(owner.replies), 1)
 
     def test_requests_are_spread_over_connections_by_lane(self) -> None:
         h = PoolHarness(size=2)
@@ -294,7 +330,7 @@ class PeerClientTests(unittest.TestCase):
         self.assertEqual(h.pool.stats.peer_timedout, 1)
 
     def test_reconnect_backoff_doubles_up_to_ten_seconds(self) -> None:
-        h = PoolHarness()
+        h = PoolHarness(health=Ejection(False, 3, 10.0))
         delays = []
         for _ in range(6):
             h.fail()
@@ -342,10 +378,10 @@ class PeerClientTests(unittest.TestCase):
         h = PoolHarness(start=False)
         h.pool.start(connect_now=False)
         self.assertEqual(h.reactor.tcpClients, [])
-        self.assertFalse(h.pool.send(GET_FOO, Slot(None), DMSG_REQ, False, 0))
-        self.assertEqual(len(h.reactor.tcpClients), 1)
-        h.connect()
         self.assertTrue(h.pool.send(GET_FOO, Slot(None), DMSG_REQ, False, 0))
+        self.assertEqual(len(h.reactor.tcpClients), 1)
+        link = h.connect()
+        self.assertEqual([f.payload for f in frames(link.transport.flush().value())], [GET_FOO])
 
     def test_connection_life_cycle_is_logged_without_tracebacks(self) -> None:
         events: List[dict] = []
@@ -683,12 +719,13 @@ class ReachabilityLogTests(unittest.TestCase):
         globalLogPublisher.addObserver(events.append)
         try:
             h = PoolHarness()
-            for _ in range(3):  # three failed attempts: one warning
+            # failed attempts below server_failure_limit (an ejection has its own line)
+            for _ in range(2):  # two failed attempts: one warning
                 h.fail()
                 retry = h.pool._retry_calls[0]
                 h.reactor.advance(retry.getTime() - h.reactor.seconds())
             h.connect()  # back: one notice
-            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost again: a warning
+            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost again: warnings
         finally:
             globalLogPublisher.removeObserver(events.append)
             verbosity.set(previous)
@@ -699,8 +736,11 @@ class ReachabilityLogTests(unittest.TestCase):
         ]
         self.assertEqual(
             [(level, notice) for level, notice, _ in shown],
-            [("warn", False), ("info", True), ("warn", False)],
+            # lost again: the third failure in a row without a reply also ejects it
+            [("warn", False), ("info", True), ("warn", False), ("warn", False)],
             shown,
         )
         self.assertIn("unreachable", shown[0][2])
         self.assertIn("reachable again", shown[1][2])
+        self.assertIn("ejected", shown[2][2])
+        self.assertIn("unreachable", shown[3][2])

@@ -89,6 +89,10 @@ class SingleKeyTests(unittest.TestCase):
         self.assertEqual(names(p), ["rack11"])
         self.assertEqual(p.level, ONE)
 
+    def test_dc_one_read_fails_over_to_the_next_racks(self) -> None:
+        p = plan(self.router, b"GET", self.key)
+        self.assertEqual([n.name for n in p.targets[0].alternates], ["rack21", "rack31"])
+
     def test_dc_one_write_goes_to_every_rack_local_rack_first(self) -> None:
         p = plan(self.router, b"SET", self.key, b"v")
         self.assertEqual(names(p), ["rack11", "rack21", "rack31"])
@@ -150,6 +154,13 @@ class DatacenterTests(unittest.TestCase):
         remote = p.targets[2]
         self.assertEqual((remote.msg_type, remote.group), (DMSG_REQ_FORWARD, -1))
         self.assertEqual([n.name for n in remote.alternates], ["dc2-rack2"])
+
+    def test_read_fails_over_to_this_dc_then_the_preselected_remote_rack(self) -> None:
+        p = plan(self.router, b"GET", b"k")
+        self.assertEqual(names(p), ["dc1-rack1"])
+        self.assertEqual(
+            [n.name for n in p.targets[0].alternates], ["dc1-rack2", "dc2-rack1", "dc2-rack2"]
+        )
 
     def test_reads_never_leave_the_dc_below_each_safe_quorum(self) -> None:
         for level in (ONE, QUORUM, SAFE):

@@ -211,6 +211,7 @@ class Stats:
     stats_count: int
     peer_plaintext_refused: int
     peer_tls_refused: int
+    peer_failover_requests: int
     # server
     server_eof: int
     server_err: int
@@ -285,6 +286,10 @@ class Stats:
         if link is None:
             link = self._peers[name] = PeerStats(name, dc, rack)
         return link
+
+    def forget_peer(self, name: str) -> None:
+        """Peer *name* left the ring: its series end."""
+        self._peers.pop(name, None)
 
     @property
     def peers(self) -> List[PeerStats]:

@@ -222,6 +222,12 @@ METRICS: Tuple[Metric, ...] = (
         POOL,
         "# peer connections refused for their certificate or a failed TLS handshake",
     ),
+    _m(
+        "peer_failover_requests",
+        C,
+        POOL,
+        "# requests answered by another replica: the owner was ejected or not connected",
+    ),
     # -- server (Dynomite's STATS_SERVER_CODEC, in its order)
     _m("server_eof", C, SERVER, "# connections to the datastore lost"),
     _m("server_err", C, SERVER, "# failed connection attempts to the datastore and garbage or"
@@ -289,7 +295,7 @@ del C, G, T, H, S, B
 
 #: pool metrics of dynotwist's own, after Dynomite's in /info (its clients read JSON
 #: by key, so fields added at the end of the pool object change nothing for them)
-POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused")
+POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused", "peer_failover_requests")
 
 
 def metrics_of(scope: str, kind: Optional[str] = None) -> Tuple[Metric, ...]:

@@ -1,5 +1,6 @@
-"""SIGHUP's work: the configuration file's TLS settings applied again, or kept as they
-were (with the reason logged) when something is wrong."""
+"""SIGHUP's work: the configuration file applied again — TLS settings, consistency,
+timeouts, log level, peers — or the node's settings kept as they were (with the reason
+logged) when something is wrong or cannot change while it runs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from twisted.trial import unittest
 
 from dynotwist import certs
 from dynotwist.config import load_config
+from dynotwist.logs import verbosity
 from dynotwist.service import DynomiteService
 from dynotwist.testing.configs import render_config
 
@@ -66,7 +68,7 @@ class ReloadTests(unittest.TestCase):
     def test_turns_tls_on(self) -> None:
         self.assertFalse(self.links.contexts.peer_tls)
         self.tls_on()
-        self.assertTrue(self.service.reload_tls())
+        self.assertTrue(self.service.reload())
         self.assertTrue(self.links.contexts.peer_tls)
         self.assertEqual(self.links.policy.option, "datacenter")
         (line,) = self.logged("info")
@@ -75,10 +77,10 @@ class ReloadTests(unittest.TestCase):
 
     def test_missing_file_keeps_the_current_settings(self) -> None:
         self.tls_on()
-        self.service.reload_tls()
+        self.service.reload()
         contexts = self.links.contexts
         self.write(tls_cert_file=os.path.join(self.dir, "gone.pem"), secure_server_option="all")
-        self.assertFalse(self.service.reload_tls())
+        self.assertFalse(self.service.reload())
         self.assertIs(self.links.contexts, contexts)
         self.assertEqual(self.links.policy.option, "datacenter")
         (line,) = self.logged("error")
@@ -87,26 +89,64 @@ class ReloadTests(unittest.TestCase):
 
     def test_expired_certificate_keeps_the_current_settings(self) -> None:
         self.tls_on()
-        self.service.reload_tls()
+        self.service.reload()
         now = datetime.datetime.now(datetime.timezone.utc)
         old = certs.write_node_files(
             self.dir, "old", self.authority, [HOST], days=-1,
             not_before=now - datetime.timedelta(days=30),
         )
         self.write(tls_cert_file=old.cert_file, tls_key_file=old.key_file)
-        self.assertFalse(self.service.reload_tls())
+        self.assertFalse(self.service.reload())
         self.assertIn("a certificate that expired on", self.logged("error")[0])
 
     def test_broken_configuration_keeps_the_current_settings(self) -> None:
         with open(self.path, "a") as f:
             f.write("  bogus: 1\n")
-        self.assertFalse(self.service.reload_tls())
+        self.assertFalse(self.service.reload())
         self.assertIn('conf: directive "bogus" is unknown', self.logged("error")[0])
 
-    def test_other_changes_wait_for_a_restart(self) -> None:
+    def test_live_keys_apply_with_the_tls_settings(self) -> None:
+        node = self.service.node
         self.tls_on()
-        self.write(timeout=1234, read_consistency="DC_QUORUM")
-        self.assertTrue(self.service.reload_tls())
-        self.assertEqual(self.service.config.timeout, 5000)
-        (warning,) = self.logged("warn")
-        self.assertIn("SIGHUP: timeout, read_consistency changed in %s" % self.path, warning)
+        self.write(timeout=1234, read_consistency="DC_QUORUM", verbosity=7,
+                   server_failure_limit=5)
+        self.addCleanup(verbosity.set, verbosity.verbosity)
+        self.assertTrue(self.service.reload())
+        self.assertEqual((self.service.config.timeout, node.config.timeout), (1234, 1234))
+        self.assertEqual(node.read_consistency, "DC_QUORUM")
+        self.assertEqual(node.new_session().read_consistency, "DC_QUORUM")
+        self.assertEqual(verbosity.verbosity, 7)
+        self.assertEqual({p.timeout_ms for p in node.peers.values()}, {1434, 6234})
+        self.assertEqual({p.health.limit for p in node.peers.values()}, {5})
+        self.assertTrue(self.links.contexts.peer_tls)
+        applied = self.logged("info")[-1]
+        self.assertIn("SIGHUP: timeout, server_failure_limit, read_consistency, verbosity"
+                      " changed in %s: applied" % self.path, applied)
+
+    def test_an_admin_setting_stays_unless_the_file_changes_it(self) -> None:
+        node = self.service.node
+        node.write_consistency = "DC_SAFE_QUORUM"  # /set_consistency/write/...
+        self.write(read_consistency="DC_QUORUM")
+        self.assertTrue(self.service.reload())
+        self.assertEqual((node.read_consistency, node.write_consistency),
+                         ("DC_QUORUM", "DC_SAFE_QUORUM"))
+
+    def test_peers_from_dyn_seeds_change_live(self) -> None:
+        node = self.service.node
+        self.write(dyn_seeds=["127.0.0.3:8101:rack2:dc1:0", "127.0.0.5:8101:rack3:dc1:0"])
+        self.assertTrue(self.service.reload())
+        self.assertEqual(sorted(node.peers), ["127.0.0.3:8101", "127.0.0.5:8101"])
+        self.assertEqual(node.topology.datacenters(), ["dc1"])
+        self.write(dyn_seeds=["127.0.0.3:8101:rack2:dc1:2147483648"])  # its token moved
+        self.assertTrue(self.service.reload())
+        self.assertEqual(node.topology.peers[0].tokens, (2147483648,))
+
+    def test_what_cannot_change_while_running_refuses_the_reload(self) -> None:
+        node = self.service.node
+        self.write(read_consistency="DC_QUORUM", dyn_listen="%s:9101" % HOST, data_store=1)
+        self.assertFalse(self.service.reload())
+        self.assertEqual(node.read_consistency, "DC_ONE")
+        self.assertEqual(self.service.config.dyn_listen.port, 8101)
+        (line,) = self.logged("error")
+        self.assertIn("SIGHUP: configuration not reloaded; the current one stays:"
+                      " dyn_listen, data_store cannot change while the node runs", line)
