@@ -378,15 +378,15 @@ class BackendPool(Generic[P]):
             "{role} {address} stopped answering; reconnecting", role=self.role, address=self.name
         )
 
+    #: what an ejection means for requests, said in its log line
+    ejected_means = "its requests fail at once or go to another replica"
+
     def on_ejected(self) -> None:
-        """The backend was just ejected (counted and logged by subclasses)."""
-        log.warn(
-            "{role} {address} ejected after {failures} failures in a row; probed again in"
-            " {delay:g} s",
-            role=self.role,
-            address=self.name,
-            failures=self.health.failures,
-            delay=self.health.retry_timeout,
+        """The backend was just ejected (counted by subclasses). Logged as its loss: one
+        warning whether the ejection or a lost connection says it first."""
+        self.reachability.lost(
+            "ejected after %d failures in a row (%s); probed again in %g s"
+            % (self.health.failures, self.ejected_means, self.health.retry_timeout)
         )
 
     def on_back_in(self) -> None:

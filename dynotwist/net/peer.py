@@ -436,20 +436,16 @@ class PeerPool(BackendPool[PeerProtocol]):
         self.stats.peer_eof += 1
         self.link.eof += 1
 
+    ejected_means = "its requests go to other replicas"
+
     def on_ejected(self) -> None:
-        log.warn(
-            "peer {peer} ejected after {failures} failures in a row: its requests go to"
-            " other replicas; probed again in {delay:g} s",
-            peer=self._describe(),
-            failures=self.health.failures,
-            delay=self.health.retry_timeout,
-        )
+        super().on_ejected()
         stats = self.stats
         stats.peer_ejects += 1
         stats.peer_ejected_at = int(self.reactor.seconds() * 1000)
 
     def on_back_in(self) -> None:
-        log.warn("peer {peer} answers again: back in", peer=self._describe())
+        log.info("peer {peer} answers again: back in", peer=self._describe())
 
     def on_retry(self, index: int, delay: float) -> None:
         log.info(

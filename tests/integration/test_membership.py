@@ -68,7 +68,7 @@ def metrics(member: ClusterNode) -> Dict[str, Any]:
 
 def counter(member: ClusterNode, name: str, **labels: str) -> int:
     """``dynomite_<name>_total`` of ``member`` (the sample with ``labels``)."""
-    family = metrics(member)["dynomite_%s_total" % name]
+    family = metrics(member)["dynotwist_%s_total" % name]
     for _, sample_labels, value in family["samples"]:
         if all(sample_labels.get(k) == v for k, v in labels.items()):
             return int(value)

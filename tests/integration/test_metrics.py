@@ -26,8 +26,8 @@ MOVED_BY_TRAFFIC = (
     "write_response_bytes_total", "redis_req_get_total", "redis_req_set_total",
     "redis_req_lists_total", "redis_req_ping_total", "client_eof_total",
     "stats_count_total", "latency_seconds", "payload_size_bytes", "server_rtt_seconds",
-    "client_out_queue_depth", "server_out_queue_depth", "uptime_seconds",
-    "dyn_memory_bytes", "datastore_up", "build_info",
+    "client_out_queue_depth", "server_out_queue_depth", "dyn_memory_bytes", "datastore_up",
+    "build_info",
 )
 
 
