@@ -127,6 +127,10 @@ class Config:
     client_query_buffer_limit: int
     client_output_buffer_limit: int
     admin_token: str | None
+    hinted_handoff: bool
+    hints_dir: str | None
+    max_hint_window: int
+    warm_up: bool
     warnings: tuple[str, ...] = ()
 
     @property
@@ -613,6 +617,13 @@ _KEYS: dict[str, _Key] = {
     # Redis's normal clients
     "client_output_buffer_limit": _Key(_num_or_bytes, 0),
     "admin_token": _Key(_text),
+    # repair (README "Repair"): hints for unreachable peers, warm-up of a new node
+    "hinted_handoff": _Key(_bool, True),
+    # None: a "hints" directory beside the configuration file (dynotwist.service)
+    "hints_dir": _Key(_text),
+    # ms; Cassandra's default (3 h)
+    "max_hint_window": _num_key(10800000),
+    "warm_up": _Key(_bool, False),
 }
 
 

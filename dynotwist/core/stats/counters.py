@@ -47,6 +47,11 @@ class PeerStats:
         "dropped_requests",
         "eof",
         "err",
+        "hints_dropped",
+        "hints_expired",
+        "hints_pending",
+        "hints_replayed",
+        "hints_stored",
         "name",
         "out_queue",
         "rack",
@@ -71,6 +76,11 @@ class PeerStats:
     connections: int
     out_queue: int
     rtt: Histogram
+    hints_stored: int
+    hints_replayed: int
+    hints_expired: int
+    hints_dropped: int
+    hints_pending: int
 
     def __init__(self, name: str, dc: str, rack: str) -> None:
         self.name = name

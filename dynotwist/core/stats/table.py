@@ -229,6 +229,12 @@ METRICS: Tuple[Metric, ...] = (
     _m("resets", C, PEER, "# times this peer's connections were reset (/peer/reset)"),
     _m("connections", G, PEER, "# active connections to this peer"),
     _m("out_queue", G, PEER, "# requests sent to this peer awaiting a reply"),
+    # hinted handoff (dynotwist.net.handoff): /info's "hints" object, per peer
+    _m("hints_stored", C, PEER, "# writes for this peer kept as hints"),
+    _m("hints_replayed", C, PEER, "# hints replayed to this peer and answered"),
+    _m("hints_expired", C, PEER, "# hints for this peer dropped past max_hint_window"),
+    _m("hints_dropped", C, PEER, "# hints for this peer dropped: bounds or journal errors"),
+    _m("hints_pending", G, PEER, "# hints for this peer not yet replayed"),
     _m("rtt", H, PEER, "round-trip time of requests to this peer, usec", "microseconds"),
 )
 
