@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Union
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
+from dynotwist.core.coordinator import undelivered_replies
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
@@ -26,6 +27,7 @@ from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
+from dynotwist.net.handoff import HintedHandoff, default_hints_dir
 from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import PeerPool
 from dynotwist.net.peerlinks import PeerLinks
@@ -36,7 +38,11 @@ class Node(NodeControls):
     """What every connection of this node shares: config, sessions, datastore pools."""
 
     def __init__(
-        self, config: Config, reactor: Any, tls: Optional[tlsfiles.TLSFiles] = None
+        self,
+        config: Config,
+        reactor: Any,
+        tls: Optional[tlsfiles.TLSFiles] = None,
+        config_path: Optional[str] = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
@@ -74,7 +80,18 @@ class Node(NodeControls):
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
-        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies)
+        self.handoff: Optional[HintedHandoff] = None
+        if config.hinted_handoff and self.peers:
+            self.handoff = HintedHandoff(
+                reactor,
+                self.topology.local,
+                self.peers,
+                self.stats,
+                config.hints_dir or default_hints_dir(config_path),
+                config.max_hint_window,
+                undelivered_replies(self.replies),
+            )
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.handoff)
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -146,8 +163,12 @@ class Node(NodeControls):
         self.datastore(False)
         for pool in self.peers.values():
             pool.start(connect_now=self.config.preconnect)
+        if self.handoff is not None:
+            self.handoff.start()
 
     def stop(self) -> None:
+        if self.handoff is not None:
+            self.handoff.stop()
         for pool in self._pools.values():
             pool.stop()
         for peer in self.peers.values():

@@ -8,14 +8,20 @@ connection, and the coordinator asked again when a peer cannot take its copy.
 
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from dynotwist import errors
-from dynotwist.core.coordinator import Coordination, Merge, Send
+from dynotwist.core.coordinator import (
+    Coordination,
+    KeepHint,
+    Merge,
+    Send,
+    undelivered_replies,
+)
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
 
-__all__ = ["Dispatcher", "LocalDatastore", "PeerLink"]
+__all__ = ["Dispatcher", "HintKeeper", "LocalDatastore", "PeerLink"]
 
 
 class LocalDatastore(Protocol):
@@ -31,13 +37,32 @@ class PeerLink(Protocol):
         """False if no connection can take the request."""
 
 
+class HintKeeper(Protocol):
+    """Where writes for unreachable peers are kept (``net.handoff.HintedHandoff``)."""
+
+    def keep(self, hint: KeepHint) -> None: ...
+
+    def holds(self, peer: str) -> bool:
+        """Hints for ``peer`` are pending: a write's copy goes behind them, not to it."""
+
+
 class Dispatcher:
     def __init__(
-        self, local: LocalDatastore, peers: Mapping[str, PeerLink], replies: errors.Replies
+        self,
+        local: LocalDatastore,
+        peers: Mapping[str, PeerLink],
+        replies: errors.Replies,
+        handoff: Optional[HintKeeper] = None,
     ) -> None:
         self.local = local
         self.peers = peers
         self.replies = replies
+        #: hinted handoff (None: off): a write's copies that cannot reach a peer are kept
+        self.handoff = handoff
+        self._keep: Optional[Callable[[KeepHint], None]] = (
+            handoff.keep if handoff is not None else None
+        )
+        self._undelivered = undelivered_replies(replies)
 
     def execute(
         self, plan: Plan, raw: bytes, client: Slot, resp3: bool, lane: int, write: bool
@@ -56,7 +81,12 @@ class Dispatcher:
     ) -> None:
         """A request made of parts (the fragments of a multi-key command), each its own
         plan; ``merge`` makes their answers one."""
-        coordination = Coordination(parts, client, merge, self.replies)
+        if write and self._keep is not None:
+            coordination = Coordination(
+                parts, client, merge, self.replies, self._keep, self._undelivered
+            )
+        else:
+            coordination = Coordination(parts, client, merge, self.replies)
         self._send_all(coordination, coordination.start(), resp3, lane, write)
 
     def _send_all(
@@ -64,6 +94,7 @@ class Dispatcher:
     ) -> None:
         local = self.local
         peers = self.peers
+        handoff = self.handoff if write else None
         for send in sends:
             while True:
                 slot = Slot(coordination, send.copy)
@@ -71,13 +102,18 @@ class Dispatcher:
                 if node.is_local:
                     local.send(send.raw, slot, resp3, lane, write)
                     break
-                if peers[node.name].send(send.raw, slot, send.msg_type, resp3, lane):
+                if (handoff is None or not handoff.holds(node.name)) and peers[node.name].send(
+                    send.raw, slot, send.msg_type, resp3, lane
+                ):
                     break
                 retry, answer = coordination.on_unreachable(
                     send.copy, self.replies.peer_not_connected
                 )
                 if answer is not None:
                     coordination.client.deliver(answer)
-                if retry is None:
-                    break
-                send = retry
+                if isinstance(retry, Send):
+                    send = retry
+                    continue
+                if retry is not None and handoff is not None:
+                    handoff.keep(retry)
+                break
