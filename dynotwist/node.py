@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Union
 from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
+from dynotwist.core.consistency import DC_ONE
 from dynotwist.core.coordinator import undelivered_replies
 from dynotwist.core.hashkit import NO_TOKEN, get_hash
 from dynotwist.core.ring import Member, Topology
@@ -46,9 +47,10 @@ class Node(NodeControls):
     ) -> None:
         self.config = config
         self.reactor = reactor
-        self.read_consistency = config.read_consistency
-        self.write_consistency = config.write_consistency
-        self.read_repairs = config.read_repairs_enabled
+        self._read_consistency = config.read_consistency
+        self._write_consistency = config.write_consistency
+        self._read_repairs = config.read_repairs_enabled
+        self._update_repairs()
         self.stats = Stats(
             config.pool_name,
             config.servers[0].name,
@@ -92,6 +94,46 @@ class Node(NodeControls):
                 undelivered_replies(self.replies),
             )
         self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.handoff)
+
+    # -- read repair (reference 3.6): in force while enabled and both default levels,
+    # which the admin port may change, are above DC_ONE; read on the forward path
+    repairs_on = False
+
+    def _update_repairs(self) -> None:
+        self.repairs_on = (
+            self._read_repairs
+            and self._read_consistency != DC_ONE
+            and self._write_consistency != DC_ONE
+        )
+
+    @property
+    def read_repairs(self) -> bool:
+        return self._read_repairs
+
+    @read_repairs.setter
+    def read_repairs(self, enabled: bool) -> None:
+        self._read_repairs = enabled
+        self._update_repairs()
+
+    @property
+    def read_consistency(self) -> str:
+        """The level new client sessions read at."""
+        return self._read_consistency
+
+    @read_consistency.setter
+    def read_consistency(self, level: str) -> None:
+        self._read_consistency = level
+        self._update_repairs()
+
+    @property
+    def write_consistency(self) -> str:
+        """The level new client sessions write at."""
+        return self._write_consistency
+
+    @write_consistency.setter
+    def write_consistency(self, level: str) -> None:
+        self._write_consistency = level
+        self._update_repairs()
 
     def new_session(self) -> ClientSession:
         return ClientSession(

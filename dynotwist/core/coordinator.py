@@ -80,7 +80,7 @@ class Coordination:
     __slots__ = (
         "_collectors",
         "_counted",
-        "_is_error",
+        "_errors",
         "_keep_hint",
         "_merge",
         "_next_alternate",
@@ -109,6 +109,7 @@ class Coordination:
         not take them, as ``undelivered`` replies (:func:`undelivered_replies`) say."""
         self.client = client
         self._merge = merge
+        self._errors = replies
         self._keep_hint = keep_hint
         self._undelivered = undelivered
         self._raws: List[bytes] = []
@@ -137,6 +138,24 @@ class Coordination:
         self._counted = bytearray(len(self._targets))
         self._next_alternate: Optional[List[int]] = None
         self.answered = False
+
+    @property
+    def targets(self) -> List[Target]:
+        """Every copy's target, by copy number."""
+        return self._targets
+
+    def counted(self, copy: int) -> bool:
+        """Copy ``copy``'s reply (or the error standing for it) was counted."""
+        return bool(self._counted[copy])
+
+    def count(self, copy: int) -> None:
+        self._counted[copy] = 1
+
+    def is_error(self, reply: bytes) -> bool:
+        return self._errors.is_error(reply)
+
+    def _quorum_failed(self) -> bytes:
+        return self._errors.quorum_failed
 
     # -- events in, commands out -------------------------------------------------------
     def start(self) -> List[Send]:

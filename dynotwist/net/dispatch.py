@@ -18,6 +18,7 @@ from dynotwist.core.coordinator import (
     Send,
     undelivered_replies,
 )
+from dynotwist.core.readrepair import CleanupAfterDelete, RepairingRead, VersionedRead
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
 
@@ -88,6 +89,45 @@ class Dispatcher:
         else:
             coordination = Coordination(parts, client, merge, self.replies)
         self._send_all(coordination, coordination.start(), resp3, lane, write)
+
+    def execute_read_repair(
+        self, plan: Plan, raw: bytes, client: Slot, resp3: bool, lane: int, read: VersionedRead
+    ) -> None:
+        """A repairable read (``raw``, rewritten by the datastore kind): the client gets
+        the newest value, stale replicas a repair write."""
+        coordination = RepairingRead(
+            plan, raw, client, read, self._detached(resp3, lane), self.replies
+        )
+        self._send_all(coordination, coordination.start(), resp3, lane, False)
+
+    def execute_delete(
+        self,
+        plan: Plan,
+        raw: bytes,
+        client: Slot,
+        resp3: bool,
+        lane: int,
+        cleanup: Sequence[bytes],
+    ) -> None:
+        """A timestamped delete: ``cleanup`` goes to every replica once all acknowledged."""
+        coordination = CleanupAfterDelete(
+            plan, raw, client, cleanup, self._detached(resp3, lane), self.replies,
+            self._keep, self._undelivered,
+        )
+        self._send_all(coordination, coordination.start(), resp3, lane, True)
+
+    def _detached(self, resp3: bool, lane: int) -> Callable[[List[Send]], None]:
+        """Sends whose replies nobody waits for (repairs, cleanups: best effort)."""
+
+        def send_all(sends: List[Send]) -> None:
+            for send in sends:
+                slot = Slot(None)
+                if send.node.is_local:
+                    self.local.send(send.raw, slot, resp3, lane, True)
+                else:
+                    self.peers[send.node.name].send(send.raw, slot, send.msg_type, resp3, lane)
+
+        return send_all
 
     def _send_all(
         self, coordination: Coordination, sends: List[Send], resp3: bool, lane: int, write: bool

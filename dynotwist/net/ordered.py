@@ -208,6 +208,7 @@ class ClientPortNode(typing.Protocol):
     router: Router
     dispatcher: Any  # net.dispatch.Dispatcher
     gate: Any  # net.gate.LocalGate: its ``normal`` flag
+    repairs_on: bool  # read repair in force: writes and repairable reads are timestamped
 
     def new_session(self) -> ClientSession: ...
 
