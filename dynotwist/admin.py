@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import os
 import re
-from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -107,6 +108,13 @@ class NodeView(Protocol):
     def peer_reset(self, name: str) -> bool:
         """Drop and reconnect the connections to peer *name* (or ``"all"``)."""
         ...
+
+    def start_warm_up(self, source: Optional[str] = None, rate: Optional[int] = None) -> str:
+        """Start copying this node's token range from another rack (``source``: a
+        datastore's ``host:port``); what happened, in a sentence."""
+        ...
+
+    def warm_up_status(self) -> Dict[str, Any]: ...
 
 
 def _public_address(config: Any, environ: Mapping[str, str]) -> Tuple[Optional[str], ...]:
@@ -363,6 +371,34 @@ class AdminApp:
             return _refuse(request, "unknown read repairs action %r: enable or disable" % action)
         flag = b"ENABLED" if self.node.read_repairs else b"DISABLED"
         return _reply(request, b"Read Repairs: %s\r\n" % flag)
+
+    # -- warm-up (dynotwist's: dynotwist.repair.warmup)
+
+    @changes("/warm_up/start")
+    def warm_up(self, request: Any) -> bytes:
+        return self._warm_up(request, None)
+
+    @changes("/warm_up/start/<source>")
+    def warm_up_from(self, request: Any, source: str) -> bytes:
+        return self._warm_up(request, source)
+
+    def _warm_up(self, request: Any, source: Optional[str]) -> bytes:
+        """``?rate=N``: keys a second, at most (0: no limit)."""
+        rate = None
+        given = request.args.get(b"rate")
+        if given:
+            rate = _integer(given[0].decode("ascii", "replace"))
+            if rate is None or rate < 0:
+                return _refuse(request, "rate is a number of keys a second, 0 for no limit")
+        said = self.node.start_warm_up(source, rate)
+        if said.startswith("refused"):
+            return _refuse(request, "warm-up " + said, 409)
+        return _reply(request, b"Warm-up: %s\r\n" % said.encode())
+
+    @reads("/warm_up/status")
+    def warm_up_status(self, request: Any) -> bytes:
+        body = json.dumps(self.node.warm_up_status(), sort_keys=True)
+        return _reply(request, body.encode() + b"\n")
 
     # -- errors
 

@@ -33,6 +33,7 @@ from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import PeerPool
 from dynotwist.net.peerlinks import PeerLinks
 from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN
+from dynotwist.repair.warmup import WarmUp
 
 
 class Node(NodeControls):
@@ -94,6 +95,7 @@ class Node(NodeControls):
                 undelivered_replies(self.replies),
             )
         self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.handoff)
+        self.warm_up = WarmUp(self)
 
     # -- read repair (reference 3.6): in force while enabled and both default levels,
     # which the admin port may change, are above DC_ONE; read on the forward path
@@ -192,6 +194,18 @@ class Node(NodeControls):
             dialer=self.links.endpoint,
         )
 
+    def start_warm_up(self, source: Optional[str] = None, rate: Optional[int] = None) -> str:
+        """Copy this node's token range from another rack (dynotwist.repair.warmup);
+        what happened, in a sentence."""
+        if self.kind.name != "redis":
+            return "refused: warm-up copies Redis datastores only"
+        if self.router.single_node:
+            return "refused: no other rack to copy from"
+        return self.warm_up.start(source, rate)
+
+    def warm_up_status(self) -> Dict[str, Any]:
+        return self.warm_up.status()
+
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
         keys = request.keys
@@ -207,6 +221,8 @@ class Node(NodeControls):
             pool.start(connect_now=self.config.preconnect)
         if self.handoff is not None:
             self.handoff.start()
+        if self.config.warm_up:
+            self.start_warm_up()
 
     def stop(self) -> None:
         if self.handoff is not None:

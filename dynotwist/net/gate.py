@@ -54,6 +54,8 @@ class LocalGate:
         self._read = self._write = states.PASS
         self._held: Deque[Tuple[float, bytes, Slot, bool, int]] = deque()
         self._expiry: Optional[LoopingCall] = None
+        #: told every write sent to the datastore (a warm-up leaves their keys alone)
+        self.write_observer: Optional[Callable[[bytes], None]] = None
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -73,6 +75,8 @@ class LocalGate:
                 self._stats.write_requests += 1
             else:
                 self._stats.read_requests += 1
+        if write and self.write_observer is not None:
+            self.write_observer(raw)
         self._admit(raw, slot, resp3, lane, write)
 
     def _admit(self, raw: bytes, slot: Slot, resp3: bool, lane: int, write: bool) -> None:

@@ -209,6 +209,11 @@ class Stats:
     stats_count: int
     peer_plaintext_refused: int
     peer_tls_refused: int
+    warm_up_state: int
+    warm_up_keys: int
+    warm_up_bytes: int
+    warm_up_keys_per_second: int
+    warm_up_seconds_left: int
     # server
     server_eof: int
     server_err: int

@@ -181,6 +181,12 @@ METRICS: Tuple[Metric, ...] = (
         POOL,
         "# peer connections refused for their certificate or a failed TLS handshake",
     ),
+    # warm-up (dynotwist.repair.warmup)
+    _m("warm_up_state", G, POOL, "warm-up: 0 not run, 1 running, 2 done, 3 failed"),
+    _m("warm_up_keys", G, POOL, "# keys the warm-up copied"),
+    _m("warm_up_bytes", G, POOL, "bytes of values the warm-up copied"),
+    _m("warm_up_keys_per_second", G, POOL, "keys the warm-up goes through a second"),
+    _m("warm_up_seconds_left", G, POOL, "seconds the warm-up still needs (-1: unknown)"),
     # -- server (Dynomite's STATS_SERVER_CODEC, in its order). server_ejected_at holds ms
     # since the epoch, as Dynomite's values do, whatever its description says.
     _m("server_eof", C, SERVER, "# eof on server connections"),
@@ -242,7 +248,15 @@ del C, G, T, H
 
 #: pool metrics of dynotwist's own, after Dynomite's in /info (its clients read JSON
 #: by key, so fields added at the end of the pool object change nothing for them)
-POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused")
+POOL_EXTRAS = (
+    "peer_plaintext_refused",
+    "peer_tls_refused",
+    "warm_up_state",
+    "warm_up_keys",
+    "warm_up_bytes",
+    "warm_up_keys_per_second",
+    "warm_up_seconds_left",
+)
 
 
 def metrics_of(scope: str, kind: Optional[str] = None) -> Tuple[Metric, ...]:
