@@ -233,7 +233,7 @@ class Coordination:
     # -- the ReplyOwner side -----------------------------------------------------------
     def complete(self, slot: Slot, reply: bytes) -> None:
         keep_hint = self._keep_hint
-        if keep_hint is not None:
+        if keep_hint is not None and reply in self._undelivered:
             hint = self.undelivered(slot.copy, reply)
             if hint is not None:
                 keep_hint(hint)

@@ -8,7 +8,7 @@ connection, and the coordinator asked again when a peer cannot take its copy.
 
 from __future__ import annotations
 
-from typing import Callable, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import AbstractSet, Callable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from dynotwist import errors
 from dynotwist.core.coordinator import (
@@ -41,10 +41,11 @@ class PeerLink(Protocol):
 class HintKeeper(Protocol):
     """Where writes for unreachable peers are kept (``net.handoff.HintedHandoff``)."""
 
-    def keep(self, hint: KeepHint) -> None: ...
+    @property
+    def holding(self) -> AbstractSet[str]:
+        """The peers with hints pending: a write's copy for one goes behind them."""
 
-    def holds(self, peer: str) -> bool:
-        """Hints for ``peer`` are pending: a write's copy goes behind them, not to it."""
+    def keep(self, hint: KeepHint) -> None: ...
 
 
 class Dispatcher:
@@ -135,6 +136,7 @@ class Dispatcher:
         local = self.local
         peers = self.peers
         handoff = self.handoff if write else None
+        holding = handoff.holding if handoff is not None else ()
         for send in sends:
             while True:
                 slot = Slot(coordination, send.copy)
@@ -142,7 +144,7 @@ class Dispatcher:
                 if node.is_local:
                     local.send(send.raw, slot, resp3, lane, write)
                     break
-                if (handoff is None or not handoff.holds(node.name)) and peers[node.name].send(
+                if node.name not in holding and peers[node.name].send(
                     send.raw, slot, send.msg_type, resp3, lane
                 ):
                     break

@@ -23,7 +23,7 @@ just before its connection went away is applied again).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, FrozenSet, Mapping, Optional
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Set
 
 from twisted.internet.task import LoopingCall
 
@@ -61,8 +61,10 @@ def default_hints_dir(config_path: Optional[str]) -> str:
 class _Replay:
     """One peer's queue, journal and replay (the owner of its replays' slots)."""
 
-    def __init__(self, queue: HintQueue, journal: FileJournal, pool: PeerPool,
-                 link: PeerStats, undelivered: FrozenSet[bytes]) -> None:
+    def __init__(self, name: str, queue: HintQueue, journal: FileJournal, pool: PeerPool,
+                 link: PeerStats, undelivered: FrozenSet[bytes], holding: Set[str]) -> None:
+        self.name = name
+        self.holding = holding
         self.queue = queue
         self.journal = journal
         self.pool = pool
@@ -80,8 +82,12 @@ class _Replay:
         if reply in self.undelivered:
             self.stop()
             return
-        self.queue.acknowledge()
-        self.send()
+        queue = self.queue
+        queue.acknowledge()
+        if queue.pending:
+            self.send()
+        else:
+            self.holding.discard(self.name)  # this node's writes go straight to it again
 
     def stop(self) -> None:
         """The peer did not take what was sent: everything unanswered goes again."""
@@ -130,6 +136,8 @@ class HintedHandoff:
         self.disk_limit = disk_limit
         self.replay_rate = replay_rate
         self._replays: Dict[str, _Replay] = {}
+        #: the peers with hints pending (read by the dispatcher for every write's copy)
+        self.holding: Set[str] = set()
         self._loop = LoopingCall(self._tick)
         self._loop.clock = reactor
         self._synced_at = 0.0
@@ -137,8 +145,7 @@ class HintedHandoff:
     # -- what the dispatcher asks ------------------------------------------------------------
     def holds(self, peer: str) -> bool:
         """Hints for ``peer`` are pending: a write's copy for it goes behind them."""
-        replay = self._replays.get(peer)
-        return replay is not None and replay.queue.pending > 0
+        return peer in self.holding
 
     def keep(self, hint: KeepHint) -> None:
         replay = self._replay(hint.node.name)
@@ -160,6 +167,7 @@ class HintedHandoff:
         if replay.failing:
             replay.failing = False
             log.info("hints for peer {peer} are kept again", peer=hint.node.name)
+        self.holding.add(hint.node.name)
         if first:
             log.info(
                 "peer {peer} did not take a write: keeping hints for it in {directory}",
@@ -178,6 +186,8 @@ class HintedHandoff:
                 replay = self._replay(name)
                 if replay is not None:
                     count = replay.queue.load()
+                    if replay.queue.pending:
+                        self.holding.add(name)
                     if count:
                         log.info("{count} hints for peer {peer} found in {directory}",
                                  count=count, peer=name, directory=replay.journal.directory)
@@ -203,7 +213,8 @@ class HintedHandoff:
             journal = FileJournal(self._directory(name))
             queue = HintQueue(journal, self.reactor.seconds, self.window_ms, link,
                               self.memory_limit, self.disk_limit)
-            replay = self._replays[name] = _Replay(queue, journal, pool, link, self.undelivered)
+            replay = self._replays[name] = _Replay(
+                name, queue, journal, pool, link, self.undelivered, self.holding)
             link.read_gauge("hints_pending", lambda: queue.pending)
         return replay
 
@@ -220,6 +231,7 @@ class HintedHandoff:
             if queue.pending:
                 queue.expire()
             if not queue.pending:
+                self.holding.discard(name)
                 self._finished(name, replay, now)
                 continue
             if not replay.pool.is_up or replay.pool.admin_down:
