@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import os
 import re
-from typing import Any, Callable, List, Mapping, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple, Union
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -67,8 +68,10 @@ HELP = (
     b"/logleveldown\n/historeset\n/get_consistency\n"
     b"/set_consistency/<read|write>/<dc_one|dc_quorum|dc_safe_quorum|dc_each_safe_quorum>\n"
     b"/get_timeout_factor\n/set_timeout_factor/<1-10>\n/peer/<up|down|reset>/<name|all>\n"
+    b"/peer/forget/<name>\n"
     b"/state/<get_state|standby|writes_only|normal|resuming>\n"
-    b"/read_repairs/<enable|disable>\n/metrics\n/ready\n/ (the same as /info)\n\n"
+    b"/read_repairs/<enable|disable>\n/metrics\n/ready\n/warm_up/start\n"
+    b"/warm_up/start/<host:port>\n/warm_up/status\n/ (the same as /info)\n\n"
 )
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
@@ -123,6 +126,13 @@ class NodeView(Protocol):
 
     def not_ready(self) -> Optional[str]:
         """Why the node cannot serve its clients at its consistency now, or None."""
+
+    def start_warm_up(self, source: Optional[str] = None, rate: Optional[int] = None) -> str:
+        """Start copying this node's token range from another rack (``source``: a
+        datastore's ``host:port``); what happened, in a sentence."""
+        ...
+
+    def warm_up_status(self) -> Dict[str, Any]: ...
 
 
 def _public_address(config: Any, environ: Mapping[str, str]) -> Tuple[Optional[str], ...]:
@@ -425,6 +435,34 @@ class AdminApp:
         log_change(request, "read repairs", _ENABLED[old], _ENABLED[self.node.read_repairs])
         flag = _ENABLED[self.node.read_repairs].encode("ascii")
         return _reply(request, b"Read Repairs: %s\r\n" % flag)
+
+    # -- warm-up (dynotwist's: dynotwist.repair.warmup)
+
+    @changes("/warm_up/start")
+    def warm_up(self, request: Any) -> bytes:
+        return self._warm_up(request, None)
+
+    @changes("/warm_up/start/<source>")
+    def warm_up_from(self, request: Any, source: str) -> bytes:
+        return self._warm_up(request, source)
+
+    def _warm_up(self, request: Any, source: Optional[str]) -> bytes:
+        """``?rate=N``: keys a second, at most (0: no limit)."""
+        rate = None
+        given = request.args.get(b"rate")
+        if given:
+            rate = _integer(given[0].decode("ascii", "replace"))
+            if rate is None or rate < 0:
+                return _refuse(request, "rate is a number of keys a second, 0 for no limit")
+        said = self.node.start_warm_up(source, rate)
+        if said.startswith("refused"):
+            return _refuse(request, "warm-up " + said, 409)
+        return _reply(request, b"Warm-up: %s\r\n" % said.encode())
+
+    @reads("/warm_up/status")
+    def warm_up_status(self, request: Any) -> bytes:
+        body = json.dumps(self.node.warm_up_status(), sort_keys=True)
+        return _reply(request, body.encode() + b"\n")
 
     # -- errors
 

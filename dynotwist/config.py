@@ -179,6 +179,10 @@ class Config:
     admin_token: str | None
     seeds_check_interval: int
     verbosity: int | None
+    hinted_handoff: bool
+    hints_dir: str | None
+    max_hint_window: int
+    warm_up: bool
     warnings: tuple[str, ...] = ()
 
     @property
@@ -735,6 +739,13 @@ _KEYS: dict[str, _Key] = {
     "seeds_check_interval": _Key(_positive, 30000),
     # the log level (0..11, as -v), here so that SIGHUP can change it
     "verbosity": _Key(_bounded(0, 11, "must be between 0 and 11")),
+    # repair (README "Repair"): hints for unreachable peers, warm-up of a new node
+    "hinted_handoff": _Key(_bool, True),
+    # None: a "hints" directory beside the configuration file (dynotwist.service)
+    "hints_dir": _Key(_text),
+    # ms; Cassandra's default (3 h)
+    "max_hint_window": _num_key(10800000),
+    "warm_up": _Key(_bool, False),
 }
 
 

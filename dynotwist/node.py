@@ -17,6 +17,8 @@ from dynotwist import datastores, tlsfiles
 from dynotwist.config import Config
 from dynotwist.control import NodeControls
 from dynotwist.core import states
+from dynotwist.core.consistency import DC_ONE
+from dynotwist.core.coordinator import undelivered_replies
 from dynotwist.core.ejection import Ejection
 from dynotwist.core.gossip import GossipView, broadcast_address
 from dynotwist.core.hashkit import NO_TOKEN
@@ -33,25 +35,32 @@ from dynotwist.net.datastore import BackendPool, DatastorePool, PoolShared
 from dynotwist.net.dispatch import Dispatcher
 from dynotwist.net.gate import LocalGate
 from dynotwist.net.gossip import Gossiper
+from dynotwist.net.handoff import HintedHandoff, default_hints_dir
 from dynotwist.net.ordered import ClientCount
 from dynotwist.net.peer import PeerPool
 from dynotwist.net.peerlinks import PeerLinks
 from dynotwist.net.seeds import SeedPoller, provider_from
 from dynotwist.peering import Peering
 from dynotwist.proto.dnode import DEFAULT_MAX_PAYLOAD_LEN, Frame
+from dynotwist.repair.warmup import WarmUp
 
 
 class Node(NodeControls, Peering):
     """What every connection of this node shares: config, sessions, datastore pools."""
 
     def __init__(
-        self, config: Config, reactor: Any, tls: Optional[tlsfiles.TLSFiles] = None
+        self,
+        config: Config,
+        reactor: Any,
+        tls: Optional[tlsfiles.TLSFiles] = None,
+        config_path: Optional[str] = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
-        self.read_consistency = config.read_consistency
-        self.write_consistency = config.write_consistency
-        self.read_repairs = config.read_repairs_enabled
+        self._read_consistency = config.read_consistency
+        self._write_consistency = config.write_consistency
+        self._read_repairs = config.read_repairs_enabled
+        self._update_repairs()
         self.stats = Stats(
             config.pool_name,
             config.servers[0].name,
@@ -82,7 +91,19 @@ class Node(NodeControls, Peering):
         self.peers: Dict[str, PeerPool] = {
             peer.name: self._make_peer_pool(peer) for peer in self.topology.peers
         }
-        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.stats)
+        self.handoff: Optional[HintedHandoff] = None
+        if config.hinted_handoff:  # peers may come later (seed providers, gossip)
+            self.handoff = HintedHandoff(
+                reactor,
+                self.topology.local,
+                self.peers,
+                self.stats,
+                config.hints_dir or default_hints_dir(config_path),
+                config.max_hint_window,
+                undelivered_replies(self.replies),
+            )
+        self.dispatcher = Dispatcher(self.gate, self.peers, self.replies, self.stats, self.handoff)
+        self.warm_up = WarmUp(self)
         self.serving: Set[Any] = set()  # connections from peers on dyn_listen
         read_node_gauges(self)
         self.gossiper: Optional[Gossiper] = None
@@ -108,6 +129,46 @@ class Node(NodeControls, Peering):
                 reactor,
                 lambda members: self.set_seeds(members, provider.description),
             )
+
+    # -- read repair (reference 3.6): in force while enabled and both default levels,
+    # which the admin port may change, are above DC_ONE; read on the forward path
+    repairs_on = False
+
+    def _update_repairs(self) -> None:
+        self.repairs_on = (
+            self._read_repairs
+            and self._read_consistency != DC_ONE
+            and self._write_consistency != DC_ONE
+        )
+
+    @property
+    def read_repairs(self) -> bool:
+        return self._read_repairs
+
+    @read_repairs.setter
+    def read_repairs(self, enabled: bool) -> None:
+        self._read_repairs = enabled
+        self._update_repairs()
+
+    @property
+    def read_consistency(self) -> str:
+        """The level new client sessions read at."""
+        return self._read_consistency
+
+    @read_consistency.setter
+    def read_consistency(self, level: str) -> None:
+        self._read_consistency = level
+        self._update_repairs()
+
+    @property
+    def write_consistency(self) -> str:
+        """The level new client sessions write at."""
+        return self._write_consistency
+
+    @write_consistency.setter
+    def write_consistency(self, level: str) -> None:
+        self._write_consistency = level
+        self._update_repairs()
 
     def new_session(self) -> ClientSession:
         return ClientSession(
@@ -193,6 +254,18 @@ class Node(NodeControls, Peering):
         if self.gossiper is not None:
             self.gossiper.greet(pool.name)
 
+    def start_warm_up(self, source: Optional[str] = None, rate: Optional[int] = None) -> str:
+        """Copy this node's token range from another rack (dynotwist.repair.warmup);
+        what happened, in a sentence."""
+        if self.kind.name != "redis":
+            return "refused: warm-up copies Redis datastores only"
+        if self.router.single_node:
+            return "refused: no other rack to copy from"
+        return self.warm_up.start(source, rate)
+
+    def warm_up_status(self) -> Dict[str, Any]:
+        return self.warm_up.status()
+
     def forward_to_local_dc(self, request: Relayed, resp3: bool, slot: Slot, lane: int) -> bool:
         """A request forwarded from another DC: to every rack of this DC (reference 2.5)."""
         keys = request.keys
@@ -235,6 +308,8 @@ class Node(NodeControls, Peering):
     def peers_changed(self) -> None:
         peers = self.membership.peers
         self.links.follow_peers(peers)
+        if self.handoff is not None:
+            self.handoff.follow_peers()
         if self.gossiper is not None:
             self.gossiper.view.follow(peers)
 
@@ -248,6 +323,10 @@ class Node(NodeControls, Peering):
             self.seed_poller.start()
         if self.gossiper is not None:
             self.gossiper.start()
+        if self.handoff is not None:
+            self.handoff.start()
+        if self.config.warm_up:
+            self.start_warm_up()
 
     def stop(self) -> None:
         self._stop_watching_links()
@@ -255,6 +334,8 @@ class Node(NodeControls, Peering):
             self.seed_poller.stop()
         if self.gossiper is not None:
             self.gossiper.stop()
+        if self.handoff is not None:
+            self.handoff.stop()
         for pool in self._pools.values():
             pool.stop()
         for peer in self.peers.values():

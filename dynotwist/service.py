@@ -99,7 +99,7 @@ class DynomiteService(service.MultiService):
         self.config_path = config_path
         self.reactor: Any = reactor
         try:
-            self.node = Node(config, reactor, tlsfiles.load(config))
+            self.node = Node(config, reactor, tlsfiles.load(config), config_path)
         except (tlsfiles.TLSFileError, SSL.Error, ValueError) as error:
             # an operator error, not a crash (twistd --test-conf names these too)
             sys.stderr.write("dynomite: %s\n" % error)

@@ -11,7 +11,11 @@ one request from there, as a state machine fed events and returning commands:
   connection pools deliver) -> the client's answer, once decided;
 - :meth:`Coordination.on_unreachable` (a copy could not even be sent: its node is
   ejected or not connected) -> a :class:`Send` to the copy's next alternate, or the
-  answer that the failure decides.
+  answer that the failure decides, and for a write with hinted handoff on, a
+  :class:`KeepHint` once no alternate is left;
+- :meth:`Coordination.undelivered` (a copy's reply says the peer never took it: the
+  peer's connection timed out or went away, or its datastore refused) -> the
+  :class:`KeepHint` of that copy, for a write with hinted handoff on.
 
 How replies decide, per part: under DC_ONE the first target's reply is the part's and
 the other copies (other racks, other DCs) are fire-and-forget; under the quorum levels
@@ -30,12 +34,12 @@ answer, is dropped.
 The network layer owns the slots: it gives every copy a slot owned by the
 coordination (``Slot(coordination, copy)``), and :meth:`Coordination.complete`, the
 :class:`~dynotwist.core.slots.ReplyOwner` side, hands the decided answer to the
-client's slot.
+client's slot, and the hints it makes to ``keep_hint``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from dynotwist import errors
 from dynotwist.core import consistency as levels
@@ -44,7 +48,7 @@ from dynotwist.core.ring import Member
 from dynotwist.core.router import Plan, Target
 from dynotwist.core.slots import Slot
 
-__all__ = ["Coordination", "Merge", "Send"]
+__all__ = ["Coordination", "KeepHint", "Merge", "Send", "undelivered_replies"]
 
 Merge = Callable[[List[bytes]], bytes]
 
@@ -59,6 +63,25 @@ class Send(NamedTuple):
     raw: bytes
 
 
+class KeepHint(NamedTuple):
+    """Keep ``raw`` (copy ``copy`` of a write) for the peer ``node``, which could not
+    take it, and replay it as a dnode frame of ``msg_type`` once it can
+    (``dynotwist.core.hints``)."""
+
+    copy: int
+    node: Member
+    msg_type: int
+    raw: bytes
+
+
+def undelivered_replies(replies: errors.Replies) -> FrozenSet[bytes]:
+    """The replies that say a copy never reached the peer's datastore: the pool's own
+    (timeout, lost connection, not connected) and the peer's datastore refusal."""
+    return frozenset(
+        (replies.peer_refused, replies.peer_not_connected, replies.datastore_refused)
+    )
+
+
 class Coordination:
     """One client request in flight: its copies, their replies, its answer."""
 
@@ -66,7 +89,8 @@ class Coordination:
         "_answering",
         "_collectors",
         "_counted",
-        "_is_error",
+        "_errors",
+        "_keep_hint",
         "_merge",
         "_next_alternate",
         "_part_of",
@@ -74,6 +98,7 @@ class Coordination:
         "_results",
         "_targets",
         "_undecided",
+        "_undelivered",
         "answered",
         "client",
         "failed_over",
@@ -85,11 +110,18 @@ class Coordination:
         client: Slot,
         merge: Optional[Merge] = None,
         replies: errors.Replies = errors.RESP,
+        keep_hint: Optional[Callable[[KeepHint], None]] = None,
+        undelivered: FrozenSet[bytes] = frozenset(),
     ) -> None:
         """``parts``: each part's plan and request bytes (one part, or the fragments
-        of a multi-key command, whose answers ``merge`` makes one)."""
+        of a multi-key command, whose answers ``merge`` makes one). ``keep_hint``
+        (a write, with hinted handoff on) is given the copies for peers that could
+        not take them, as ``undelivered`` replies (:func:`undelivered_replies`) say."""
         self.client = client
         self._merge = merge
+        self._errors = replies
+        self._keep_hint = keep_hint
+        self._undelivered = undelivered
         self._raws: List[bytes] = []
         self._targets: List[Target] = []
         self._part_of: List[int] = []
@@ -120,6 +152,24 @@ class Coordination:
         self.answered = False
         #: copies that answer in place of an unreachable one (alternates, other racks)
         self.failed_over = 0
+
+    @property
+    def targets(self) -> List[Target]:
+        """Every copy's target, by copy number."""
+        return self._targets
+
+    def counted(self, copy: int) -> bool:
+        """Copy ``copy``'s reply (or the error standing for it) was counted."""
+        return bool(self._counted[copy])
+
+    def count(self, copy: int) -> None:
+        self._counted[copy] = 1
+
+    def is_error(self, reply: bytes) -> bool:
+        return self._errors.is_error(reply)
+
+    def _quorum_failed(self) -> bytes:
+        return self._errors.quorum_failed
 
     # -- events in, commands out -------------------------------------------------------
     def start(self) -> List[Send]:
@@ -161,10 +211,13 @@ class Coordination:
             return decision
         return self._merge([r for r in results if r is not None])
 
-    def on_unreachable(self, copy: int, error: bytes) -> Tuple[Optional[Send], Optional[bytes]]:
+    def on_unreachable(
+        self, copy: int, error: bytes
+    ) -> Tuple[Union[Send, KeepHint, None], Optional[bytes]]:
         """Copy ``copy`` could not be sent: the send to its next alternate (the other
         racks of a remote DC, in order), or, once none is left, ``error`` counted as
-        its reply (and the answer, if that decides it)."""
+        its reply (and the answer, if that decides it), with the copy's
+        :class:`KeepHint` for its first target when hints are kept."""
         target = self._targets[copy]
         if target.alternates:
             tried = self._next_alternate
@@ -177,11 +230,28 @@ class Coordination:
                     self.failed_over += 1
                 raw = self._raws[self._part_of[copy]]
                 return Send(copy, target.alternates[index], target.msg_type, raw), None
+        hint = None
+        if self._keep_hint is not None and not target.node.is_local:
+            hint = KeepHint(copy, target.node, target.msg_type, self._raws[self._part_of[copy]])
         if self._answers_dc_one_part(copy) and self._answer_from_another_copy(copy):
             self._counted[copy] = 1
             self.failed_over += 1
-            return None, None
-        return None, self.on_reply(copy, error)
+            return hint, None
+        return hint, self.on_reply(copy, error)
+
+    def undelivered(self, copy: int, reply: bytes) -> Optional[KeepHint]:
+        """The hint to keep for copy ``copy`` if ``reply`` says its peer never took it
+        (and hints are kept); else None."""
+        if self._keep_hint is None or reply not in self._undelivered:
+            return None
+        target = self._targets[copy]
+        node = target.node
+        tried = self._next_alternate
+        if tried is not None and tried[copy]:
+            node = target.alternates[tried[copy] - 1]  # the alternate it was sent to
+        if node.is_local:
+            return None
+        return KeepHint(copy, node, target.msg_type, self._raws[self._part_of[copy]])
 
     def _answers_dc_one_part(self, copy: int) -> bool:
         part = self._part_of[copy]
@@ -208,6 +278,11 @@ class Coordination:
 
     # -- the ReplyOwner side -----------------------------------------------------------
     def complete(self, slot: Slot, reply: bytes) -> None:
+        keep_hint = self._keep_hint
+        if keep_hint is not None and reply in self._undelivered:
+            hint = self.undelivered(slot.copy, reply)
+            if hint is not None:
+                keep_hint(hint)
         answer = self.on_reply(slot.copy, reply)
         if answer is not None:
             self.client.deliver(answer)

@@ -16,6 +16,7 @@ from dynotwist.core import keyspace
 from dynotwist.core import session as node_commands
 from dynotwist.core.coalesce import coalesce
 from dynotwist.core.consistency import DC_EACH_SAFE_QUORUM, DC_ONE, DC_SAFE_QUORUM
+from dynotwist.core.readrepair import repairable
 from dynotwist.core.router import Fragmented, Plan, RackWide
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import ENABLED as stats_enabled
@@ -24,7 +25,7 @@ from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol
 from dynotwist.net.nodecommands import NodeCommands
 from dynotwist.net.ordered import ClientConnection, ClientPortNode
-from dynotwist.proto import commands
+from dynotwist.proto import commands, repair
 from dynotwist.proto.resp import (
     ProtocolError,
     Request,
@@ -218,9 +219,11 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
         if isinstance(routed, Plan):
             if routed.level != DC_ONE:
                 self.watch_quorum(slot, write)
-                if spec.name == "smembers" and routed.level in _SORTED_READS:
-                    # replicas return set members in their own order: sorted, they compare
-                    raw = encode_command([b"sort", args[1], b"ALPHA"])
+            if node.repairs_on and self._forward_timestamped(spec, args, routed, slot):
+                return
+            if spec.name == "smembers" and routed.level in _SORTED_READS:
+                # replicas return set members in their own order: sorted, they compare
+                raw = encode_command([b"sort", args[1], b"ALPHA"])
             node.dispatcher.execute(routed, raw, slot, session.resp3, self.lane, write)
         elif isinstance(routed, RackWide):
             self._rack_wide(spec.name, args, raw, routed, slot)
@@ -239,6 +242,34 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
             node.dispatcher.execute_parts(parts, slot, merge, session.resp3, self.lane, write)
         else:
             self.complete(slot, commands.spans_nodes_error(spec))
+
+    def _forward_timestamped(
+        self, spec: commands.CommandSpec, args: List[bytes], plan: Plan, slot: Slot
+    ) -> bool:
+        """Read repair (reference 3.6): a write or repairable read of a form Dynomite's
+        scheme covers, rewritten as its timestamped script and sent; False if not."""
+        node = self.node
+        timestamp = int(node.reactor.seconds() * 1000)
+        name = spec.name
+        resp3 = self.session.resp3
+        if spec.write:
+            raw = repair.rewrite_write(name, args, timestamp)
+            if raw is None:
+                return False
+            tombstones = repair.cleanup(name, args, timestamp)
+            if tombstones:
+                node.dispatcher.execute_delete(plan, raw, slot, resp3, self.lane, tombstones)
+            else:
+                node.dispatcher.execute(plan, raw, slot, resp3, self.lane, True)
+            return True
+        if not repairable(plan):
+            return False
+        rewritten = repair.rewrite_read(name, args, timestamp)
+        if rewritten is None:
+            return False
+        raw, read = rewritten
+        node.dispatcher.execute_read_repair(plan, raw, slot, resp3, self.lane, read)
+        return True
 
     def _rack_wide(
         self, name: str, args: List[bytes], raw: bytes, routed: RackWide, slot: Slot

@@ -11,16 +11,23 @@ another of its racks in ``remote_peer_failover_requests``.
 
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import AbstractSet, Callable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from dynotwist import errors
-from dynotwist.core.coordinator import Coordination, Merge, Send
+from dynotwist.core.coordinator import (
+    Coordination,
+    KeepHint,
+    Merge,
+    Send,
+    undelivered_replies,
+)
+from dynotwist.core.readrepair import CleanupAfterDelete, RepairingRead, VersionedRead
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
 from dynotwist.proto.dnode import DMSG_REQ_FORWARD
 
-__all__ = ["Dispatcher", "LocalDatastore", "PeerLink"]
+__all__ = ["Dispatcher", "HintKeeper", "LocalDatastore", "PeerLink"]
 
 
 class LocalDatastore(Protocol):
@@ -37,6 +44,16 @@ class PeerLink(Protocol):
         """False if no connection can take the request."""
 
 
+class HintKeeper(Protocol):
+    """Where writes for unreachable peers are kept (``net.handoff.HintedHandoff``)."""
+
+    @property
+    def holding(self) -> AbstractSet[str]:
+        """The peers with hints pending: a write's copy for one goes behind them."""
+
+    def keep(self, hint: KeepHint) -> None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -44,11 +61,18 @@ class Dispatcher:
         peers: Mapping[str, PeerLink],
         replies: errors.Replies,
         stats: Stats,
+        handoff: Optional[HintKeeper] = None,
     ) -> None:
         self.local = local
         self.peers = peers
         self.replies = replies
         self.stats = stats  # peers that cannot take a copy, copies sent to an alternate
+        #: hinted handoff (None: off): a write's copies that cannot reach a peer are kept
+        self.handoff = handoff
+        self._keep: Optional[Callable[[KeepHint], None]] = (
+            handoff.keep if handoff is not None else None
+        )
+        self._undelivered = undelivered_replies(replies)
 
     def execute(
         self, plan: Plan, raw: bytes, client: Slot, resp3: bool, lane: int, write: bool
@@ -67,8 +91,54 @@ class Dispatcher:
     ) -> None:
         """A request made of parts (the fragments of a multi-key command), each its own
         plan; ``merge`` makes their answers one."""
-        coordination = Coordination(parts, client, merge, self.replies)
+        if write and self._keep is not None:
+            coordination = Coordination(
+                parts, client, merge, self.replies, self._keep, self._undelivered
+            )
+        else:
+            coordination = Coordination(parts, client, merge, self.replies)
         self._send_all(coordination, coordination.start(), resp3, lane, write)
+
+    def execute_read_repair(
+        self, plan: Plan, raw: bytes, client: Slot, resp3: bool, lane: int, read: VersionedRead
+    ) -> None:
+        """A repairable read (``raw``, rewritten by the datastore kind): the client gets
+        the newest value, stale replicas a repair write."""
+        coordination = RepairingRead(
+            plan, raw, client, read, self._detached(resp3, lane), self.replies
+        )
+        self._send_all(coordination, coordination.start(), resp3, lane, False)
+
+    def execute_delete(
+        self,
+        plan: Plan,
+        raw: bytes,
+        client: Slot,
+        resp3: bool,
+        lane: int,
+        cleanup: Sequence[bytes],
+    ) -> None:
+        """A timestamped delete: ``cleanup`` goes to every replica once all acknowledged."""
+        coordination = CleanupAfterDelete(
+            plan, raw, client, cleanup, self._detached(resp3, lane), self.replies,
+            self._keep, self._undelivered,
+        )
+        self._send_all(coordination, coordination.start(), resp3, lane, True)
+
+    def _detached(self, resp3: bool, lane: int) -> Callable[[List[Send]], None]:
+        """Sends whose replies nobody waits for (repairs, cleanups: best effort)."""
+
+        def send_all(sends: List[Send]) -> None:
+            for send in sends:
+                slot = Slot(None)
+                if send.node.is_local:
+                    self.local.send(send.raw, slot, resp3, lane, True)
+                else:
+                    pool = self.peers.get(send.node.name)  # None: it left the ring
+                    if pool is not None:
+                        pool.send(send.raw, slot, send.msg_type, resp3, lane)
+
+        return send_all
 
     def _send_all(
         self, coordination: Coordination, sends: List[Send], resp3: bool, lane: int, write: bool
@@ -76,6 +146,8 @@ class Dispatcher:
         local = self.local
         peers = self.peers
         replies = self.replies
+        handoff = self.handoff if write else None
+        holding = handoff.holding if handoff is not None else ()
         for send in sends:
             while True:
                 slot = Slot(coordination, send.copy)
@@ -87,17 +159,25 @@ class Dispatcher:
                 else:
                     # None: the peer left the ring since the request was planned
                     pool = peers.get(node.name)
-                    if pool is not None and pool.send(send.raw, slot, send.msg_type, resp3, lane):
+                    if node.name in holding:
+                        pass  # kept behind the peer's hints, in order (the copy is not sent)
+                    elif pool is not None and pool.send(
+                        send.raw, slot, send.msg_type, resp3, lane
+                    ):
                         break
-                    self.stats.peer_forward_error += 1
+                    else:
+                        self.stats.peer_forward_error += 1
                     error = replies.peer_not_connected
                 retry, answer = coordination.on_unreachable(send.copy, error)
                 if answer is not None:
                     coordination.client.deliver(answer)
-                if retry is None:
-                    break
-                if retry.msg_type == DMSG_REQ_FORWARD:
-                    self.stats.remote_peer_failover_requests += 1
-                send = retry
+                if isinstance(retry, Send):
+                    if retry.msg_type == DMSG_REQ_FORWARD:
+                        self.stats.remote_peer_failover_requests += 1
+                    send = retry
+                    continue
+                if retry is not None and handoff is not None:
+                    handoff.keep(retry)
+                break
         if coordination.failed_over:
             self.stats.peer_failover_requests += 1

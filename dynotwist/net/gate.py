@@ -54,6 +54,8 @@ class LocalGate:
         self._read = self._write = states.PASS
         self._held: Deque[Tuple[float, bytes, Slot, bool, int]] = deque()
         self._expiry: Optional[LoopingCall] = None
+        #: told every write sent to the datastore (a warm-up leaves their keys alone)
+        self.write_observer: Optional[Callable[[bytes], None]] = None
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -85,6 +87,8 @@ class LocalGate:
             else:
                 stats.read_requests += 1
                 stats.read_request_bytes += len(raw)
+        if write and self.write_observer is not None:
+            self.write_observer(raw)
         return self._admit(raw, slot, resp3, lane, write)
 
     @property

@@ -238,6 +238,7 @@ class ClientPortNode(typing.Protocol):
     single_node: bool  # no peers: requests go to the local datastore directly
     dispatcher: Any  # net.dispatch.Dispatcher
     gate: Any  # net.gate.LocalGate: its ``normal`` flag
+    repairs_on: bool  # read repair in force: writes and repairable reads are timestamped
 
     def new_session(self) -> ClientSession: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -73,6 +74,7 @@ class FakeNodeView:
         self.stats = Stats("dyn_o_mite", "127.0.0.61:30900", "dc1", "rack1", started=0.0)
         self.snapshot: Optional[Snapshot] = None
         self.unready: Optional[str] = None
+        self.warm_ups: List[Tuple[Optional[str], Optional[int]]] = []
 
     def stats_snapshot(self) -> Snapshot:
         if self.snapshot is not None:
@@ -108,6 +110,14 @@ class FakeNodeView:
 
     def not_ready(self) -> Optional[str]:
         return self.unready
+    def start_warm_up(self, source: Optional[str] = None, rate: Optional[int] = None) -> str:
+        if source == "busy:1":
+            return "refused: already running"
+        self.warm_ups.append((source, rate))
+        return "started"
+
+    def warm_up_status(self) -> Dict[str, object]:
+        return {"state": "running", "keys_copied": len(self.warm_ups)}
 
 
 def read_index() -> List[Tuple[str, str]]:
@@ -475,6 +485,25 @@ class ReadRepairTests(AdminTestCase):
         self.assertFalse(self.node.read_repairs)
 
 
+class WarmUpTests(AdminTestCase):
+    def test_start(self) -> None:
+        self.assertEqual(self.get("/warm_up/start"), b"Warm-up: started\r\n")
+        self.assertEqual(self.get("/warm_up/start/10.0.0.2:22122?rate=500"),
+                         b"Warm-up: started\r\n")
+        self.assertEqual(self.node.warm_ups, [(None, None), ("10.0.0.2:22122", 500)])
+
+    def test_refusals(self) -> None:
+        self.assertIn(b"already running", self.refused("/warm_up/start/busy:1", 409))
+        self.refused("/warm_up/start?rate=fast")
+        self.refused("/warm_up/start?rate=-1")
+        self.assertEqual(self.node.warm_ups, [])
+
+    def test_status(self) -> None:
+        self.get("/warm_up/start")
+        self.assertEqual(json.loads(self.get("/warm_up/status")),
+                         {"state": "running", "keys_copied": 1})
+
+
 class StatesModuleTests(unittest.TestCase):
     def test_admission(self) -> None:
         PASS, HOLD, REFUSE = states.PASS, states.HOLD, states.REFUSE
@@ -514,11 +543,13 @@ CHANGING = {
     "/peer/<verb>/<name>": "/peer/down/all",
     "/peer/<verb>": "/peer/up",
     "/read_repairs/<action>": "/read_repairs/enable",
+    "/warm_up/start": "/warm_up/start",
+    "/warm_up/start/<source>": "/warm_up/start/10.0.0.2:22122",
 }
 
 READING = [
     "/", "/info", "/metrics", "/ping", "/help", "/cluster_describe", "/get_consistency",
-    "/get_timeout_factor", "/state/get_state", "/ready",
+    "/get_timeout_factor", "/state/get_state", "/ready", "/warm_up/status",
 ]
 
 TOKEN = "s3cret-t0ken"
@@ -532,6 +563,7 @@ class GuardTests(AdminTestCase):
         return (
             node.state, node.read_consistency, node.write_consistency, node.timeout_factor,
             node.verbosity, node.histogram_resets, node.read_repairs, list(node.peer_calls),
+            list(node.warm_ups),
         )
 
     def set_token(self, token: str) -> None:

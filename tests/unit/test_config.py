@@ -174,6 +174,10 @@ DEFAULTS = {
     "admin_token": None,
     "seeds_check_interval": 30000,
     "verbosity": None,
+    "hinted_handoff": True,
+    "hints_dir": None,
+    "max_hint_window": 10800000,
+    "warm_up": False,
 }
 
 # Keys where Dynomite reads an explicit 0 as "unset", hence the default.
@@ -193,6 +197,7 @@ ZERO_MEANS_DEFAULT = (
     "datastore_connections",
     "local_peer_connections",
     "remote_peer_connections",
+    "max_hint_window",
 )
 
 
@@ -752,6 +757,27 @@ class DynotwistKeyTests(ConfigTestCase):
     def test_admin_token(self) -> None:
         self.assertIsNone(parse().admin_token)
         self.assertEqual(parse(admin_token="s3cret-t0ken").admin_token, "s3cret-t0ken")
+
+    def test_repair_keys(self) -> None:
+        config = parse(
+            hinted_handoff="false", hints_dir="/var/lib/dynotwist/hints",
+            max_hint_window="60000", warm_up="true",
+        )
+        self.assertFalse(config.hinted_handoff)
+        self.assertEqual(config.hints_dir, "/var/lib/dynotwist/hints")
+        self.assertEqual(config.max_hint_window, 60000)
+        self.assertTrue(config.warm_up)
+        self.assertEqual(
+            self.key_error(hinted_handoff="yes"),
+            'conf: directive "hinted_handoff" is not "true" or "false"',
+        )
+        self.assertEqual(
+            self.key_error(warm_up="1"), 'conf: directive "warm_up" is not "true" or "false"'
+        )
+        self.assertEqual(
+            self.key_error(max_hint_window="3h"),
+            'conf: directive "max_hint_window" is not a number',
+        )
 
 
 class YamlRuleTests(ConfigTestCase):

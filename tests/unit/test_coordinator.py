@@ -19,7 +19,7 @@ from twisted.trial import unittest
 from dynotwist import errors
 from dynotwist.core import consistency as levels
 from dynotwist.core.coalesce import coalesce
-from dynotwist.core.coordinator import Coordination, Send
+from dynotwist.core.coordinator import Coordination, KeepHint, Send, undelivered_replies
 from dynotwist.core.hashkit import get_hash
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Fragmented, Plan, Router
@@ -71,8 +71,11 @@ class Playbook:
     """A coordination and its copies, addressed by the name of their node."""
 
     def __init__(self, testcase: unittest.TestCase, route: Router, args: List[bytes],
-                 read: str = ONE, write: str = ONE) -> None:
+                 read: str = ONE, write: str = ONE, hinted: bool = False) -> None:
         self.testcase = testcase
+        self.kept: List[KeepHint] = []
+        hints = dict(keep_hint=self.kept.append, undelivered=undelivered_replies(errors.RESP)
+                     ) if hinted else {}
         spec = commands.lookup(args)
         assert spec is not None
         command = commands.describe(spec, args)
@@ -85,11 +88,15 @@ class Playbook:
                 for keys, plan in routed.parts
             ]
             self.coordination = Coordination(
-                parts, self.client, lambda r: coalesce(spec.name, r, routed.positions)
+                parts, self.client, lambda r: coalesce(spec.name, r, routed.positions),
+                **hints,  # type: ignore[arg-type]
             )
         else:
             assert isinstance(routed, Plan)
-            self.coordination = Coordination([(routed, encode_command(args))], self.client)
+            self.coordination = Coordination(
+                [(routed, encode_command(args))], self.client, **hints  # type: ignore[arg-type]
+            )
+        self.args = args
         self.copies: dict = {}  # node name -> copy number (the latest send to it)
 
     def play(self, steps: Sequence[Step]) -> None:
@@ -103,16 +110,31 @@ class Playbook:
                     [(s.node.name, s.msg_type) for s in sends], step[1], where
                 )
             elif kind in ("reply", "timeout"):
+                # as Coordination.complete: the hint first, then the reply counted
                 _, name, reply, answer = step  # type: ignore[misc]
+                hint = self.coordination.undelivered(self.copies[name], reply)
+                if hint is not None:
+                    self.kept.append(hint)
                 got = self.coordination.on_reply(self.copies[name], reply)
                 self.testcase.assertEqual(got, answer, where)
             elif kind == "unreachable":
                 _, name, retry, answer = step  # type: ignore[misc]
                 send, got = self.coordination.on_unreachable(self.copies[name], NOT_CONNECTED)
-                self.testcase.assertEqual(send.node.name if send else None, retry, where)
+                if isinstance(send, KeepHint):
+                    self.kept.append(send)
+                    shown = "hint " + send.node.name
+                else:
+                    shown = send.node.name if send else None
+                self.testcase.assertEqual(shown, retry, where)
                 self.testcase.assertEqual(got, answer, where)
-                if send is not None:
+                if isinstance(send, Send):
                     self.remember([send])
+            elif kind == "hints":
+                # every hint kept so far: (node, msg_type), and the write's own bytes
+                self.testcase.assertEqual(
+                    [(h.node.name, h.msg_type) for h in self.kept], step[1], where)
+                for hint in self.kept:
+                    self.testcase.assertEqual(hint.raw, encode_command(self.args), where)
             else:
                 raise ValueError(kind)
 
@@ -297,6 +319,87 @@ class QuorumTests(unittest.TestCase):
             ("reply", "dc1/rack1", OK, None),
             ("reply", "dc1/rack2", OK, OK),
         ])
+
+
+class HintTests(unittest.TestCase):
+    """With hinted handoff on, a write's copy that cannot reach its peer is a KeepHint."""
+
+    def test_unreachable_peer_copy_is_kept(self) -> None:
+        Playbook(self, router([3]), set_(), write=QUORUM, hinted=True).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc1/rack3", REQ)]),
+            ("unreachable", "dc1/rack3", "hint dc1/rack3", None),
+            ("reply", "dc1/rack1", OK, None),
+            ("reply", "dc1/rack2", OK, OK),  # the hint counts for nothing: 2 of 3
+            ("hints", [("dc1/rack3", REQ)]),
+        ])
+
+    def test_fire_and_forget_copies_are_kept_too(self) -> None:
+        Playbook(self, router([3]), set_(), hinted=True).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc1/rack3", REQ)]),
+            ("unreachable", "dc1/rack2", "hint dc1/rack2", None),
+            ("reply", "dc1/rack1", OK, OK),
+            ("hints", [("dc1/rack2", REQ)]),
+        ])
+
+    def test_timed_out_lost_and_refused_copies_are_kept(self) -> None:
+        Playbook(self, router([5]), set_(), write=QUORUM, hinted=True).play([
+            ("start", [("dc1/rack%d" % r, REQ) for r in range(1, 6)]),
+            ("timeout", "dc1/rack2", TIMEOUT, None),  # timed out or connection lost
+            ("reply", "dc1/rack3", REFUSED, None),  # the peer's datastore refused
+            ("reply", "dc1/rack4", WRONGTYPE, TIMEOUT),  # delivered, not kept; 3 errors
+            ("reply", "dc1/rack1", OK, None),
+            ("reply", "dc1/rack5", OK, None),
+            ("hints", [("dc1/rack2", REQ), ("dc1/rack3", REQ)]),
+        ])
+
+    def test_the_local_datastore_failing_is_not_a_hint(self) -> None:
+        Playbook(self, router([2]), set_(), hinted=True).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ)]),
+            ("timeout", "dc1/rack1", REFUSED, REFUSED),
+            ("reply", "dc1/rack2", OK, None),
+            ("hints", []),
+        ])
+
+    def test_a_remote_dc_is_hinted_once_every_rack_failed(self) -> None:
+        Playbook(self, router([1, 3]), set_(), hinted=True).play([
+            ("start", [("dc1/rack1", REQ), ("dc2/rack1", FWD)]),
+            ("unreachable", "dc2/rack1", "dc2/rack2", None),
+            ("unreachable", "dc2/rack2", "dc2/rack3", None),
+            ("unreachable", "dc2/rack3", "hint dc2/rack1", None),
+            ("reply", "dc1/rack1", OK, OK),
+            ("hints", [("dc2/rack1", FWD)]),  # the preselected rack, to fan out there
+        ])
+
+    def test_a_forwarded_copy_lost_at_its_alternate_is_kept_for_the_alternate(self) -> None:
+        Playbook(self, router([1, 2]), set_(), hinted=True).play([
+            ("start", [("dc1/rack1", REQ), ("dc2/rack1", FWD)]),
+            ("unreachable", "dc2/rack1", "dc2/rack2", None),
+            ("timeout", "dc2/rack2", TIMEOUT, None),
+            ("hints", [("dc2/rack2", FWD)]),
+        ])
+
+    def test_without_handoff_nothing_is_kept(self) -> None:
+        Playbook(self, router([3]), set_(), write=QUORUM).play([
+            ("start", [("dc1/rack1", REQ), ("dc1/rack2", REQ), ("dc1/rack3", REQ)]),
+            ("unreachable", "dc1/rack3", None, None),
+            ("timeout", "dc1/rack2", TIMEOUT, NOT_CONNECTED),
+            ("hints", []),
+        ])
+
+    def test_complete_hands_hints_to_the_keeper(self) -> None:
+        route = router([2])
+        args = set_()
+        command = commands.describe(commands.lookup(args), args)  # type: ignore[arg-type]
+        assert not isinstance(command, bytes)
+        plan = route.plan(command, ONE, ONE)
+        assert isinstance(plan, Plan)
+        kept: List[KeepHint] = []
+        client = Slot(None)
+        coordination = Coordination([(plan, b"raw")], client, None, errors.RESP, kept.append,
+                                    undelivered_replies(errors.RESP))
+        sends = coordination.start()
+        Slot(coordination, sends[1].copy).deliver(TIMEOUT)
+        self.assertEqual([(h.copy, h.node.name, h.raw) for h in kept], [(1, "dc1/rack2", b"raw")])
 
 
 class EachSafeQuorumTests(unittest.TestCase):

@@ -243,6 +243,26 @@ class InfoTests(unittest.TestCase):
         self.assertEqual(body.count(b"\n"), with_extras(sample).count(b"\n"))
         self.assertTrue(body.endswith(b"\n}}}\n"))
 
+    def test_hints_per_peer(self) -> None:
+        live = self.live()
+        link = live.peer("127.0.0.2:8101", "dc1", "rack2")
+        link.hints_stored += 5
+        link.hints_replayed += 3
+        link.hints_expired += 1
+        link.read_gauge("hints_pending", lambda: 1)
+        live.peer("127.0.0.3:8101", "dc1", "rack3")
+        info = json.loads(render_info(live.snapshot(1045.0)))
+        self.assertEqual(info["dyn_o_mite"]["hints"], {
+            "127.0.0.2:8101": {"stored": 5, "replayed": 3, "expired": 1, "dropped": 0,
+                               "pending": 1},
+            "127.0.0.3:8101": {"stored": 0, "replayed": 0, "expired": 0, "dropped": 0,
+                               "pending": 0},
+        })
+        self.assertEqual(list(info["dyn_o_mite"])[-1], "127.0.0.61:30900")
+        metrics = render_prometheus(live.snapshot(1045.0))
+        self.assertIn('dynotwist_peer_link_hints_stored_total{dc="dc1",rack="rack1",'
+                      'peer="127.0.0.2:8101",peer_dc="dc1",peer_rack="rack2"} 5', metrics)
+
     def test_live_values(self) -> None:
         info = json.loads(render_info(self.live().snapshot(1045.0)))
         self.assertEqual(info["uptime"], 45)

@@ -54,6 +54,11 @@ class PeerStats:
         "dropped_requests",
         "eof",
         "err",
+        "hints_dropped",
+        "hints_expired",
+        "hints_pending",
+        "hints_replayed",
+        "hints_stored",
         "name",
         "out_queue",
         "rack",
@@ -80,6 +85,11 @@ class PeerStats:
     out_queue: int
     up: int
     rtt: Histogram
+    hints_stored: int
+    hints_replayed: int
+    hints_expired: int
+    hints_dropped: int
+    hints_pending: int
 
     def __init__(self, name: str, dc: str, rack: str) -> None:
         self.name = name
@@ -212,6 +222,11 @@ class Stats:
     peer_plaintext_refused: int
     peer_tls_refused: int
     peer_failover_requests: int
+    warm_up_state: int
+    warm_up_keys: int
+    warm_up_bytes: int
+    warm_up_keys_per_second: int
+    warm_up_seconds_left: int
     # server
     server_eof: int
     server_err: int

@@ -8,7 +8,7 @@ import platform
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from dynotwist import __version__
-from dynotwist.core.stats.counters import Snapshot
+from dynotwist.core.stats.counters import PeerSnapshot, Snapshot
 from dynotwist.core.stats.histograms import HistogramSnapshot
 from dynotwist.core.stats.table import (
     COUNTER,
@@ -84,7 +84,9 @@ def render_info(snapshot: Snapshot) -> bytes:
 
     Strings are ``"k":"v",`` (no newline), numbers ``"k":N,`` + LF; the pool object is
     named after the YAML root key and holds the server object, named after the
-    datastore; the last server field has no comma; then ``}}}`` + LF.
+    datastore; the last server field has no comma; then ``}}}`` + LF. A node with
+    peers also lists, before the server object, each peer's hinted handoff counters
+    (``"hints": {"<peer>": {"stored":N,...}}``).
     """
     out = ["{"]
     add = out.append
@@ -116,12 +118,25 @@ def render_info(snapshot: Snapshot) -> bytes:
     add("%s: {" % _json_string(snapshot.pool_name))
     for metric in POOL_METRICS:
         number(metric.name, snapshot.pool.get(metric.name, 0))
+    if snapshot.peers:
+        add('"hints": {%s},\n' % ",".join(_peer_hints(peer) for peer in snapshot.peers))
     add("%s: {" % _json_string(snapshot.server_name))
     for metric in SERVER_METRICS[:-1]:
         number(metric.name, snapshot.server.get(metric.name, 0))
     last = SERVER_METRICS[-1].name
     add('"%s":%d\n}}}\n' % (last, snapshot.server.get(last, 0)))
     return "".join(out).encode("utf-8")
+
+
+_HINT_FIELDS = ("stored", "replayed", "expired", "dropped", "pending")
+
+
+def _peer_hints(peer: PeerSnapshot) -> str:
+    """One peer's hint counters (dynotwist's, in the pool object: clients read by key)."""
+    return "%s: {%s}" % (
+        _json_string(peer.name),
+        ",".join('"%s":%d' % (f, peer.values.get("hints_" + f, 0)) for f in _HINT_FIELDS),
+    )
 
 
 # -- /cluster_describe -------------------------------------------------------------------

@@ -228,6 +228,12 @@ METRICS: Tuple[Metric, ...] = (
         POOL,
         "# requests answered by another replica: the owner was ejected or not connected",
     ),
+    # warm-up (dynotwist.repair.warmup)
+    _m("warm_up_state", G, POOL, "warm-up: 0 not run, 1 running, 2 done, 3 failed"),
+    _m("warm_up_keys", G, POOL, "# keys the warm-up copied"),
+    _m("warm_up_bytes", G, POOL, "bytes of values the warm-up copied", B),
+    _m("warm_up_keys_per_second", G, POOL, "keys the warm-up goes through a second"),
+    _m("warm_up_seconds_left", G, POOL, "seconds the warm-up still needs (-1: unknown)"),
     # -- server (Dynomite's STATS_SERVER_CODEC, in its order)
     _m("server_eof", C, SERVER, "# connections to the datastore lost"),
     _m("server_err", C, SERVER, "# failed connection attempts to the datastore and garbage or"
@@ -285,6 +291,12 @@ METRICS: Tuple[Metric, ...] = (
     _m("resets", C, PEER, "# times this peer's connections were reset (/peer/reset)"),
     _m("connections", G, PEER, "# open connections to this peer"),
     _m("out_queue", G, PEER, "# requests sent to this peer awaiting a reply"),
+    # hinted handoff (dynotwist.net.handoff): /info's "hints" object, per peer
+    _m("hints_stored", C, PEER, "# writes for this peer kept as hints"),
+    _m("hints_replayed", C, PEER, "# hints replayed to this peer and answered"),
+    _m("hints_expired", C, PEER, "# hints for this peer dropped past max_hint_window"),
+    _m("hints_dropped", C, PEER, "# hints for this peer dropped: bounds or journal errors"),
+    _m("hints_pending", G, PEER, "# hints for this peer not yet replayed"),
     _m("up", G, PEER, "1 while a connection to this peer is up and it is not marked down,"
        " else 0"),
     _m("rtt", H, PEER, "round trips to this peer, one probe at a time per connection",
@@ -295,7 +307,16 @@ del C, G, T, H, S, B
 
 #: pool metrics of dynotwist's own, after Dynomite's in /info (its clients read JSON
 #: by key, so fields added at the end of the pool object change nothing for them)
-POOL_EXTRAS = ("peer_plaintext_refused", "peer_tls_refused", "peer_failover_requests")
+POOL_EXTRAS = (
+    "peer_plaintext_refused",
+    "peer_tls_refused",
+    "peer_failover_requests",
+    "warm_up_state",
+    "warm_up_keys",
+    "warm_up_bytes",
+    "warm_up_keys_per_second",
+    "warm_up_seconds_left",
+)
 
 
 def metrics_of(scope: str, kind: Optional[str] = None) -> Tuple[Metric, ...]:
