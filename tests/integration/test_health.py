@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.ports import LOOPBACK
@@ -60,8 +60,11 @@ class HealthTest(ProcessTestCase):
         return int(pool.get(name, server.get(name, 0)))
 
     def log_lines(self, text: str) -> int:
+        return len(self.logged(text))
+
+    def logged(self, text: str) -> List[str]:
         with open(self.node.log_path, encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f if text in line)
+            return [line for line in f if text in line]
 
     def set_consistency(self, level: str) -> None:
         for op in ("read", "write"):
@@ -108,7 +111,8 @@ class HealthTest(ProcessTestCase):
         errors = self.counter("peer_err")
         wait_until(lambda: self.counter("peer_err") >= errors + 2, WAIT,
                    message="two failed reconnection attempts")
-        self.assertEqual(self.log_lines("peer %s " % name), 1)  # the loss, once
+        self.assertEqual(self.log_lines("peer %s " % name), 1,  # the loss, once
+                         self.logged("peer %s " % name))
         self.cluster.restart(peer)
         wait_until(lambda: self.ready()[0] == 200, WAIT, message="/ready 200 again")
         self.assertEqual(self.gauges()["peer " + name], 1)

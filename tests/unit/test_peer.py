@@ -22,6 +22,7 @@ from dynotwist.datastores import Relayed
 from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import PoolShared, Slot
+from dynotwist.net.health import Reachability
 from dynotwist.net.ordered import MAX_PENDING
 from dynotwist.net.peer import (
     DnodeServerFactory,
@@ -712,6 +713,27 @@ class EndToEndTests(unittest.TestCase):
 class ReachabilityLogTests(unittest.TestCase):
     """At the default verbosity, losing a peer and regaining it are logged once each."""
 
+    def test_a_peer_coming_up_after_this_node_is_no_warning(self) -> None:
+        events: List[dict] = []
+        previous = verbosity.verbosity
+        verbosity.set(DEFAULT_VERBOSITY)
+        globalLogPublisher.addObserver(events.append)
+        try:
+            h = PoolHarness()
+            h.fail()  # the peer's process is still starting
+            h.reactor.advance(1)
+            h.connect()
+            shown = [e for e in events if e.get("log_namespace", "").startswith("dynotwist")
+                     and e["log_level"].name in ("warn", "error")]
+            self.assertEqual(shown, [])
+            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost once up: said
+            shown = [e for e in events if e.get("log_namespace", "").startswith("dynotwist")
+                     and e["log_level"].name == "warn"]
+            self.assertEqual(len(shown), 1)
+        finally:
+            globalLogPublisher.removeObserver(events.append)
+            verbosity.set(previous)
+
     def test_loss_and_recovery_logged_once_each(self) -> None:
         events: List[dict] = []
         previous = verbosity.verbosity
@@ -719,6 +741,7 @@ class ReachabilityLogTests(unittest.TestCase):
         globalLogPublisher.addObserver(events.append)
         try:
             h = PoolHarness()
+            h.reactor.advance(Reachability.STARTUP_GRACE)  # not a cluster starting up
             # failed attempts below server_failure_limit (an ejection has its own line)
             for _ in range(2):  # two failed attempts: one warning
                 h.fail()

@@ -258,7 +258,9 @@ class InfoTests(unittest.TestCase):
             "127.0.0.3:8101": {"stored": 0, "replayed": 0, "expired": 0, "dropped": 0,
                                "pending": 0},
         })
-        self.assertEqual(list(info["dyn_o_mite"])[-1], "127.0.0.61:30900")
+        # the server object stays the pool's first object (readers take the first)
+        objects = [k for k, v in info["dyn_o_mite"].items() if isinstance(v, dict)]
+        self.assertEqual(objects, ["127.0.0.61:30900", "hints"])
         metrics = render_prometheus(live.snapshot(1045.0))
         self.assertIn('dynotwist_peer_link_hints_stored_total{dc="dc1",rack="rack1",'
                       'peer="127.0.0.2:8101",peer_dc="dc1",peer_rack="rack2"} 5', metrics)

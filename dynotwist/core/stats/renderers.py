@@ -85,7 +85,7 @@ def render_info(snapshot: Snapshot) -> bytes:
     Strings are ``"k":"v",`` (no newline), numbers ``"k":N,`` + LF; the pool object is
     named after the YAML root key and holds the server object, named after the
     datastore; the last server field has no comma; then ``}}}`` + LF. A node with
-    peers also lists, before the server object, each peer's hinted handoff counters
+    peers also lists, after the server object, each peer's hinted handoff counters
     (``"hints": {"<peer>": {"stored":N,...}}``).
     """
     out = ["{"]
@@ -118,13 +118,14 @@ def render_info(snapshot: Snapshot) -> bytes:
     add("%s: {" % _json_string(snapshot.pool_name))
     for metric in POOL_METRICS:
         number(metric.name, snapshot.pool.get(metric.name, 0))
-    if snapshot.peers:
-        add('"hints": {%s},\n' % ",".join(_peer_hints(peer) for peer in snapshot.peers))
     add("%s: {" % _json_string(snapshot.server_name))
     for metric in SERVER_METRICS[:-1]:
         number(metric.name, snapshot.server.get(metric.name, 0))
     last = SERVER_METRICS[-1].name
-    add('"%s":%d\n}}}\n' % (last, snapshot.server.get(last, 0)))
+    add('"%s":%d\n}' % (last, snapshot.server.get(last, 0)))
+    if snapshot.peers:  # after the server object, which readers take as the first
+        add(',\n"hints": {%s}' % ",".join(_peer_hints(peer) for peer in snapshot.peers))
+    add("}}\n")
     return "".join(out).encode("utf-8")
 
 
