@@ -47,7 +47,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
-from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
+from dynotwist.proto.resp import ReplyError, encode_command, is_error_reply, reply_framer_class
 
 log = logger(__name__)
 
@@ -134,7 +134,7 @@ class DatastoreProtocol(PooledProtocol):
     """
 
     pool: DatastorePool
-    framer_class: Callable[[], Any] = ReplyFramer
+    framer_class: Callable[[], Any] = reply_framer_class()
     framer_errors: Tuple[Type[Exception], ...] = (ReplyError,)  # garbage from the datastore
 
     def __init__(self, pool: DatastorePool, slot_index: int = 0) -> None:
