@@ -113,6 +113,7 @@ class Cluster:
     up (``hosts`` chooses others), so that each one connects from its own address and
     plaintext can be told apart by source address. ``client_tls`` also serves clients
     over TLS with those certificates (``client_context()`` trusts them).
+    ``python`` is the interpreter that runs the nodes (this one by default).
     Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
     processes, ``stop()`` stops them by pid. The directory is left in place.
     """
@@ -134,6 +135,7 @@ class Cluster:
         tls: bool = False,
         hosts: Optional[Sequence[str]] = None,
         client_tls: bool = False,
+        python: Optional[str] = None,
     ) -> None:
         if datastore not in DATASTORES:
             raise ValueError("datastore %r: one of %s" % (datastore, ", ".join(DATASTORES)))
@@ -198,7 +200,9 @@ class Cluster:
             for member in self.nodes:
                 certs.write_node_files(self.tls_dir, member.name, self.authority, [member.host])
         for member in self.nodes:
-            member.node = NodeProcess(workdir, self.fields_for(member), member.name, verbosity)
+            member.node = NodeProcess(
+                workdir, self.fields_for(member), member.name, verbosity, python
+            )
             member.node.new_session = member.redis.new_session = detach
         self.hash_fn = get_hash(str(self.extra_fields.get("hash", "murmur")))
         tag = self.extra_fields.get("hash_tag")
