@@ -1,16 +1,20 @@
-"""Throughput of memcached reached directly and through dynotwist (``data_store: 1``).
+"""Throughput of memcached reached directly and through dynotwist nodes (``data_store:
+1``), side by side.
 
-memcslap cannot choose a read/write mix (its ``--test=get`` loads keys, then reads), so
-the load comes from a small loader here: ``--connections`` connections (50) spread over
-``--workers`` processes, each connection with one request in flight, raw text protocol
-bytes (``set k 0 0 <n>`` / ``get k`` over ``--keys`` keys, values of ``--size`` bytes),
-a seeded mix of sets and gets. Every workload runs against memcached directly and
-through one node in front of its own memcached, in interleaved rounds; printed: the
-median ops/s of each, the ratio (through dynotwist / direct, same round) and the CPU
-time the node process spent per request (user + system, from /proc). With
-``--memcslap``, memcslap's ``--test=set`` is run side by side as well.
+The load is memaslap's (``memcaslap`` in Debian's libmemcached-tools; ``memaslap``
+elsewhere): ``--connections`` concurrent connections (50) from one thread, two mixes,
+10% set / 90% get (memaslap's own default: 64-byte keys, 1024-byte values, or
+``--size``) and 100% set. Without memaslap (or with ``--loader python``) it comes from
+a small loader here: the connections spread over ``--workers`` processes, each with one
+request in flight, raw text protocol bytes (``set k 0 0 <n>`` / ``get k`` over
+``--keys`` keys, values of ``--size`` bytes, 32 by default), a seeded mix. The table
+says which loader ran. Every mix runs against memcached directly and through one node
+per runtime (``--runtimes cpython,pypy``), each in front of its own memcached, in
+interleaved rounds; printed: the median ops/s of each, the ratio to memcached
+directly (per round, then the median) and the CPU time each node spent per request
+(user + system, from /proc). ``--json FILE`` writes them for ``benchmarks/compare.py``.
 
-    .venv/bin/python benchmarks/memcache_bench.py [--rounds 2] [--requests 100000]
+    .venv/bin/python benchmarks/memcache_bench.py --runtimes cpython,pypy [--rounds 2]
 """
 
 from __future__ import annotations
@@ -21,23 +25,23 @@ import os
 import random
 import re
 import selectors
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Tuple
-
-from dynotwist.testing.configs import single_node_fields
-from dynotwist.testing.ports import free_port
-from dynotwist.testing.processes import MemcachedServer, NodeProcess, find_program, stop_all
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.redis_bench import cpu_seconds
+from benchmarks.sidebyside import Results, cpu_seconds, raise_open_files_limit, runtimes
+from dynotwist.testing.configs import single_node_fields
+from dynotwist.testing.ports import free_port
+from dynotwist.testing.processes import MemcachedServer, NodeProcess, Process, stop_all
 
 MIXES = {"10% set / 90% get": 0.10, "100% set": 1.0}
+MEMASLAP_NAMES = ("memcaslap", "memaslap")  # Debian's name, then upstream's
 
 
 def _worker(port: int, connections: int, requests: int, set_ratio: float, keys: int,
@@ -119,89 +123,111 @@ def load(port: int, set_ratio: float, requests: int, connections: int, workers: 
     return total / max(r[2] for r in results), sum(r[1] for r in results)
 
 
-def memcslap_set(port: int, requests: int, concurrency: int) -> float:
-    """Sets per second from memcslap --test=set (its reported time)."""
+def find_memaslap() -> Optional[str]:
+    for name in MEMASLAP_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def memaslap(program: str, port: int, set_ratio: float, requests: int, connections: int,
+             size: Optional[int], workdir: str) -> Tuple[float, int]:
+    """Ops/s memaslap reports for one mix (its own key and value sizes unless ``size``)."""
+    config = os.path.join(workdir, "memaslap-%g.cfg" % set_ratio)
+    value = size or 1024
+    with open(config, "w") as f:
+        f.write("key\n64 64 1\nvalue\n%d %d 1\ncmd\n0 %g\n1 %g\n"
+                % (value, value, set_ratio, 1 - set_ratio))
     out = subprocess.run(
-        [find_program("memcslap"), "--servers=127.0.0.1:%d" % port, "--test=set",
-         "--concurrency=%d" % concurrency,
-         "--execute-number=%d" % max(1, requests // concurrency), "--tcp-nodelay"],
+        [program, "-s", "127.0.0.1:%d" % port, "-T", "1", "-c", str(connections),
+         "-x", str(requests), "-F", config],
         check=True, capture_output=True, text=True,
     ).stdout
-    match = re.search(r"Time to set\s+(\d+) keys by\s+\d+ threads:\s+([0-9.]+) seconds", out)
+    match = re.search(r"Ops: (\d+) TPS: (\d+)", out)
     if match is None:
-        raise RuntimeError("memcslap printed no timing:\n%s" % out)
-    return int(match.group(1)) / float(match.group(2))
+        raise RuntimeError("memaslap printed no throughput:\n%s" % out)
+    return float(match.group(2)), 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--requests", type=int, default=100000)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="loader processes")
-    parser.add_argument("--keys", type=int, default=10000)
-    parser.add_argument("--size", type=int, default=32, help="value size in bytes")
-    parser.add_argument("--memcslap", action="store_true", help="also memcslap --test=set")
+    parser.add_argument("--loader", choices=("memaslap", "python"),
+                        help="memaslap where it is installed, else python")
+    parser.add_argument("--workers", type=int, default=2, help="python loader processes")
+    parser.add_argument("--keys", type=int, default=10000, help="python loader's keys")
+    parser.add_argument("--size", type=int, help="value size in bytes")
+    parser.add_argument("--runtimes", default="cpython",
+                        help="interpreters running the nodes: cpython, pypy or name=python")
+    parser.add_argument("--warmup", type=int, default=20000,
+                        help="requests sent to each node before the rounds, unmeasured")
+    parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    chosen = runtimes(args.runtimes)
+    program = find_memaslap()
+    loader = args.loader or ("memaslap" if program else "python")
+    if loader == "memaslap" and program is None:
+        raise SystemExit("memaslap is not installed (Debian: apt-get install libmemcached-tools)")
+    raise_open_files_limit()
 
     workdir = tempfile.mkdtemp(prefix="dynotwist-mcbench-")
     direct = MemcachedServer(workdir)
-    behind = MemcachedServer(workdir)
-    fields = single_node_fields(behind.port, free_port(), free_port(), free_port())
-    fields["data_store"] = 1
-    node = NodeProcess(workdir, fields, verbosity=4)
-    processes = [direct, behind, node]
+    processes: List[Process] = [direct]
+    nodes: Dict[str, NodeProcess] = {}
+    for name, python in chosen:
+        behind = MemcachedServer(workdir)
+        fields = single_node_fields(behind.port, free_port(), free_port(), free_port())
+        fields["data_store"] = 1
+        nodes[name] = NodeProcess(workdir, fields, name=name, verbosity=4, python=python)
+        processes += [behind, nodes[name]]
+
+    def run(port: int, ratio: float, requests: int) -> float:
+        if loader == "memaslap":
+            assert program is not None
+            rate, errors = memaslap(program, port, ratio, requests, args.connections,
+                                    args.size, workdir)
+        else:
+            rate, errors = load(port, ratio, requests, args.connections, args.workers,
+                                args.keys, args.size or 32)
+        if errors:
+            print("  %d error replies from port %d" % (errors, port), file=sys.stderr)
+        return rate
+
+    results = Results("memcached", chosen)
     try:
         for process in processes:
             process.start()
-        targets = [("memcached", direct.port), ("dynotwist", node.client_port)]
-        workloads = list(MIXES.items())
-        if args.memcslap:
-            workloads.append(("memcslap --test=set", -1.0))
-        # warm both: every key exists before the first round
-        for _, port in targets:
-            load(port, 1.0, args.keys * 2, args.connections, args.workers, args.keys,
-                 args.size)
-        results: Dict[str, Dict[str, List[float]]] = {w: {"memcached": [], "dynotwist": [],
-                                                          "ratio": [], "cpu": []}
-                                                      for w, _ in workloads}
+        # every key exists before the first round; the JIT warm
+        for port in [direct.port, *(node.client_port for node in nodes.values())]:
+            run(port, 1.0, max(args.warmup, args.keys * 2))
         for round_no in range(1, args.rounds + 1):
-            for name, ratio in workloads:
-                rates = {}
-                for label, port in targets:
-                    cpu_before = cpu_seconds(node.pid)
-                    if ratio < 0:
-                        rate, errors = memcslap_set(port, args.requests, args.connections), 0
-                    else:
-                        rate, errors = load(port, ratio, args.requests, args.connections,
-                                            args.workers, args.keys, args.size)
-                    cpu = cpu_seconds(node.pid) - cpu_before
-                    if errors:
-                        print("  %s via %s: %d error replies" % (name, label, errors))
-                    rates[label] = rate
-                    results[name][label].append(rate)
-                    if label == "dynotwist":
-                        results[name]["cpu"].append(cpu / args.requests * 1e6)
-                results[name]["ratio"].append(rates["dynotwist"] / rates["memcached"])
-                print("round %d  %-22s memcached %9.0f ops/s  dynotwist %9.0f ops/s  "
-                      "ratio %.2f  node CPU %.1f us/req"
-                      % (round_no, name, rates["memcached"], rates["dynotwist"],
-                         results[name]["ratio"][-1], results[name]["cpu"][-1]))
-                sys.stdout.flush()
-        print()
-        print("%-22s %14s %14s %7s %16s" % ("workload (median)", "memcached", "dynotwist",
-                                           "ratio", "node CPU us/req"))
-        for name, _ in workloads:
-            r = results[name]
-            print("%-22s %10.0f/s   %10.0f/s   %6.2f %12.1f"
-                  % (name, statistics.median(r["memcached"]), statistics.median(r["dynotwist"]),
-                     statistics.median(r["ratio"]), statistics.median(r["cpu"])))
-        print("(%d requests per run, %d connections, %d loader processes, %d keys, "
-              "%d-byte values, %d CPUs)" % (args.requests, args.connections, args.workers,
-                                           args.keys, args.size, os.cpu_count() or 0))
+            print("round %d" % round_no, file=sys.stderr)
+            for mix, ratio in MIXES.items():
+                direct_rate = run(direct.port, ratio, args.requests)
+                measured = {}
+                for name, node in nodes.items():
+                    before = cpu_seconds(node.pid)
+                    rate = run(node.client_port, ratio, args.requests)
+                    measured[name] = (rate, [(cpu_seconds(node.pid) - before) * 1e6
+                                             / args.requests])
+                results.add(mix, direct_rate, measured)
     finally:
-        stop_all([node])
-        stop_all([direct, behind])
+        stop_all([node for node in nodes.values()])
+        stop_all(processes)
+    size = args.size or (1024 if loader == "memaslap" else 32)
+    note = ("%s loader; %d rounds, %d requests, %d connections, %d-byte values; medians"
+            % (os.path.basename(program) if loader == "memaslap" and program else "python",
+               args.rounds, args.requests, args.connections, size))
+    results.print_table(note)
+    if args.json:
+        results.write_json(args.json, {"loader": loader, "rounds": args.rounds,
+                                       "requests": args.requests, "size": size,
+                                       "connections": args.connections, "shape": "1 node"})
     return 0
 
 

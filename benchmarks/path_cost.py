@@ -10,7 +10,10 @@ which this prints in microseconds per request for a few workloads:
     .venv/bin/python benchmarks/path_cost.py [--requests 200000] [--rounds 5]
 
 With ``--racks 3`` the node is the coordinator of a 3-rack cluster (DC_ONE): writes
-also go to two peer connections, whose replies are fed back too.
+also go to two peer connections, whose replies are fed back too. ``--size`` sets the
+values' size (16384: the large-value rows), ``--memcache`` runs a memcached node
+(``data_store: 1``) with memcached's text protocol. Each read of the client's requests
+and of the datastore's replies arrives in one piece.
 """
 
 from __future__ import annotations
@@ -43,17 +46,21 @@ dyn_o_mite:
 """
 
 
-def cluster_config(racks: int) -> str:
+def cluster_config(racks: int, memcache: bool) -> str:
     seeds = "".join(
         "  - 127.0.0.%d:8101:rack%d:dc1:0\n" % (r, r) for r in range(2, racks + 1)
     )
-    return CONFIG + ("  dyn_seeds:\n" + seeds if seeds else "")
+    return (
+        CONFIG
+        + ("  data_store: 1\n" if memcache else "")
+        + ("  dyn_seeds:\n" + seeds if seeds else "")
+    )
 
 
 class Setup:
-    def __init__(self, racks: int) -> None:
+    def __init__(self, racks: int, memcache: bool = False) -> None:
         self.reactor = MemoryReactorClock()
-        self.node = Node(parse_config(cluster_config(racks)), self.reactor)
+        self.node = Node(parse_config(cluster_config(racks, memcache)), self.reactor)
         self.node.start()
         self.store = self._connect_datastore()
         self.peers = [self._connect(i) for i in range(1, len(self.reactor.tcpClients))]
@@ -113,27 +120,49 @@ def measure(run: Callable[[], int], rounds: int) -> float:
     return best
 
 
+Cases = List[Tuple[str, List[bytes], bytes]]
+
+
+def redis_cases(n: int, size: int) -> Cases:
+    value = b"x" * size
+    element = b"$%d\r\n%s\r\n" % (size, value)
+    return [
+        ("SET", [encode_command([b"SET", b"key:%d" % (i % 1000), value]) for i in range(n)],
+         b"+OK\r\n"),
+        ("GET", [encode_command([b"GET", b"key:%d" % (i % 1000)]) for i in range(n)],
+         element),
+        ("LRANGE_600", [encode_command([b"LRANGE", b"mylist", b"0", b"599"])] * (n // 20),
+         b"*600\r\n" + element * 600),
+    ]
+
+
+def memcache_cases(n: int, size: int) -> Cases:
+    value = b"x" * size
+    return [
+        ("set", [b"set key:%d 0 0 %d\r\n%s\r\n" % (i % 1000, size, value) for i in range(n)],
+         b"STORED\r\n"),
+        ("get", [b"get key:%d\r\n" % (i % 1000) for i in range(n)],
+         b"VALUE key:1 0 %d\r\n%s\r\nEND\r\n" % (size, value)),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--racks", type=int, default=1)
+    parser.add_argument("--size", type=int, default=3, help="value size in bytes")
+    parser.add_argument("--memcache", action="store_true", help="a memcached node")
     parser.add_argument("--only", help="one workload, e.g. SET/16 (for a run under callgrind)")
     options = parser.parse_args()
-    n = options.requests
-    cases: List[Tuple[str, List[bytes], bytes]] = [
-        ("SET", [encode_command([b"SET", b"key:%d" % (i % 1000), b"xxx"]) for i in range(n)],
-         b"+OK\r\n"),
-        ("GET", [encode_command([b"GET", b"key:%d" % (i % 1000)]) for i in range(n)],
-         b"$3\r\nxxx\r\n"),
-    ]
-    print("%s, %d rack(s): CPU us per request (best of %d)" % (
-        sys.implementation.name, options.racks, options.rounds))
+    cases = (memcache_cases if options.memcache else redis_cases)(options.requests, options.size)
+    print("%s, %d rack(s), %d-byte values: CPU us per request (best of %d)" % (
+        sys.implementation.name, options.racks, options.size, options.rounds))
     for name, requests, reply in cases:
         for pipeline in (1, 16):
             if options.only and options.only != "%s/%d" % (name, pipeline):
                 continue
-            setup = Setup(options.racks)
+            setup = Setup(options.racks, options.memcache)
             cost = measure(workload(setup, requests, reply, pipeline), options.rounds)
             print("  %-4s P=%-3d %6.2f" % (name, pipeline, cost))
 

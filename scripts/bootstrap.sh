@@ -1,7 +1,8 @@
 # Sourced by scripts/node and scripts/test: installs what dynotwist needs, once.
 # Debian packages: redis-server, memcached and python3-venv when missing (and pypy3 with
 # pypy3-venv when WANT_PYPY=1); then a virtualenv per interpreter with dynotwist and
-# its test dependencies: .venv (CPython, with the hiredis accelerator) and .venv-pypy.
+# its test dependencies: .venv (CPython, with the hiredis accelerator and the compiled
+# reply scanner, built by pip from setup.py) and .venv-pypy.
 set -eu
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -26,7 +27,7 @@ fi
 # installed (editable) with its test extras and, where they help, its speedups
 ensure_venv() {
   local stamp
-  stamp=$2/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
+  stamp=$2/.installed-$(cat setup.cfg pyproject.toml setup.py dynotwist/proto/_replyscan.c | sha1sum | cut -c1-12)
   if [ ! -f "$stamp" ]; then
     [ -x "$2/bin/python" ] || "$1" -m venv "$2"
     "$2/bin/python" -m pip install -q --upgrade pip >/dev/null

@@ -50,7 +50,7 @@ from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.net.health import Reachability
-from dynotwist.proto.resp import ReplyError, ReplyFramer, encode_command, is_error_reply
+from dynotwist.proto.resp import ReplyError, encode_command, is_error_reply, reply_framer_class
 from dynotwist.proto.transactions import UnitRequest
 
 log = logger(__name__)
@@ -148,7 +148,7 @@ class DatastoreProtocol(PooledProtocol):
     """
 
     pool: DatastorePool
-    framer_class: Callable[[], Any] = ReplyFramer
+    framer_class: Callable[[], Any] = reply_framer_class()
     framer_errors: Tuple[Type[Exception], ...] = (ReplyError,)  # garbage from the datastore
     #: what the pool sends to learn whether an ejected datastore answers again
     probe_request: Optional[bytes] = encode_command([b"PING"])

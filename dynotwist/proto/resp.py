@@ -171,6 +171,19 @@ def request_parser_class() -> type:
     return RequestParser
 
 
+def reply_framer_class() -> type:
+    """The fastest reply framer available: the compiled scanner's if it was built (on
+    CPython, and not turned off with DYNOTWIST_PURE_PYTHON=1), else the pure-Python one."""
+    if os.environ.get("DYNOTWIST_PURE_PYTHON") != "1":
+        try:
+            from dynotwist.proto.resp_compiled import CompiledReplyFramer
+        except ImportError:
+            pass
+        else:
+            return CompiledReplyFramer
+    return ReplyFramer
+
+
 # What the bytes a RequestParser holds (``_held``) are waiting for.
 _NOTHING = 0  # nothing is held
 _LINE = 1  # the end of the line they begin (a length line or an inline command)

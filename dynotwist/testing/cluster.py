@@ -116,6 +116,7 @@ class Cluster:
     ``base_port`` gives fixed ports instead of free ones: node i (in DC, rack, node
     order) listens for clients on ``base_port + 10 i``, for peers on ``+ 1``, for the
     admin port on ``+ 2``, and its datastore on ``+ 3``.
+    ``python`` is the interpreter that runs the nodes (this one by default).
     Configs are written to ``workdir`` when the cluster is built; ``start()`` starts the
     processes, ``stop()`` stops them by pid. The directory is left in place.
     """
@@ -138,6 +139,7 @@ class Cluster:
         hosts: Optional[Sequence[str]] = None,
         client_tls: bool = False,
         base_port: Optional[int] = None,
+        python: Optional[str] = None,
     ) -> None:
         if datastore not in DATASTORES:
             raise ValueError("datastore %r: one of %s" % (datastore, ", ".join(DATASTORES)))
@@ -207,7 +209,9 @@ class Cluster:
             for member in self.nodes:
                 certs.write_node_files(self.tls_dir, member.name, self.authority, [member.host])
         for member in self.nodes:
-            member.node = NodeProcess(workdir, self.fields_for(member), member.name, verbosity)
+            member.node = NodeProcess(
+                workdir, self.fields_for(member), member.name, verbosity, python
+            )
             member.node.new_session = member.redis.new_session = detach
         self.hash_fn = get_hash(str(self.extra_fields.get("hash", "murmur")))
         tag = self.extra_fields.get("hash_tag")

@@ -174,15 +174,21 @@ class FloridaServer(ListeningProcess):
 
 class NodeProcess(ListeningProcess):
     """``twistd -n dynomite`` with a config written from ``fields``; ready once its
-    client port accepts connections."""
+    client port accepts connections. ``python`` is the interpreter that runs it (this
+    one by default; another one needs dynotwist's dependencies installed)."""
 
     def __init__(
-        self, workdir: str, fields: Dict[str, object], name: str = "node", verbosity: int = 5
+        self,
+        workdir: str,
+        fields: Dict[str, object],
+        name: str = "node",
+        verbosity: int = 5,
+        python: Optional[str] = None,
     ) -> None:
         self.name = name
         self.config_path = os.path.join(workdir, "%s.yml" % name)
         self.rewrite(fields)
-        argv = twistd_argv("-c", self.config_path, "-v", str(verbosity))
+        argv = twistd_argv("-c", self.config_path, "-v", str(verbosity), python=python)
         super().__init__(argv, os.path.join(workdir, "%s.log" % name), env=node_env())
 
     def rewrite(self, fields: Dict[str, object]) -> None:
@@ -237,10 +243,11 @@ def _port_of(address: object) -> int:
     return int(str(address).rsplit(":", 1)[1])
 
 
-def twistd_argv(*options: str) -> List[str]:
-    """``twistd -n dynomite <options>`` with this interpreter, logging to stdout."""
+def twistd_argv(*options: str, python: Optional[str] = None) -> List[str]:
+    """``twistd -n dynomite <options>`` with ``python`` (this interpreter by default),
+    logging to stdout."""
     return [
-        sys.executable,
+        python or sys.executable,
         "-c",
         "from twisted.scripts.twistd import run; run()",
         "-n",

@@ -1,8 +1,9 @@
-"""The hiredis accelerator, where it is installed.
+"""The accelerators, where they are installed.
 
-It is an optional extra for CPython (``speedups``); on PyPy the pure-Python parser is
-the fast one and hiredis is not installed, so the accelerator's tests are skipped
-there, saying why (``SKIP_WITHOUT_HIREDIS`` as their classes' ``skip``).
+The hiredis request parser is an optional extra for CPython (``speedups``), and the
+compiled reply scanner is built at install on CPython only; on PyPy the pure-Python
+codecs are the fast ones, so the accelerators' tests are skipped there, saying why
+(``SKIP_WITHOUT_HIREDIS`` or ``SKIP_WITHOUT_COMPILED`` as their classes' ``skip``).
 """
 
 from __future__ import annotations
@@ -23,4 +24,17 @@ SKIP_WITHOUT_HIREDIS: Optional[str] = (
     if hiredis is not None
     else "hiredis is not installed: the accelerator is a CPython extra (the pure parser is"
     " PyPy's fast path)"
+)
+
+CompiledReplyFramer: Any
+try:
+    from dynotwist.proto.resp_compiled import CompiledReplyFramer
+except ImportError:
+    CompiledReplyFramer = None
+
+SKIP_WITHOUT_COMPILED: Optional[str] = (
+    None
+    if CompiledReplyFramer is not None
+    else "the compiled reply scanner is not built: it is built at install on CPython only"
+    " (the pure framer is PyPy's fast path)"
 )

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Tuple
 from twisted.trial import unittest
 
 from dynotwist.core.slots import Slot
+from dynotwist.proto import memcache
 from dynotwist.proto.memcache import MemcacheRequest, MemcacheRequestParser, expected_reply
 from tests.support.fakes import Owner
 from tests.support.nodes import InMemoryNode
@@ -80,3 +81,25 @@ class FenceTests(unittest.TestCase):
         self.assertEqual(
             out.flush().value(), b"VA 1\r\n1\r\nVALUE a 0 1\r\n1\r\nEND\r\nMN\r\n"
         )
+
+    def test_a_single_node_sends_with_the_parsers_expectation(self) -> None:
+        """A lone node writes a client's requests straight to its datastore connection,
+        the reply's shape taken from the client's parser (nothing reads the bytes
+        again), and counts them as the gate would."""
+        node, store = self.connection()
+        client, out = node.client()
+
+        def guess(raw: bytes) -> int:
+            raise AssertionError("the relayed bytes were read again: %r" % raw)
+
+        self.patch(memcache, "expected_reply", guess)
+        self.patch(node.node.router, "plan", guess)
+        client.dataReceived(b"set noreply 0 0 1\r\n1\r\nget noreply\r\ndelete k noreply\r\n")
+        self.assertEqual(
+            store.transport.flush().value(),
+            b"set noreply 0 0 1\r\n1\r\nget noreply\r\ndelete k noreply\r\nmn\r\n",
+        )
+        store.dataReceived(b"STORED\r\nVALUE noreply 0 1\r\n1\r\nEND\r\nNOT_FOUND\r\nMN\r\n")
+        self.assertEqual(out.flush().value(), b"STORED\r\nVALUE noreply 0 1\r\n1\r\nEND\r\n")
+        stats = node.node.stats
+        self.assertEqual((stats.write_requests, stats.read_requests), (2, 1))

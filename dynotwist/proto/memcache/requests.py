@@ -82,6 +82,10 @@ class MemcacheRequestParser:
         self._line_len = 0
         self._long_get = False  # the incomplete line is an unbounded get/gets
         self._pending: Optional[_Pending] = None
+        # where the pending block's command line begins in the bytes being fed, -1 if it
+        # came in an earlier feed or in pieces: a block that follows it in the same feed
+        # is then taken with its line in one slice
+        self._line_at = -1
         self._need = 0  # bytes of the pending data block (with its CRLF) still due
         self._parts: List[bytes] = []  # the pending data block's bytes so far
         self._parts_len = 0
@@ -163,9 +167,11 @@ class MemcacheRequestParser:
                 self._line_len = 0
                 long_get = self._long_get
                 self._long_get = False
+                self._line_at = -1
             else:
                 line = data[pos : nl + 1]
                 long_get = False
+                self._line_at = pos
             pos = nl + 1
             if len(line) - 1 > MAX_LINE and not (long_get or _is_long_get(line)):
                 self._close(out, b"")
@@ -173,6 +179,7 @@ class MemcacheRequestParser:
             self._on_line(line, out)
             if self._closed:
                 break
+        self._line_at = -1
         return out
 
     # -- lines ---------------------------------------------------------------------------
@@ -201,7 +208,9 @@ class MemcacheRequestParser:
         nul = text.find(b"\0")
         if nul >= 0:
             text = text[:nul]
-        tokens = [t for t in text.split(b" ") if t]
+        tokens = text.split(b" ")
+        if b"" in tokens:  # runs of spaces
+            tokens = [t for t in tokens if t]
         if not tokens or len(tokens[0]) < 2:
             out.append(ClientError(ERROR))
             return
@@ -225,24 +234,32 @@ class MemcacheRequestParser:
         if not self._parts and available >= need:
             self._need = 0
             end = pos + need
-            self._end_block(data[pos:end], out)
+            pending = self._pending
+            assert pending is not None
+            if self._line_at >= 0:  # the line just before, in this feed: one slice
+                self._end_block(data[self._line_at : end], out)
+            else:
+                self._end_block(pending.line + data[pos:end], out)
             return end
         take = min(need, available)
         self._parts.append(data[pos : pos + take])
         self._parts_len += take
         self._need -= take
         if self._need == 0:
-            block = b"".join(self._parts)
+            pending = self._pending
+            assert pending is not None
+            raw = b"".join([pending.line, *self._parts])
             self._parts = []
             self._parts_len = 0
-            self._end_block(block, out)
+            self._end_block(raw, out)
         return pos + take
 
-    def _end_block(self, block: bytes, out: List[Item]) -> None:
+    def _end_block(self, raw: bytes, out: List[Item]) -> None:
+        """The pending request complete: ``raw`` is its line and its data block."""
         pending = self._pending
         assert pending is not None
         self._pending = None
-        if block[-2:] != CRLF:
+        if raw[-2:] != CRLF:
             out.append(ClientError(b"" if pending.noreply else BAD_DATA_CHUNK))
             return
         fenced = pending.noreply or pending.quiet
@@ -250,7 +267,7 @@ class MemcacheRequestParser:
             MemcacheRequest(
                 pending.command,
                 [pending.key],
-                pending.line + block,
+                raw,
                 True,
                 pending.noreply,
                 pending.quiet,
