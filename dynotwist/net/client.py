@@ -23,6 +23,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.core.stats import SAMPLE_EVERY
 from dynotwist.logs import TRACE_REQUESTS, logger, verbosity
 from dynotwist.net.datastore import DatastoreProtocol
+from dynotwist.net.gate import count_sent
 from dynotwist.net.nodecommands import NodeCommands
 from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import commands, repair
@@ -200,14 +201,7 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
                 self._local_slots.append(slot)
                 self._local_raws.append(raw)
                 if stats_enabled:  # as the gate counts what it sends
-                    slot.write = write
-                    stats = self.stats
-                    if write:
-                        stats.write_requests += 1
-                        stats.write_request_bytes += len(raw)
-                    else:
-                        stats.read_requests += 1
-                        stats.read_request_bytes += len(raw)
+                    count_sent(self.stats, slot, raw, write)
                 return
         if self._local_slots:
             self._send_local()  # what came before goes first

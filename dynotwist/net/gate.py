@@ -28,6 +28,18 @@ class Datastore(Protocol):
         """False if no connection can take the request."""
 
 
+def count_sent(stats: Stats, slot: Slot, raw: bytes, write: bool) -> None:
+    """A request sent to the local datastore, counted (and its slot marked, so that
+    the reply is counted as a read's or a write's)."""
+    slot.write = write
+    if write:
+        stats.write_requests += 1
+        stats.write_request_bytes += len(raw)
+    else:
+        stats.read_requests += 1
+        stats.read_request_bytes += len(raw)
+
+
 class LocalGate:
     """Requests for the local datastore, admitted by the node's state.
 
@@ -79,14 +91,7 @@ class LocalGate:
         the datastore cannot take it (not connected, or ejected): the caller answers
         ``datastore_refused``, or sends the request to another replica."""
         if stats_enabled:
-            slot.write = write
-            stats = self._stats
-            if write:
-                stats.write_requests += 1
-                stats.write_request_bytes += len(raw)
-            else:
-                stats.read_requests += 1
-                stats.read_request_bytes += len(raw)
+            count_sent(self._stats, slot, raw, write)
         if write and self.write_observer is not None:
             self.write_observer(raw)
         return self._admit(raw, slot, resp3, lane, write)

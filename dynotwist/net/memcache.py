@@ -27,6 +27,7 @@ from dynotwist.core.stats import ENABLED as stats_enabled
 from dynotwist.errors import Replies
 from dynotwist.logs import logger
 from dynotwist.net.datastore import DatastoreProtocol
+from dynotwist.net.gate import count_sent
 from dynotwist.net.ordered import ClientConnection, ClientPortNode
 from dynotwist.proto import memcache
 from dynotwist.proto.memcache import (
@@ -62,7 +63,6 @@ class MemcacheClientProtocol(ClientConnection):
     def __init__(self, node: ClientPortNode) -> None:
         super().__init__(node)
         self.parser = MemcacheRequestParser(node.config.item_size_max)
-        self._single_node = node.router.single_node
 
     def received(self, data: bytes) -> None:
         self.sample_clock()
@@ -134,17 +134,15 @@ class MemcacheClientProtocol(ClientConnection):
             slot = Slot(self)
             slot.started = self.read_started
             self.waiting.append(slot)
-        if self._single_node and node.gate.normal:
+        if node.single_node and node.gate.normal:
             # the local datastore is the only target: straight to its connection,
             # with the reply's shape the parser found
             connection = node.datastore(False).connection(self.lane)
             if connection is not None:
+                raw = request.raw_with_fence
                 if stats_enabled:  # as the gate counts what it sends
-                    if write:
-                        self.stats.write_requests += 1
-                    else:
-                        self.stats.read_requests += 1
-                connection.send_expecting(request.raw_with_fence, slot, request.expect)
+                    count_sent(self.stats, slot, raw, write)
+                connection.send_expecting(raw, slot, request.expect)
                 return
         routed = node.router.plan(
             memcache.describe(request), session.read_consistency, session.write_consistency
