@@ -11,8 +11,8 @@ import platform
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from dynotwist import __version__
-from dynotwist.core.readiness import NodeHealth, Reachable, not_ready
-from dynotwist.core.ring import Topology
+from dynotwist.core.readiness import NodeHealth, not_ready
+from dynotwist.core.ring import Member, Topology
 from dynotwist.core.stats import Snapshot, Stats
 from dynotwist.logs import verbosity
 from dynotwist.net.gate import LocalGate
@@ -75,20 +75,19 @@ class NodeControls:
 
     def not_ready(self) -> Optional[str]:
         """Why the node cannot serve its clients at its consistency now, or None."""
-        local = self.topology.local
-        nodes = [Reachable(local.name, local.dc, local.rack, self.datastore_up)]
-        nodes += [
-            Reachable(name, pool.peer.dc, pool.peer.rack, pool.is_up and not pool.admin_down)
-            for name, pool in self.peers.items()
-        ]
+        peers = self.peers
+
+        def reachable(member: Member) -> bool:
+            pool = peers.get(member.name)
+            return pool is not None and pool.is_up and not pool.admin_down
+
         return not_ready(
             NodeHealth(
                 self.state,
                 self.config.servers[0].name,
                 self.datastore_up,
-                local.dc,
-                local.rack,
-                nodes,
+                self.topology,
+                reachable,
                 (self.read_consistency, self.write_consistency),
             )
         )

@@ -8,8 +8,8 @@ another address; the old address's pool retired (it takes no new request, and cl
 each connection once the requests in flight on it are answered); then a new ring and
 router, which the next request uses.
 
-:meth:`Peering.links_up` and :meth:`Peering.enough_peers` say whether the peer links are
-up: the startup log says it once, and a readiness check can ask.
+:meth:`Peering.links_up` says whether every peer link is up: the startup log says it
+once (``/ready`` asks whether enough are: :mod:`dynotwist.core.readiness`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from dynotwist.config import Config
 from dynotwist.core.hashkit import get_hash
-from dynotwist.core.membership import Changes, Membership, enough_reachable
+from dynotwist.core.membership import Changes, Membership
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.router import Router
 from dynotwist.core.stats import Stats
@@ -122,17 +122,6 @@ class Peering:
     def links_up(self) -> bool:
         """True when every peer has a connection up (and is not ejected)."""
         return all(pool.is_up for pool in self.peers.values())
-
-    def enough_peers(self, level: Optional[str] = None) -> bool:
-        """True when every token range can be served at ``level`` (default: the node's
-        read consistency) with the peers reachable now."""
-        pools = self.peers
-
-        def reachable(member: Member) -> bool:
-            pool = pools.get(member.name)
-            return pool is not None and pool.is_up
-
-        return enough_reachable(self.topology, level or self.read_consistency, reachable)
 
     def _watch_links(self) -> None:
         """Log once when the peer links are first all up (the startup's last step)."""

@@ -20,10 +20,9 @@ forgets; a node learned from gossip stays until then.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from dynotwist.config import Config, Seed, parse_seed
-from dynotwist.core import consistency as levels
 from dynotwist.core.ring import Member, Topology
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "Changes",
     "Membership",
     "SeedListError",
-    "enough_reachable",
     "local_member",
     "member_of",
     "parse_seed_list",
@@ -210,28 +208,3 @@ class Membership:
         self._peers = table
         self._sources = sources
         return Changes(tuple(added), tuple(removed), tuple(replaced))
-
-
-# -- readiness ------------------------------------------------------------------------
-
-
-def enough_reachable(
-    topology: Topology, level: str, reachable: Callable[[Member], bool]
-) -> bool:
-    """True if every token range of the ring can be served at ``level`` from this node,
-    with ``reachable(peer)`` saying which peers can be sent requests now (the local
-    node always can): DC_ONE needs one reachable replica in this DC per range; the
-    quorum levels need a majority of this DC's racks (DC_EACH_SAFE_QUORUM: of every
-    DC's racks) per range."""
-    ranges = sorted({token for node in topology.nodes for token in node.tokens})
-    dcs: Sequence[str] = (
-        topology.datacenters() if level == levels.DC_EACH_SAFE_QUORUM else [topology.local_dc]
-    )
-    for token in ranges:
-        for dc in dcs:
-            owners = topology.owners(dc, token)
-            up = sum(1 for owner in owners if owner.is_local or reachable(owner))
-            needed = 1 if level == levels.DC_ONE else len(owners) // 2 + 1
-            if up < needed:
-                return False
-    return True

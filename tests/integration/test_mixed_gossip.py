@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from typing import List
 
 from dynotwist.testing.blocking import RespClient
@@ -54,20 +55,27 @@ class MixedGossipTest(ProcessTestCase):
     def test_writes_through_every_node_reach_every_rack(self) -> None:
         nodes: List[ClusterNode] = self.cluster.nodes
         for member in nodes:  # each node serves once gossip made it NORMAL
-            key = "through-%s" % member.name
-            wait_until(lambda: call(member.client_port, "SET", key, member.name) == OK,
-                       WAIT, message="a write through %s" % member.name)
+            wait_until(partial(self.written_through, member), WAIT,
+                       message="a write through %s" % member.name)
         for member in nodes:
             for source in nodes:
-                expected = b"$%d\r\n%s\r\n" % (len(source.name), source.name.encode())
-                wait_until(
-                    lambda: call(member.redis.port, "GET", "through-%s" % source.name)
-                    == expected,
-                    WAIT, message="%s's write in %s's redis" % (source.name, member.name),
-                )
+                wait_until(partial(self.holds, member, source), WAIT,
+                           message="%s's write in %s's redis" % (source.name, member.name))
+
+    @staticmethod
+    def written_through(member: ClusterNode) -> bool:
+        return call(member.client_port, "SET", "through-" + member.name, member.name) == OK
+
+    @staticmethod
+    def holds(member: ClusterNode, source: ClusterNode) -> bool:
+        expected = b"$%d\r\n%s\r\n" % (len(source.name), source.name.encode())
+        return call(member.redis.port, "GET", "through-" + source.name) == expected
 
     def test_the_dynotwist_nodes_join_and_take_the_c_nodes_gossip(self) -> None:
         for member in self.cluster.nodes[1:]:
-            wait_until(lambda: "gossip: NORMAL" in logged(member), WAIT,
-                       message="%s NORMAL" % member.name)
+            wait_until(partial(self.joined, member), WAIT, message="%s NORMAL" % member.name)
             self.assertNotIn("refused", logged(member))  # no gossip frame refused
+
+    @staticmethod
+    def joined(member: ClusterNode) -> bool:
+        return "gossip: NORMAL" in logged(member)

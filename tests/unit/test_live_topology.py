@@ -125,15 +125,19 @@ class FailoverTests(unittest.TestCase):
 
     def test_readiness(self) -> None:
         n = self.n
+        # no peer connected yet: the ranges of the local rack's other node have no
+        # reachable replica in the DC
         self.assertFalse(n.node.links_up())
-        self.assertTrue(n.node.enough_peers(levels.DC_ONE) is False)
+        self.assertIn("DC_ONE: 0 of the 2 racks of dc1 reachable", n.node.not_ready())
         n.connect_peer("127.0.0.2")
-        self.assertTrue(n.node.enough_peers(levels.DC_ONE))
-        self.assertFalse(n.node.enough_peers(levels.DC_QUORUM))
+        self.assertIsNone(n.node.not_ready())
+        n.node.read_consistency = levels.DC_QUORUM  # rack2's owners are needed too
+        self.assertIn("DC_QUORUM: 1 of the 2 racks of dc1 reachable", n.node.not_ready())
         n.connect_peer("127.0.0.3")
         n.connect_peer("127.0.0.4")
         self.assertTrue(n.node.links_up())
-        self.assertTrue(n.node.enough_peers(levels.DC_EACH_SAFE_QUORUM))
+        n.node.read_consistency = levels.DC_EACH_SAFE_QUORUM
+        self.assertIsNone(n.node.not_ready())
 
 
 def _refused() -> Any:

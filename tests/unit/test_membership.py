@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from twisted.trial import unittest
 
-from dynotwist.core import consistency as levels
 from dynotwist.core.membership import (
     Membership,
     SeedListError,
-    enough_reachable,
     member_of,
     parse_seed_list,
 )
@@ -111,32 +109,3 @@ class MembershipTests(unittest.TestCase):
                          ["10.0.0.3:8101"])
         self.assertFalse(members.forget("10.0.0.99:8101"))
         self.assertEqual([m.name for m in members.peers], ["10.0.0.2:8101"])
-
-
-class ReadinessTests(unittest.TestCase):
-    def setUp(self) -> None:
-        peers = [node("10.0.0.2", "rack2"), node("10.0.0.3", "rack3"),
-                 node("10.0.1.1", "rack1", dc="dc2"), node("10.0.1.2", "rack2", dc="dc2")]
-        self.topology = Membership(LOCAL, peers).topology()
-
-    def ready(self, level: str, *down: str) -> bool:
-        return enough_reachable(self.topology, level, lambda m: m.host not in down)
-
-    def test_dc_one_is_served_by_the_local_node_alone(self) -> None:
-        self.assertTrue(self.ready(levels.DC_ONE, "10.0.0.2", "10.0.0.3"))
-
-    def test_quorum_needs_a_majority_of_this_dcs_racks(self) -> None:
-        self.assertTrue(self.ready(levels.DC_QUORUM, "10.0.0.3", "10.0.1.1", "10.0.1.2"))
-        self.assertFalse(self.ready(levels.DC_SAFE_QUORUM, "10.0.0.2", "10.0.0.3"))
-
-    def test_each_safe_quorum_needs_a_majority_in_every_dc(self) -> None:
-        self.assertTrue(self.ready(levels.DC_EACH_SAFE_QUORUM, "10.0.0.3"))
-        self.assertFalse(self.ready(levels.DC_EACH_SAFE_QUORUM, "10.0.1.1"))
-
-    def test_a_rack_of_several_nodes_needs_each_range(self) -> None:
-        local_rack = Membership(LOCAL, [node("10.0.0.5", "rack1", HALF),
-                                        node("10.0.0.2", "rack2"), node("10.0.0.6", "rack2", HALF)])
-        topology = local_rack.topology()
-        self.assertTrue(enough_reachable(topology, levels.DC_ONE, lambda m: m.host != "10.0.0.5"))
-        self.assertFalse(enough_reachable(
-            topology, levels.DC_ONE, lambda m: m.host not in ("10.0.0.5", "10.0.0.6")))

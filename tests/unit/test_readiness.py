@@ -1,4 +1,5 @@
-"""/ready's decision as a table: the node's state, its datastore, reachable peers."""
+"""/ready's decision as a table: the node's state, its datastore, reachable peers,
+over the token ranges of a ring (2 DCs of 3 racks, 2 nodes per rack)."""
 
 from __future__ import annotations
 
@@ -6,33 +7,37 @@ from typing import Dict, Optional, Sequence
 
 from twisted.trial import unittest
 
-from dynotwist.core.readiness import NodeHealth, Reachable, not_ready
+from dynotwist.core import consistency as levels
+from dynotwist.core.readiness import NodeHealth, not_ready
+from dynotwist.core.ring import Member, Topology
 
-# two DCs of three racks, two nodes per rack; the local node is dc1/rack1/a
-LAYOUT = [
-    (dc, rack, "%s-%s-%s" % (dc, rack, node))
-    for dc in ("dc1", "dc2")
-    for rack in ("rack1", "rack2", "rack3")
-    for node in ("a", "b")
-]
-LOCAL = "dc1-rack1-a"
+HALF = 2147483647
+
+
+def member(dc: str, rack: str, which: str) -> Member:
+    name = "%s-%s-%s" % (dc, rack, which)
+    token = 0 if which == "a" else HALF
+    return Member(name, name, 8101, dc, rack, (token,), name == "dc1-rack1-a")
+
+
+NODES = [member(dc, rack, which) for dc in ("dc1", "dc2")
+         for rack in ("rack1", "rack2", "rack3") for which in ("a", "b")]
+TOPOLOGY = Topology(NODES[0], NODES[1:])
 
 
 def health(
     down: Sequence[str] = (),
-    levels: Sequence[str] = ("DC_ONE", "DC_ONE"),
+    levels_: Sequence[str] = (levels.DC_ONE, levels.DC_ONE),
     state: str = "NORMAL",
     datastore_up: bool = True,
 ) -> NodeHealth:
-    nodes = [
-        Reachable(name, dc, rack, datastore_up if name == LOCAL else name not in down)
-        for dc, rack, name in LAYOUT
-    ]
-    return NodeHealth(state, "127.0.0.1:6379", datastore_up, "dc1", "rack1", nodes, levels)
+    return NodeHealth(state, "127.0.0.1:6379", datastore_up, TOPOLOGY,
+                      lambda m: m.name not in down, levels_)
 
 
 class ReadinessTests(unittest.TestCase):
     def test_table(self) -> None:
+        quorum = (levels.DC_QUORUM, levels.DC_QUORUM)
         cases: Dict[str, tuple] = {
             "all up": (health(), None),
             "standby": (health(state="STANDBY"), "state is STANDBY, not NORMAL"),
@@ -40,23 +45,32 @@ class ReadinessTests(unittest.TestCase):
                 health(datastore_up=False), "datastore 127.0.0.1:6379 not connected"
             ),
             "DC_ONE, a node of another rack down": (health(down=["dc1-rack2-a"]), None),
-            "DC_ONE, the other node of the local rack down": (
-                health(down=["dc1-rack1-b"]),
-                "DC_ONE needs every node of rack rack1 (down: dc1-rack1-b)",
+            "DC_ONE, the other node of the local rack down: another rack serves its range": (
+                health(down=["dc1-rack1-b"]), None
             ),
-            "DC_QUORUM, one rack of three down": (
-                health(down=["dc1-rack2-a"], levels=("DC_QUORUM", "DC_QUORUM")), None
+            "DC_ONE, a range without a reachable replica in the DC": (
+                health(down=["dc1-rack1-b", "dc1-rack2-b", "dc1-rack3-b"]),
+                "DC_ONE: 0 of the 3 racks of dc1 reachable, 1 needed"
+                " (down: dc1-rack1-b, dc1-rack2-b, dc1-rack3-b)",
             ),
-            "DC_QUORUM, two racks of three down": (
-                health(down=["dc1-rack2-a", "dc1-rack3-b"], levels=("DC_ONE", "DC_QUORUM")),
+            "DC_QUORUM, one rack of three down": (health(down=["dc1-rack2-a"], levels_=quorum),
+                                                  None),
+            "DC_QUORUM, two owners of one range down": (
+                health(down=["dc1-rack2-a", "dc1-rack3-a"], levels_=(levels.DC_ONE,
+                                                                     levels.DC_QUORUM)),
                 "DC_QUORUM: 1 of the 3 racks of dc1 reachable, 2 needed"
-                " (down: dc1-rack2-a, dc1-rack3-b)",
+                " (down: dc1-rack2-a, dc1-rack3-a)",
+            ),
+            "DC_QUORUM, owners of different ranges down": (
+                health(down=["dc1-rack2-a", "dc1-rack3-b"], levels_=quorum), None
             ),
             "DC_SAFE_QUORUM ignores the other DC": (
-                health(down=["dc2-rack1-a", "dc2-rack2-a"], levels=("DC_SAFE_QUORUM",)), None
+                health(down=["dc2-rack1-a", "dc2-rack2-a"], levels_=(levels.DC_SAFE_QUORUM,)),
+                None,
             ),
             "DC_EACH_SAFE_QUORUM needs every DC": (
-                health(down=["dc2-rack1-a", "dc2-rack2-a"], levels=("DC_EACH_SAFE_QUORUM",)),
+                health(down=["dc2-rack1-a", "dc2-rack2-a"],
+                       levels_=(levels.DC_EACH_SAFE_QUORUM,)),
                 "DC_EACH_SAFE_QUORUM: 1 of the 3 racks of dc2 reachable, 2 needed"
                 " (down: dc2-rack1-a, dc2-rack2-a)",
             ),
