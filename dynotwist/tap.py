@@ -79,7 +79,7 @@ class Options(usage.Options):
             raise _invalid(path, 'conf: directive "%s" %s' % (key, reason))
         # what would only fail once the node starts
         for problem in colliding_addresses(self.loaded):
-            raise usage.UsageError(
+            raise ConfigurationRefused(
                 "%s\ndynomite: configuration file '%s' cannot work" % (problem, path)
             )
         try:

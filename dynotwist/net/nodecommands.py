@@ -165,10 +165,7 @@ class NodeCommands:
         if not transaction.size:
             self.answer(b"*0\r\n")
             return
-        slot = Slot(self)
-        slot.started = self.read_started
-        self.waiting.append(slot)
-        self.send_local_first()
+        slot = self._answer_slot()
         node = self.node
         session = self.session
         write = transaction.write
@@ -181,6 +178,15 @@ class NodeCommands:
             write,
         )
 
+    def _answer_slot(self) -> Slot:
+        """The slot of this request's answer, in order; the requests read before it
+        for the local datastore are written first."""
+        slot = Slot(self)
+        slot.started = self.read_started
+        self.waiting.append(slot)
+        self.send_local_first()
+        return slot
+
     # -- INFO ---------------------------------------------------------------------------
     def info(self, args: List[bytes]) -> None:
         """INFO [section ...]: the node's sections; the datastore's version and the
@@ -189,10 +195,7 @@ class NodeCommands:
         if "server" not in wanted and "keyspace" not in wanted:
             self.answer(self._render_info(wanted, []))
             return
-        slot = Slot(self)
-        slot.started = self.read_started
-        self.waiting.append(slot)
-        self.send_local_first()
+        slot = self._answer_slot()
         node = self.node
         routed = node.router.plan(_RACK_KEYSPACE, DC_ONE, DC_ONE)
         plans = routed.parts if isinstance(routed, RackWide) else (routed,)

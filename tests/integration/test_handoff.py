@@ -16,8 +16,7 @@ from typing import Any, Generator, List
 
 from twisted.internet import defer, task, threads
 
-from dynotwist.testing.cluster import ClusterNode
-from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.fixtures import ThreeRacksTestCase
 from tests.support.history import Writers, divergence, hint_counts, node_info
 from tests.support.waiting import eventually
 
@@ -32,27 +31,7 @@ def sleep(seconds: float) -> defer.Deferred[None]:
     return task.deferLater(reactor, seconds, lambda: None)
 
 
-class HandoffTest(ProcessTestCase):
-    extra_fields = {
-        "timeout": 500,
-        "server_retry_timeout": 1000,
-        "read_consistency": "DC_QUORUM",
-        "write_consistency": "DC_QUORUM",
-    }
-
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.cluster = processes.cluster(1, 3, extra_fields=dict(cls.extra_fields))
-
-    def setUp(self) -> None:
-        super().setUp()
-        for member in self.cluster.nodes:
-            if not member.node.running:
-                self.cluster.restart(member)
-
-    def member(self, rack: str) -> ClusterNode:
-        return self.cluster.node_named("dc1-" + rack)
-
+class HandoffTest(ThreeRacksTestCase):
     @defer.inlineCallbacks
     def converged(self, writers: Writers) -> Generator[defer.Deferred[Any], Any, None]:
         problems: List[str] = []

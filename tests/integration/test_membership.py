@@ -20,34 +20,17 @@ import txredisapi
 from twisted.internet import defer
 
 from dynotwist.testing import connect_redis
-from dynotwist.testing.blocking import SOCKET_TIMEOUT, RespClient
+from dynotwist.testing.blocking import SOCKET_TIMEOUT
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.processes import FloridaServer
 from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.members import log_of, stored, through
 from tests.support.metrics import parse_prometheus
+from tests.support.resp import bulk
 from tests.support.waiting import eventually, wait_until
 
 WAIT = 15.0  # seconds: bound on every wait (a seed poll, a copy, a detection)
 OK = b"+OK\r\n"
-
-
-def through(member: ClusterNode, *args: bytes) -> bytes:
-    with RespClient(member.client_port, member.host) as client:
-        return client.call(*args)
-
-
-def stored(member: ClusterNode, key: bytes) -> bytes:
-    with RespClient(member.redis.port) as client:
-        return client.call(b"GET", key)
-
-
-def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def log_of(member: ClusterNode) -> str:
-    with open(member.log_path, encoding="utf-8", errors="replace") as f:
-        return f.read()
 
 
 def admin(member: ClusterNode, path: str) -> bytes:

@@ -16,6 +16,7 @@ from typing import List
 from dynotwist.testing.blocking import RespClient
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.members import log_of
 from tests.support.waiting import wait_until
 
 BINARY = os.environ.get("DYNOMITE_BINARY") or shutil.which("dynomite")
@@ -29,11 +30,6 @@ def call(port: int, *args: str) -> bytes:
             return client.call(*args)
     except OSError as error:  # a node still starting
         return str(error).encode()
-
-
-def logged(member: ClusterNode) -> str:
-    with open(member.node.log_path, encoding="utf-8", errors="replace") as f:
-        return f.read()
 
 
 class MixedGossipTest(ProcessTestCase):
@@ -74,8 +70,8 @@ class MixedGossipTest(ProcessTestCase):
     def test_the_dynotwist_nodes_join_and_take_the_c_nodes_gossip(self) -> None:
         for member in self.cluster.nodes[1:]:
             wait_until(partial(self.joined, member), WAIT, message="%s NORMAL" % member.name)
-            self.assertNotIn("refused", logged(member))  # no gossip frame refused
+            self.assertNotIn("refused", log_of(member))  # no gossip frame refused
 
     @staticmethod
     def joined(member: ClusterNode) -> bool:
-        return "gossip: NORMAL" in logged(member)
+        return "gossip: NORMAL" in log_of(member)

@@ -17,8 +17,7 @@ from twisted.internet import defer, threads
 
 from dynotwist.testing import LOOPBACK
 from dynotwist.testing.blocking import SOCKET_TIMEOUT
-from dynotwist.testing.cluster import ClusterNode
-from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.fixtures import ThreeRacksTestCase
 from tests.support.waiting import eventually
 
 REPAIR_WAIT = 10.0
@@ -29,26 +28,8 @@ def connect(port: int) -> defer.Deferred[Any]:
                                  convertNumbers=False, replyTimeout=SOCKET_TIMEOUT)
 
 
-class ReadRepairTest(ProcessTestCase):
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.cluster = processes.cluster(1, 3, extra_fields={
-            "timeout": 500,
-            "server_retry_timeout": 1000,
-            "read_consistency": "DC_QUORUM",
-            "write_consistency": "DC_QUORUM",
-            "read_repairs_enabled": True,
-            "hinted_handoff": False,
-        })
-
-    def setUp(self) -> None:
-        super().setUp()
-        for member in self.cluster.nodes:
-            if not member.node.running:
-                self.cluster.restart(member)
-
-    def member(self, rack: str) -> ClusterNode:
-        return self.cluster.node_named("dc1-" + rack)
+class ReadRepairTest(ThreeRacksTestCase):
+    extra_fields = {"read_repairs_enabled": True, "hinted_handoff": False}
 
     @defer.inlineCallbacks
     def call(self, port: int, *args: Any) -> Generator[defer.Deferred[Any], Any, Any]:

@@ -30,11 +30,11 @@ from twisted.trial import unittest
 from dynotwist import certs
 from dynotwist.proto.dnode import DMSG_REQ, encode_frame
 from dynotwist.proto.resp import encode_command
-from dynotwist.testing.blocking import RespClient
 from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.ports import loopback_hosts
 from dynotwist.testing.processes import find_program, log_tail
 from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.members import log_of, stored, through
 from tests.support.relay import RecordingRelay
 from tests.support.resp import bulk
 from tests.support.waiting import wait_until
@@ -52,21 +52,6 @@ def metric(member: ClusterNode, name: str) -> int:
         if line.startswith("dynotwist_%s_total{" % name):
             return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError("no %s in the /metrics of %s" % (name, member.name))
-
-
-def log_of(member: ClusterNode) -> str:
-    with open(member.log_path, encoding="utf-8", errors="replace") as f:
-        return f.read()
-
-
-def through(member: ClusterNode, *args: bytes) -> bytes:
-    with RespClient(member.client_port, member.host) as client:
-        return client.call(*args)
-
-
-def stored(member: ClusterNode, key: bytes) -> bytes:
-    with RespClient(member.redis.port) as client:
-        return client.call(b"GET", key)
 
 
 def dnode_call(source: str, target: ClusterNode, payload: bytes) -> bytes:

@@ -19,7 +19,7 @@ from twisted.internet import defer, threads
 from dynotwist.testing.cluster import ClusterNode
 from dynotwist.testing.processes import node_env
 from tests.integration.test_handoff import CONVERGENCE_WAIT, sleep
-from tests.support.fixtures import Processes, ProcessTestCase
+from tests.support.fixtures import ThreeRacksTestCase
 from tests.support.history import Writers, _connect, divergence, node_info
 from tests.support.waiting import eventually
 
@@ -31,19 +31,7 @@ def pool_of(info: Any) -> Dict[str, Any]:
     return next(value for value in info.values() if isinstance(value, dict))
 
 
-class WarmUpTest(ProcessTestCase):
-    @classmethod
-    def start_processes(cls, processes: Processes) -> None:
-        cls.cluster = processes.cluster(1, 3, extra_fields={
-            "timeout": 500,
-            "server_retry_timeout": 1000,
-            "read_consistency": "DC_QUORUM",
-            "write_consistency": "DC_QUORUM",
-        })
-
-    def member(self, rack: str) -> ClusterNode:
-        return self.cluster.node_named("dc1-" + rack)
-
+class WarmUpTest(ThreeRacksTestCase):
     @defer.inlineCallbacks
     def preload(self) -> Generator[defer.Deferred[Any], Any, None]:
         """The same keys in every rack's redis-server, written there directly."""

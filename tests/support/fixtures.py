@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 from twisted.trial import unittest
 
 from dynotwist.testing.blocking import RespClient
-from dynotwist.testing.cluster import Cluster
+from dynotwist.testing.cluster import Cluster, ClusterNode
 from dynotwist.testing.configs import single_node_fields
 from dynotwist.testing.ports import free_ports
 from dynotwist.testing.processes import (
@@ -233,3 +233,31 @@ class NodeTestCase(ProcessTestCase):
         client = RespClient(self.node.client_port if port is None else port)
         self.addCleanup(client.close)
         return client
+
+
+class ThreeRacksTestCase(ProcessTestCase):
+    """One DC of three racks, one node each, at DC_QUORUM with short timeouts, plus the
+    class's ``extra_fields``; a node a test stopped is started again for the next one."""
+
+    cluster: Cluster
+    extra_fields: Dict[str, object] = {}
+
+    @classmethod
+    def start_processes(cls, processes: Processes) -> None:
+        fields: Dict[str, object] = {
+            "timeout": 500,
+            "server_retry_timeout": 1000,
+            "read_consistency": "DC_QUORUM",
+            "write_consistency": "DC_QUORUM",
+        }
+        fields.update(cls.extra_fields)
+        cls.cluster = processes.cluster(1, 3, extra_fields=fields)
+
+    def setUp(self) -> None:
+        super().setUp()
+        for member in self.cluster.nodes:
+            if not member.node.running:
+                self.cluster.restart(member)
+
+    def member(self, rack: str) -> ClusterNode:
+        return self.cluster.node_named("dc1-" + rack)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock
@@ -713,52 +713,47 @@ class EndToEndTests(unittest.TestCase):
 class ReachabilityLogTests(unittest.TestCase):
     """At the default verbosity, losing a peer and regaining it are logged once each."""
 
-    def test_a_peer_coming_up_after_this_node_is_no_warning(self) -> None:
-        events: List[dict] = []
+    def setUp(self) -> None:
+        self.events: List[dict] = []
         previous = verbosity.verbosity
         verbosity.set(DEFAULT_VERBOSITY)
-        globalLogPublisher.addObserver(events.append)
-        try:
-            h = PoolHarness()
-            h.fail()  # the peer's process is still starting
-            h.reactor.advance(1)
-            h.connect()
-            shown = [e for e in events if e.get("log_namespace", "").startswith("dynotwist")
-                     and e["log_level"].name in ("warn", "error")]
-            self.assertEqual(shown, [])
-            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost once up: said
-            shown = [e for e in events if e.get("log_namespace", "").startswith("dynotwist")
-                     and e["log_level"].name == "warn"]
-            self.assertEqual(len(shown), 1)
-        finally:
-            globalLogPublisher.removeObserver(events.append)
-            verbosity.set(previous)
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(verbosity.set, previous)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
-    def test_loss_and_recovery_logged_once_each(self) -> None:
-        events: List[dict] = []
-        previous = verbosity.verbosity
-        verbosity.set(DEFAULT_VERBOSITY)
-        globalLogPublisher.addObserver(events.append)
-        try:
-            h = PoolHarness()
-            h.reactor.advance(Reachability.STARTUP_GRACE)  # not a cluster starting up
-            # failed attempts below server_failure_limit (an ejection has its own line)
-            for _ in range(2):  # two failed attempts: one warning
-                h.fail()
-                retry = h.pool._retry_calls[0]
-                h.reactor.advance(retry.getTime() - h.reactor.seconds())
-            h.connect()  # back: one notice
-            # lost again: the third failure in a row without a reply, which also ejects
-            # it: one warning that says so
-            h.pool.ready[0].connectionLost(Failure(ConnectionDone()))
-        finally:
-            globalLogPublisher.removeObserver(events.append)
-            verbosity.set(previous)
-        shown = [
+    def shown(self) -> List[Tuple[str, bool, str]]:
+        """dynotwist's events: (level, is a notice, format)."""
+        return [
             (e["log_level"].name, e.get("log_notice", False), e["log_format"])
-            for e in events
+            for e in self.events
             if e.get("log_namespace", "").startswith("dynotwist")
         ]
+
+    def warnings(self) -> List[str]:
+        return [text for level, _, text in self.shown() if level in ("warn", "error")]
+
+    def test_a_peer_coming_up_after_this_node_is_no_warning(self) -> None:
+        h = PoolHarness()
+        h.fail()  # the peer's process is still starting
+        h.reactor.advance(1)
+        h.connect()
+        self.assertEqual(self.warnings(), [])
+        h.pool.ready[0].connectionLost(Failure(ConnectionDone()))  # lost once up: said
+        self.assertEqual(len(self.warnings()), 1)
+
+    def test_loss_and_recovery_logged_once_each(self) -> None:
+        h = PoolHarness()
+        h.reactor.advance(Reachability.STARTUP_GRACE)  # not a cluster starting up
+        # failed attempts below server_failure_limit (an ejection has its own line)
+        for _ in range(2):  # two failed attempts: one warning
+            h.fail()
+            retry = h.pool._retry_calls[0]
+            h.reactor.advance(retry.getTime() - h.reactor.seconds())
+        h.connect()  # back: one notice
+        # lost again: the third failure in a row without a reply, which also ejects
+        # it: one warning that says so
+        h.pool.ready[0].connectionLost(Failure(ConnectionDone()))
+        shown = self.shown()
         self.assertEqual(
             [(level, notice) for level, notice, _ in shown],
             [("warn", False), ("info", True), ("warn", False)],
@@ -767,4 +762,4 @@ class ReachabilityLogTests(unittest.TestCase):
         self.assertIn("unreachable", shown[0][2])
         self.assertIn("reachable again", shown[1][2])
         self.assertIn("unreachable", shown[2][2])
-        self.assertIn("ejected after 3 failures", str(events[-1]["reason"]))
+        self.assertIn("ejected after 3 failures", str(self.events[-1]["reason"]))
