@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import sys
+import warnings
 from typing import Any, Generator, List, Optional, Sequence, Tuple
 
 from twisted.internet import defer, task
@@ -114,7 +115,12 @@ def _get(url: str, token: Optional[str] = None
 
     headers = Headers({b"Authorization": [b"Bearer " + token.encode()]} if token else {})
     response = yield Agent(reactor).request(b"GET", url.encode(), headers)
-    body = yield readBody(response)
+    with warnings.catch_warnings():
+        # Twisted warns when the body's connection cannot be aborted (the admin port
+        # closes it after answering): nothing for the operator to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        reading = readBody(response)
+    body = yield reading
     return response.code, body.decode("utf-8", "replace")
 
 
