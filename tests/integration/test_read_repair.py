@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Generator, Optional
 
-import txredisapi
 from twisted.internet import defer, threads
 
-from dynotwist.testing import LOOPBACK
+from dynotwist.testing import connect_redis
 from dynotwist.testing.blocking import SOCKET_TIMEOUT
 from tests.support.fixtures import ThreeRacksTestCase
 from tests.support.waiting import eventually
@@ -23,17 +22,14 @@ from tests.support.waiting import eventually
 REPAIR_WAIT = 10.0
 
 
-def connect(port: int) -> defer.Deferred[Any]:
-    return txredisapi.Connection(LOOPBACK, port, reconnect=False, charset=None,
-                                 convertNumbers=False, replyTimeout=SOCKET_TIMEOUT)
-
-
 class ReadRepairTest(ThreeRacksTestCase):
     extra_fields = {"read_repairs_enabled": True, "hinted_handoff": False}
 
     @defer.inlineCallbacks
     def call(self, port: int, *args: Any) -> Generator[defer.Deferred[Any], Any, Any]:
-        client = yield connect(port)
+        # bytes as they are; a status reply is text with every interpreter's reader
+        client = yield connect_redis(self, port, charset=None, convertNumbers=False,
+                                     replyTimeout=SOCKET_TIMEOUT)
         try:
             return (yield client.execute_command(*args))
         finally:
@@ -72,7 +68,7 @@ class ReadRepairTest(ThreeRacksTestCase):
     def test_writes_keep_timestamps_on_every_replica(
         self,
     ) -> Generator[defer.Deferred[Any], Any, None]:
-        self.assertEqual((yield self.through("rack1", "SET", "stamped", "v")), b"OK")
+        self.assertEqual((yield self.through("rack1", "SET", "stamped", "v")), "OK")
         stamps = []
         for rack in ("rack1", "rack2", "rack3"):
             yield self.repaired(rack, "stamped", b"v")
@@ -83,7 +79,7 @@ class ReadRepairTest(ThreeRacksTestCase):
     @defer.inlineCallbacks
     def test_stale_replica_is_repaired_on_read(self) -> Generator[defer.Deferred[Any], Any, None]:
         """As Dynomite's func_test: one replica made older by hand, then read."""
-        self.assertEqual((yield self.through("rack1", "SET", "planted", "good")), b"OK")
+        self.assertEqual((yield self.through("rack1", "SET", "planted", "good")), "OK")
         yield self.repaired("rack3", "planted", b"good")
         ts = yield self.stamp("rack3", "planted")
         yield self.direct("rack3", "SET", "planted", "stale")
@@ -108,12 +104,12 @@ class ReadRepairTest(ThreeRacksTestCase):
         """rack3's node is down while a key is overwritten, another created, a third
         deleted: nothing replays them (no hints); reads repair rack3."""
         for key in ("overwritten", "deleted"):
-            self.assertEqual((yield self.through("rack1", "SET", key, "before")), b"OK")
+            self.assertEqual((yield self.through("rack1", "SET", key, "before")), "OK")
             yield self.repaired("rack3", key, b"before")
         rack3 = self.member("rack3")
         self.cluster.kill(rack3)
-        self.assertEqual((yield self.through("rack1", "SET", "overwritten", "after")), b"OK")
-        self.assertEqual((yield self.through("rack2", "SET", "created", "new")), b"OK")
+        self.assertEqual((yield self.through("rack1", "SET", "overwritten", "after")), "OK")
+        self.assertEqual((yield self.through("rack2", "SET", "created", "new")), "OK")
         self.assertEqual((yield self.through("rack1", "DEL", "deleted")), 1)
         self.assertEqual((yield self.through("rack1", "HSET", "hash", "f", "h1")), 1)
         yield threads.deferToThread(self.cluster.restart, rack3)
@@ -140,7 +136,7 @@ class ReadRepairTest(ThreeRacksTestCase):
     def test_acknowledged_delete_leaves_no_tombstone(
         self,
     ) -> Generator[defer.Deferred[Any], Any, None]:
-        self.assertEqual((yield self.through("rack1", "SET", "gone", "v")), b"OK")
+        self.assertEqual((yield self.through("rack1", "SET", "gone", "v")), "OK")
         self.assertEqual((yield self.through("rack1", "DEL", "gone")), 1)
 
         @defer.inlineCallbacks
@@ -163,7 +159,7 @@ class ReadRepairTest(ThreeRacksTestCase):
         response = yield treq.get(url + "disable", persistent=False)
         self.assertEqual((yield treq.content(response)), b"Read Repairs: DISABLED\r\n")
         try:
-            self.assertEqual((yield self.through("rack1", "SET", "plain", "v")), b"OK")
+            self.assertEqual((yield self.through("rack1", "SET", "plain", "v")), "OK")
             yield self.repaired("rack2", "plain", b"v")
             self.assertIsNone((yield self.stamp("rack2", "plain")), "no metadata written")
         finally:
