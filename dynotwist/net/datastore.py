@@ -298,6 +298,7 @@ class BackendPool(Generic[P]):
 
     # checks per timeout period: a request times out within 1/TICKS of its timeout
     TICKS = 20
+    STALL_TICKS = TICKS // 4  # a gap between two checks that says this process stalled
     role = "backend"  # how logs name the other side
     probe: Any = None  # the probe request, as send_held takes it
 
@@ -546,7 +547,12 @@ class BackendPool(Generic[P]):
 
     def _check_timeouts(self) -> None:
         # from the clock, not a count of calls: a busy reactor skips calls
-        self.tick = int(self.reactor.seconds() / self._tick_interval)
+        tick = int(self.reactor.seconds() / self._tick_interval)
+        # many ticks since the last check: this process did not run (a GC pause,
+        # SIGSTOP, a starved host) and replies may be waiting unread; requests past
+        # their time still fail, but the backend is not blamed for them
+        stalled = tick - self.tick > self.STALL_TICKS
+        self.tick = tick
         allowed = self._ticks_allowed * self.timeout_factor
         oldest_allowed = self.tick - allowed
         expired = 0
@@ -557,7 +563,7 @@ class BackendPool(Generic[P]):
         waiting = self._waiting
         while waiting and waiting[0][0].tick < oldest_allowed:
             waiting.popleft()[0].deliver(self.failure_reply)
-        if expired:
+        if expired and not stalled:
             self.record_failures(expired)
         self.after_tick()
 
