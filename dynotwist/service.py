@@ -16,13 +16,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from OpenSSL import SSL
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints
 from twisted.internet import error as netError
+from twisted.internet.endpoints import serverFromString
 
 from dynotwist import __version__, tlsfiles
 from dynotwist.adminhttp import admin_site
@@ -88,8 +88,15 @@ class DynomiteService(service.MultiService):
     """A node and its listeners, started and stopped in order."""
 
     def __init__(
-        self, config: Config, reactor: Optional[Any] = None, config_path: Optional[str] = None
+        self,
+        config: Config,
+        reactor: Optional[Any] = None,
+        config_path: Optional[str] = None,
+        endpoints: Optional[Dict[str, Any]] = None,
     ) -> None:
+        """``endpoints``: a server endpoint by port name ("listen", "dyn_listen",
+        "stats_listen") to listen with instead of the configured address (a worker
+        adopts sockets its parent bound: :mod:`dynotwist.worker`)."""
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -106,8 +113,9 @@ class DynomiteService(service.MultiService):
             raise SystemExit(1) from None
         self._previous_sighup: Any = None
         _NodeLifecycle(self.node).setServiceParent(self)
+        given = endpoints or {}
         for name, address, factory in self._ports():
-            endpoint = endpoints.serverFromString(
+            endpoint = given.get(name) or serverFromString(
                 reactor, endpoint_description(address, config.backlog)
             )
             Listener(name, address, endpoint, factory).setServiceParent(self)
@@ -155,13 +163,18 @@ class DynomiteService(service.MultiService):
         # in a signal handler: do the work from the reactor, between events
         self.reactor.callFromThread(self.reload)
 
+    def load_config(self) -> Config:
+        """The configuration file as it is now (``ConfigError`` if refused)."""
+        assert self.config_path is not None
+        return load_config(self.config_path)
+
     def reload(self) -> bool:
         """Apply the configuration file as it is now (:mod:`dynotwist.reload`): TLS files
         read again, then the live keys that changed. Nothing is applied when a key that
         cannot change while running changed, or anything is wrong (logged). True if
         applied."""
         try:
-            current = load_config(self.config_path) if self.config_path else self.config
+            current = self.load_config() if self.config_path else self.config
         except ConfigError as error:
             log.error("SIGHUP: configuration not reloaded; the current one stays: {error}",
                       error=error)
