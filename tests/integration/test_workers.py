@@ -160,6 +160,7 @@ class WorkersStopTest(NodeTestCase):
         self.assertEqual(len(pids), 2)
         self.node.stop()
         self.assertFalse(self.node.running)
-        for pid in pids:
-            wait_until(lambda: not running(pid), RESTART_WAIT, message="worker %d ended" % pid)
-        self.assertNotIn(b"Traceback", open(self.node.log_path, "rb").read())
+        wait_until(lambda: not any(running(pid) for pid in pids), RESTART_WAIT,
+                   message="workers ended")
+        with open(self.node.log_path, "rb") as log:
+            self.assertNotIn(b"Traceback", log.read())
