@@ -9,9 +9,14 @@ ops/s, the CPU-seconds the node's processes spent (user + system, from /proc), a
 requests per CPU-second of the node, with its ratio to one worker's: a node that
 scales keeps that ratio near 1 (each request costs the same CPU, whatever the count).
 
+The same clients split over more workers give each worker fewer requests to share a
+reactor tick and a datastore write with, and each request costs more (as it does for
+one worker with fewer clients); ``--clients-per-worker`` gives each worker ``-c``
+clients, the load a node with more workers is for.
+
     .venv/bin/python benchmarks/workers_bench.py
     .venv/bin/python benchmarks/workers_bench.py --workers 1,2 --node-cpus 0 --load-cpus 1
-    .venv/bin/python benchmarks/workers_bench.py --node-cpus 0,1 --load-cpus 0,1
+    .venv/bin/python benchmarks/workers_bench.py --clients-per-worker
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ def main() -> int:
     parser.add_argument("--node-cpus", default="0", help="CPUs of the node's processes")
     parser.add_argument("--load-cpus", default="1",
                         help="CPUs of redis-benchmark and the redis-servers")
+    parser.add_argument("--clients-per-worker", action="store_true",
+                        help="-c clients for each worker (N workers: N times as many)")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     tests = args.tests.split(",")
@@ -95,9 +102,11 @@ def main() -> int:
         for count in counts:
             nodes[count], processes = start_node(workdir, count, args.node_cpus)
             started += processes
-        for node in nodes.values():  # unmeasured: connections made, caches warm
+        clients = {count: args.clients * (count if args.clients_per_worker else 1)
+                   for count in counts}
+        for count, node in nodes.items():  # unmeasured: connections made, caches warm
             for test in tests:
-                redis_benchmark(node.client_port, test, pipelines[0], 10000, args.clients)
+                redis_benchmark(node.client_port, test, pipelines[0], 10000, clients[count])
         for round_no in range(1, args.rounds + 1):
             print("round %d" % round_no, file=sys.stderr)
             for pipeline in pipelines:
@@ -106,7 +115,7 @@ def main() -> int:
                         key = (count, "%s P=%d" % (test, pipeline))
                         before = node_cpu(node.pid)
                         rate = redis_benchmark(node.client_port, test, pipeline,
-                                               args.requests, args.clients)
+                                               args.requests, clients[count])
                         used = node_cpu(node.pid) - before
                         rates.setdefault(key, []).append(rate)
                         spent.setdefault(key, []).append(used)
@@ -115,8 +124,9 @@ def main() -> int:
         for process in reversed(started):
             process.stop()
 
-    print("node CPUs %s, load CPUs %s; %d rounds, %d requests, %d clients; medians"
-          % (args.node_cpus, args.load_cpus, args.rounds, args.requests, args.clients))
+    print("node CPUs %s, load CPUs %s; %d rounds, %d requests, %d clients%s; medians"
+          % (args.node_cpus, args.load_cpus, args.rounds, args.requests, args.clients,
+             " per worker" if args.clients_per_worker else ""))
     print("%-10s %7s %10s %12s %14s %9s" % ("test", "workers", "ops/s", "node CPU s",
                                            "req/CPU-s", "vs 1"))
     for pipeline in pipelines:
