@@ -17,6 +17,7 @@ A worker that is restarted starts its counters from 0, as a restarted node does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Sequence
 
 from dynotwist.core.stats.counters import PeerSnapshot, Snapshot
@@ -95,14 +96,8 @@ def merge_snapshots(snapshots: Sequence[Snapshot]) -> Snapshot:
     """The node's snapshot from its workers' (worker 0 first)."""
     if not snapshots:
         raise ValueError("no worker snapshot to merge")
-    first = snapshots[0]
-    return Snapshot(
-        pool_name=first.pool_name,
-        server_name=first.server_name,
-        source=first.source,
-        version=first.version,
-        dc=first.dc,
-        rack=first.rack,
+    return replace(
+        snapshots[0],
         uptime=max(s.uptime for s in snapshots),
         timestamp=max(s.timestamp for s in snapshots),
         node=_values([s.node for s in snapshots], _NODE_RULES),
@@ -111,7 +106,6 @@ def merge_snapshots(snapshots: Sequence[Snapshot]) -> Snapshot:
         histograms=_histograms([s.histograms for s in snapshots]),
         totals=_histograms([s.totals for s in snapshots]),
         peers=_peers(snapshots),
-        service=first.service,
     )
 
 
