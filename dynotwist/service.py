@@ -16,7 +16,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from OpenSSL import SSL
 from twisted.application import service
@@ -69,6 +69,29 @@ class Listener(StreamServerEndpointService):
             raise SystemExit(1) from None
 
 
+class SighupHandler:
+    """While installed, SIGHUP calls ``action`` from the reactor, between events (a
+    signal handler may interrupt anything). Installed only from the main thread, the
+    one signals reach."""
+
+    def __init__(self, reactor: Any, action: Callable[[], object]) -> None:
+        self.reactor = reactor
+        self.action = action
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGHUP, self._received)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+    def _received(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.action)
+
+
 class _NodeLifecycle(service.Service):
     """Starts the node's pools with the service, stops them after the listeners."""
 
@@ -111,7 +134,7 @@ class DynomiteService(service.MultiService):
             # an operator error, not a crash (twistd --test-conf names these too)
             sys.stderr.write("dynomite: %s\n" % error)
             raise SystemExit(1) from None
-        self._previous_sighup: Any = None
+        self._sighup = SighupHandler(reactor, self.reload)
         _NodeLifecycle(self.node).setServiceParent(self)
         given = endpoints or {}
         for name, address, factory in self._ports():
@@ -139,8 +162,7 @@ class DynomiteService(service.MultiService):
         super().startService()
         for warning in security_warnings(self.config):
             log.warn(warning)
-        if threading.current_thread() is threading.main_thread():
-            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
+        self._sighup.install()
         notice(
             log,
             "dynotwist-{version} node {pool} serving clients on {listen}{tls}",
@@ -154,14 +176,8 @@ class DynomiteService(service.MultiService):
             notice(log, "TLS: {summary}", summary=_tls_summary(self.config, files))
 
     def stopService(self) -> Any:
-        if self._previous_sighup is not None:
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
+        self._sighup.uninstall()
         return super().stopService()
-
-    def _sighup(self, signum: int, frame: Any) -> None:
-        # in a signal handler: do the work from the reactor, between events
-        self.reactor.callFromThread(self.reload)
 
     def load_config(self) -> Config:
         """The configuration file as it is now (``ConfigError`` if refused)."""

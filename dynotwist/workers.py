@@ -25,7 +25,6 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-import threading
 from typing import Any, Dict, List, NamedTuple, Optional
 
 from twisted.application import service
@@ -37,7 +36,7 @@ from dynotwist import worker
 from dynotwist.adminhttp import AdminSite
 from dynotwist.config import Address, Config
 from dynotwist.logs import logger, notice
-from dynotwist.service import Listener, endpoint_description
+from dynotwist.service import Listener, SighupHandler, endpoint_description
 from dynotwist.workersadmin import WorkersAdmin
 
 log = logger(__name__)
@@ -147,7 +146,7 @@ class WorkersService(service.MultiService):
             raise SystemExit(1) from None
         self.processes: Dict[int, Any] = {}  # index -> IProcessTransport
         self._lives: Dict[int, _Worker] = {}
-        self._previous_sighup: Any = None
+        self._sighup = SighupHandler(reactor, lambda: self.signal_workers(signal.SIGHUP))
         self.admin = WorkersAdmin(
             [s.admin_port for s in self.sockets], config.admin_token, reactor, self
         )
@@ -163,8 +162,7 @@ class WorkersService(service.MultiService):
         super().startService()
         for index in range(self.count):
             self.spawn(index)
-        if threading.current_thread() is threading.main_thread():
-            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
+        self._sighup.install()
         notice(log, "node {pool}: {count} workers serving clients on {host}:{port}",
                pool=self.config.pool_name, count=self.count,
                host=self.config.listen.host, port=self.sockets[0].listen.getsockname()[1])
@@ -209,17 +207,12 @@ class WorkersService(service.MultiService):
             self.processes[i].pid if i in self.processes else 0 for i in range(self.count)
         ]
 
-    def _sighup(self, signum: int, frame: Any) -> None:
-        self.reactor.callFromThread(self.signal_workers, signal.SIGHUP)
-
     def signal_workers(self, signum: int) -> None:
         for process in list(self.processes.values()):
             process.signalProcess(signum)
 
     def stopService(self) -> Any:
-        if self._previous_sighup is not None:
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
+        self._sighup.uninstall()
         stopped = super().stopService()
         ends = [life.ended for index, life in self._lives.items() if index in self.processes]
         self.signal_workers(signal.SIGTERM)
