@@ -29,6 +29,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
@@ -150,7 +151,9 @@ class WorkersService(service.MultiService):
         self.admin = WorkersAdmin(
             [s.admin_port for s in self.sockets], config.admin_token, reactor, self
         )
-        endpoint = _server_endpoint(reactor, config.stats_listen, config.backlog)
+        endpoint = serverFromString(
+            reactor, endpoint_description(config.stats_listen, config.backlog)
+        )
         site = AdminSite(self.admin, reactor)
         Listener("stats_listen", config.stats_listen, endpoint, site).setServiceParent(self)
 
@@ -201,12 +204,6 @@ class WorkersService(service.MultiService):
         if self.running and index not in self.processes:
             self.spawn(index)
 
-    def pids(self) -> List[int]:
-        """The workers' process ids, worker 0 first (0 for one being started again)."""
-        return [
-            self.processes[i].pid if i in self.processes else 0 for i in range(self.count)
-        ]
-
     def signal_workers(self, signum: int) -> None:
         for process in list(self.processes.values()):
             process.signalProcess(signum)
@@ -217,9 +214,3 @@ class WorkersService(service.MultiService):
         ends = [life.ended for index, life in self._lives.items() if index in self.processes]
         self.signal_workers(signal.SIGTERM)
         return defer.gatherResults([stopped, *ends])
-
-
-def _server_endpoint(reactor: Any, address: Address, backlog: int) -> Any:
-    from twisted.internet.endpoints import serverFromString
-
-    return serverFromString(reactor, endpoint_description(address, backlog))
