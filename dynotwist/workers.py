@@ -53,32 +53,38 @@ class PortsRefused(Exception):
     """A port the workers need cannot be bound; ``str()`` says which and why."""
 
 
-def bind_port(address: Address, backlog: int, port: Optional[int] = None) -> socket.socket:
-    """A listening TCP socket on ``address`` (on ``port`` instead of its port when
-    given), shared with other sockets on the same port (``SO_REUSEPORT``)."""
+def _bound(address: Address, port: int, reuse_port: bool) -> socket.socket:
     family, kind, proto, _, sockaddr = socket.getaddrinfo(
-        address.host, address.port if port is None else port, 0, socket.SOCK_STREAM, 0,
-        socket.AI_PASSIVE,
+        address.host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
     )[0]
-    listening = socket.socket(family, kind, proto)
+    bound = socket.socket(family, kind, proto)
     try:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        listening.bind(sockaddr)
-        listening.listen(backlog)
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        bound.bind(sockaddr)
     except OSError:
-        listening.close()
+        bound.close()
         raise
+    return bound
+
+
+def bind_port(address: Address, backlog: int, port: int) -> socket.socket:
+    """A listening TCP socket on ``address``'s host and ``port``, which other
+    sockets may share (``SO_REUSEPORT``)."""
+    listening = _bound(address, port, reuse_port=True)
+    listening.listen(backlog)
     listening.setblocking(False)
     return listening
 
 
 def bind_shared(address: Address, backlog: int, count: int) -> List[socket.socket]:
     """``count`` sockets listening on ``address``'s one port (port 0: a free one)."""
-    sockets = [bind_port(address, backlog)]
-    port = sockets[0].getsockname()[1]
-    sockets += [bind_port(address, backlog, port) for _ in range(count - 1)]
-    return sockets
+    # bound once without SO_REUSEPORT first: a port anything holds is refused, even
+    # the SO_REUSEPORT sockets of another node's workers (which would share it)
+    with _bound(address, address.port, reuse_port=False) as probe:
+        port = probe.getsockname()[1]
+    return [bind_port(address, backlog, port) for _ in range(count)]
 
 
 class WorkerSockets(NamedTuple):
@@ -101,7 +107,7 @@ def bind_workers(config: Config, count: int) -> List[WorkerSockets]:
             raise PortsRefused(
                 "cannot listen on %s:%d for %s: %s" % (address.host, address.port, name, error)
             ) from None
-    admins = [bind_port(Address(LOOPBACK, 0), 50) for _ in range(count)]
+    admins = [bind_port(Address(LOOPBACK, 0), 50, 0) for _ in range(count)]
     return [WorkerSockets(*sockets) for sockets in zip(*ports, admins)]
 
 

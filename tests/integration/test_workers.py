@@ -10,7 +10,9 @@ chance of 2 in 2**32).
 - an admin change (state) reaches both workers, and so does a SIGHUP reload;
 - a worker killed with SIGKILL is started again (``worker_restarts``), the port keeps
   serving meanwhile, and the new worker runs with the changes made before it started;
-- SIGTERM stops the node and both workers.
+- SIGTERM stops the node and both workers;
+- a client port another program holds (even one sharing it with SO_REUSEPORT, as
+  another node's workers would): one line, exit status 1, no worker started.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import subprocess
 from typing import Dict, List, Set
 
+from twisted.trial import unittest
+
 from dynotwist.testing.blocking import RespClient
+from dynotwist.testing.configs import render_config, single_node_fields
+from dynotwist.testing.ports import LOOPBACK, free_ports
+from dynotwist.testing.processes import node_env, twistd_argv
 from tests.integration.test_admin import admin, info
 from tests.support.fixtures import NodeTestCase
 from tests.support.resp import bulk
@@ -164,3 +173,24 @@ class WorkersStopTest(NodeTestCase):
                    message="workers ended")
         with open(self.node.log_path, "rb") as log:
             self.assertNotIn(b"Traceback", log.read())
+
+
+class WorkersPortTakenTest(unittest.TestCase):
+    def test_port_in_use_is_one_line_and_exit_status_1(self) -> None:
+        # held as another node's worker holds it: shared (SO_REUSEPORT), yet refused
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind((LOOPBACK, 0))
+        taken.listen(1)
+        fields = single_node_fields(6379, taken.getsockname()[1], *free_ports(2))
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(render_config({**fields, "workers": 2}))
+        result = subprocess.run(twistd_argv("-c", path), env=node_env(), capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("dynomite: cannot listen on 127.0.0.1:%d for listen:"
+                      % taken.getsockname()[1], result.stdout + result.stderr)
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+        self.assertNotIn("worker 0", result.stdout + result.stderr)
