@@ -1,5 +1,6 @@
 """A node with workers, without processes: the stats summed over workers
-(core.stats.merge), and the admin relay's choices (dynotwist.workersadmin)."""
+(core.stats.merge), the admin relay's choices (dynotwist.workersadmin) and what each
+worker's configuration keeps to itself (dynotwist.worker)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 
+from dynotwist.config import parse_config
 from dynotwist.core.stats import BUCKETS, Snapshot, Stats, render_info
 from dynotwist.core.stats.merge import merge_snapshots, snapshot_from_data, snapshot_to_data
+from dynotwist.worker import worker_config
 from dynotwist.workersadmin import Answer, WorkersAdmin, one_answer, replayed
+from tests.support.configs import config_text
 
 
 def worker_stats(reads: int, latencies: List[int], up: int = 1, ejected_at: int = 0) -> Stats:
@@ -184,3 +188,15 @@ class RelayTests(unittest.TestCase):
         self.assertEqual(request.responseCode, 503)
         self.assertIn(b"a worker did not answer", b"".join(request.written))
         self.flushLoggedErrors()
+
+
+class WorkerConfigTests(unittest.TestCase):
+    def test_hints_per_worker_and_warm_up_in_worker_zero(self) -> None:
+        config = parse_config(config_text() + "  workers: 2\n  warm_up: true\n"
+                              "  hints_dir: /var/lib/hints\n")
+        first, second = (worker_config(config, "/etc/node.yml", i) for i in (0, 1))
+        self.assertEqual((first.hints_dir, second.hints_dir),
+                         ("/var/lib/hints/worker0", "/var/lib/hints/worker1"))
+        self.assertEqual((first.warm_up, second.warm_up), (True, False))
+        self.assertEqual((first.workers, first.tokens, first.listen),
+                         (1, config.tokens, config.listen))
