@@ -23,6 +23,7 @@ differs on purpose:
   method but GET, to a page in a browser (``Origin``, ``Sec-Fetch-Site``) and, when
   ``admin_token`` is set, to a request without ``Authorization: Bearer <token>``;
   each change is logged, one line at the default verbosity: who, what, old -> new;
+- ``/snapshot``: the stats as plain JSON data (what a node with workers sums);
 - ``/metrics``: the same numbers in the Prometheus text format; ``/ready``: 200 when
   the node can serve its clients at its consistency, else 503 with the reason.
 
@@ -53,6 +54,7 @@ from dynotwist.core.stats import (
     render_info,
     render_prometheus,
 )
+from dynotwist.core.stats.merge import snapshot_to_data
 from dynotwist.logs import logger, notice
 
 __all__ = ["HELP", "AdminApp", "NodeView", "change_refusal", "cluster_members"]
@@ -71,7 +73,7 @@ HELP = (
     b"/peer/forget/<name>\n"
     b"/state/<get_state|standby|writes_only|normal|resuming>\n"
     b"/read_repairs/<enable|disable>\n/metrics\n/ready\n/warm_up/start\n"
-    b"/warm_up/start/<host:port>\n/warm_up/status\n/ (the same as /info)\n\n"
+    b"/warm_up/start/<host:port>\n/warm_up/status\n/snapshot\n/ (the same as /info)\n\n"
 )
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}\Z")
@@ -293,6 +295,13 @@ class AdminApp:
     def metrics(self, request: Any) -> bytes:
         text = render_prometheus(self.node.stats_snapshot())
         return _reply(request, text.encode("utf-8"), PROMETHEUS_CONTENT_TYPE)
+
+    @reads("/snapshot")
+    def snapshot(self, request: Any) -> bytes:
+        """The stats as plain JSON data: what a node with workers sums
+        (:mod:`dynotwist.core.stats.merge`)."""
+        data = snapshot_to_data(self.node.stats_snapshot())
+        return _reply(request, json.dumps(data, separators=(",", ":")).encode() + b"\n")
 
     @changes("/historeset")
     def historeset(self, request: Any) -> bytes:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from OpenSSL import SSL
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints
 from twisted.internet import error as netError
+from twisted.internet.endpoints import serverFromString
 
 from dynotwist import __version__, tlsfiles
 from dynotwist.adminhttp import admin_site
@@ -69,6 +69,29 @@ class Listener(StreamServerEndpointService):
             raise SystemExit(1) from None
 
 
+class SighupHandler:
+    """While installed, SIGHUP calls ``action`` from the reactor, between events (a
+    signal handler may interrupt anything). Installed only from the main thread, the
+    one signals reach."""
+
+    def __init__(self, reactor: Any, action: Callable[[], object]) -> None:
+        self.reactor = reactor
+        self.action = action
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGHUP, self._received)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+    def _received(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.action)
+
+
 class _NodeLifecycle(service.Service):
     """Starts the node's pools with the service, stops them after the listeners."""
 
@@ -88,8 +111,15 @@ class DynomiteService(service.MultiService):
     """A node and its listeners, started and stopped in order."""
 
     def __init__(
-        self, config: Config, reactor: Optional[Any] = None, config_path: Optional[str] = None
+        self,
+        config: Config,
+        reactor: Optional[Any] = None,
+        config_path: Optional[str] = None,
+        endpoints: Optional[Dict[str, Any]] = None,
     ) -> None:
+        """``endpoints``: a server endpoint by port name ("listen", "dyn_listen",
+        "stats_listen") to listen with instead of the configured address (a worker
+        adopts sockets its parent bound: :mod:`dynotwist.worker`)."""
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -104,10 +134,11 @@ class DynomiteService(service.MultiService):
             # an operator error, not a crash (twistd --test-conf names these too)
             sys.stderr.write("dynomite: %s\n" % error)
             raise SystemExit(1) from None
-        self._previous_sighup: Any = None
+        self._sighup = SighupHandler(reactor, self.reload)
         _NodeLifecycle(self.node).setServiceParent(self)
+        given = endpoints or {}
         for name, address, factory in self._ports():
-            endpoint = endpoints.serverFromString(
+            endpoint = given.get(name) or serverFromString(
                 reactor, endpoint_description(address, config.backlog)
             )
             Listener(name, address, endpoint, factory).setServiceParent(self)
@@ -131,8 +162,7 @@ class DynomiteService(service.MultiService):
         super().startService()
         for warning in security_warnings(self.config):
             log.warn(warning)
-        if threading.current_thread() is threading.main_thread():
-            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
+        self._sighup.install()
         notice(
             log,
             "dynotwist-{version} node {pool} serving clients on {listen}{tls}",
@@ -146,14 +176,13 @@ class DynomiteService(service.MultiService):
             notice(log, "TLS: {summary}", summary=_tls_summary(self.config, files))
 
     def stopService(self) -> Any:
-        if self._previous_sighup is not None:
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
+        self._sighup.uninstall()
         return super().stopService()
 
-    def _sighup(self, signum: int, frame: Any) -> None:
-        # in a signal handler: do the work from the reactor, between events
-        self.reactor.callFromThread(self.reload)
+    def load_config(self) -> Config:
+        """The configuration file as it is now (``ConfigError`` if refused)."""
+        assert self.config_path is not None
+        return load_config(self.config_path)
 
     def reload(self) -> bool:
         """Apply the configuration file as it is now (:mod:`dynotwist.reload`): TLS files
@@ -161,7 +190,7 @@ class DynomiteService(service.MultiService):
         cannot change while running changed, or anything is wrong (logged). True if
         applied."""
         try:
-            current = load_config(self.config_path) if self.config_path else self.config
+            current = self.load_config() if self.config_path else self.config
         except ConfigError as error:
             log.error("SIGHUP: configuration not reloaded; the current one stays: {error}",
                       error=error)

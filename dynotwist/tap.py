@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any, List, Optional, Tuple
 
 from twisted.python import usage
@@ -25,6 +26,8 @@ class Options(usage.Options):
     optParameters = [
         ["config", "c", "conf/dynomite.yml", "set the configuration file"],
         ["verbosity", "v", 5, "set the logging level (0 to 11; default 5)", int],
+        ["workers", None, None, "worker processes sharing the node's ports (overrides the"
+         " configuration's workers)", int],
     ]
 
     def __init__(self) -> None:
@@ -71,6 +74,10 @@ class Options(usage.Options):
             self.loaded = load_config(path)
         except ConfigError as error:
             raise _invalid(path, error.describe()) from None
+        if self["workers"] is not None:
+            if self["workers"] < 1:
+                raise usage.UsageError("--workers must be 1 or more")
+            self.loaded = replace(self.loaded, workers=self["workers"])
         try:
             datastores.resolve(self.loaded.data_store)
         except ValueError as error:
@@ -111,8 +118,8 @@ def _invalid(path: str, reason: str) -> ConfigurationRefused:
 def unsupported_settings(config: Config) -> List[Tuple[str, str]]:
     """Settings this version parses but cannot honour: refused rather than ignored."""
     refused = []
-    if config.workers != 1:
-        refused.append(("workers", "is not supported yet: one process serves the client port"))
+    if config.workers > 1 and (config.listen.path or config.dyn_listen.path):
+        refused.append(("workers", "needs TCP addresses for listen and dyn_listen"))
     return refused
 
 
@@ -123,4 +130,10 @@ def makeService(options: Options) -> Any:
     # the file's verbosity, when it has one (SIGHUP can change it), else -v
     level = options.loaded.verbosity
     verbosity.set(options["verbosity"] if level is None else level)
+    if options.loaded.workers > 1:
+        from dynotwist.workers import WorkersService
+
+        return WorkersService(
+            options.loaded, options["config"], options.loaded.workers, verbosity.verbosity
+        )
     return DynomiteService(options.loaded, config_path=options["config"])

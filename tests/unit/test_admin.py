@@ -21,6 +21,7 @@ from dynotwist.config import parse_config
 from dynotwist.core import consistency, states
 from dynotwist.core.ring import Member, Topology
 from dynotwist.core.stats import Snapshot, Stats
+from dynotwist.core.stats.merge import snapshot_from_data
 from dynotwist.logs import DEFAULT_VERBOSITY, verbosity
 from tests.support.metrics import (
     SAMPLES,
@@ -275,6 +276,14 @@ class PathTests(AdminTestCase):
         families = parse_prometheus(body.decode("utf-8"))
         self.assertEqual(families["dynotwist_client_read_requests_total"]["samples"][0][2], 3.0)
         self.assertEqual(families["dynotwist_peer_link_requests_total"]["samples"][0][2], 2.0)
+
+    def test_snapshot_is_the_stats_as_data(self) -> None:
+        self.node.stats.client_read_requests += 3
+        self.node.stats.latency.record(40)
+        self.node.stats.read_gauge("dyn_memory", lambda: 1000)  # not this process's RSS
+        response, body = self.request("/snapshot")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(snapshot_from_data(json.loads(body)), self.node.stats_snapshot())
 
     def test_historeset(self) -> None:
         self.assertEqual(self.get("/historeset"), b"OK\r\n")
@@ -549,7 +558,7 @@ CHANGING = {
 
 READING = [
     "/", "/info", "/metrics", "/ping", "/help", "/cluster_describe", "/get_consistency",
-    "/get_timeout_factor", "/state/get_state", "/ready", "/warm_up/status",
+    "/get_timeout_factor", "/state/get_state", "/ready", "/warm_up/status", "/snapshot",
 ]
 
 TOKEN = "s3cret-t0ken"

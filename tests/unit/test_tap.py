@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -129,18 +130,34 @@ class TwistdTests(unittest.TestCase):
         self.assertNotIn("Traceback", result.stderr + result.stdout)
 
 
-class UnsupportedSettingsTests(unittest.TestCase):
-    """Parsed, but not honoured yet: refused rather than silently ignored."""
+class WorkersOptionTests(unittest.TestCase):
+    """``workers`` from the file, ``--workers`` over it."""
 
-    def test_each_is_refused_with_its_key(self) -> None:
-        for line, key in [
-            ("  workers: 2\n", "workers"),
-        ]:
-            path = self.mktemp()
-            with open(path, "w") as f:
-                f.write(GOOD + line)
-            options = Options()
-            options["config"] = path
-            with self.assertRaises(ConfigurationRefused) as refused:
-                options.postOptions()
-            self.assertIn('conf: directive "%s" is not supported yet' % key, str(refused.exception))
+    def workers(self, extra: str = "", *args: str) -> int:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(GOOD + extra)
+        options = Options()
+        options.parseOptions(["-c", path, *args])
+        assert options.loaded is not None
+        return options.loaded.workers
+
+    def test_file_and_option(self) -> None:
+        self.assertEqual(self.workers(), 1)
+        self.assertEqual(self.workers("  workers: 2\n"), 2)
+        self.assertEqual(self.workers("  workers: 2\n", "--workers", "3"), 3)
+
+    def test_option_below_one_is_refused(self) -> None:
+        with self.assertRaises(UsageError):
+            self.workers("", "--workers", "0")
+
+    def test_workers_need_tcp_ports(self) -> None:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(re.sub(r"listen: 127\.0\.0\.1:\d+", "listen: /tmp/x.sock", GOOD, count=1)
+                    + "  workers: 2\n")
+        options = Options()
+        options["config"] = path
+        with self.assertRaises(ConfigurationRefused) as refused:
+            options.postOptions()
+        self.assertIn('conf: directive "workers" needs TCP addresses', str(refused.exception))

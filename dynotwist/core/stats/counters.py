@@ -222,6 +222,7 @@ class Stats:
     peer_plaintext_refused: int
     peer_tls_refused: int
     peer_failover_requests: int
+    worker_restarts: int
     warm_up_state: int
     warm_up_keys: int
     warm_up_bytes: int

@@ -228,6 +228,8 @@ METRICS: Tuple[Metric, ...] = (
         POOL,
         "# requests answered by another replica: the owner was ejected or not connected",
     ),
+    _m("worker_restarts", C, POOL, "# worker processes started again after they ended"
+       " (workers: N; counted by the node's parent process)"),
     # warm-up (dynotwist.repair.warmup)
     _m("warm_up_state", G, POOL, "warm-up: 0 not run, 1 running, 2 done, 3 failed"),
     _m("warm_up_keys", G, POOL, "# keys the warm-up copied"),
@@ -311,6 +313,7 @@ POOL_EXTRAS = (
     "peer_plaintext_refused",
     "peer_tls_refused",
     "peer_failover_requests",
+    "worker_restarts",
     "warm_up_state",
     "warm_up_keys",
     "warm_up_bytes",
