@@ -66,14 +66,7 @@ class GossipNode:
 
     def member(self) -> Member:
         """The node as a ring member (one token: entries carry the first only)."""
-        return Member(
-            "%s:%d" % (self.address, self.port),
-            self.address,
-            self.port,
-            self.dc,
-            self.rack,
-            (self.token,),
-        )
+        return Member.at(self.address, self.port, self.dc, self.rack, (self.token,))
 
 
 class GossipView:

@@ -66,22 +66,14 @@ def parse_seed_list(text: str) -> List[Seed]:
 
 def member_of(seed: Seed) -> Member:
     """A seed as a ring member, named ``host:port``."""
-    return Member(
-        "%s:%d" % (seed.host, seed.port), seed.host, seed.port, seed.dc, seed.rack, seed.tokens
-    )
+    return Member.at(seed.host, seed.port, seed.dc, seed.rack, seed.tokens)
 
 
 def local_member(config: Config) -> Member:
     """This node, named after its ``dyn_listen``."""
     listen = config.dyn_listen
-    return Member(
-        "%s:%d" % (listen.host, listen.port),
-        listen.host,
-        listen.port,
-        config.datacenter,
-        config.rack,
-        config.tokens,
-        is_local=True,
+    return Member.at(
+        listen.host, listen.port, config.datacenter, config.rack, config.tokens, is_local=True
     )
 
 

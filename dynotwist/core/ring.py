@@ -57,6 +57,14 @@ class Member:
             raise ValueError(f"node {self.name} lists a token twice: {tokens!r}")
         object.__setattr__(self, "tokens", tokens)
 
+    @classmethod
+    def at(
+        cls, host: str, port: int, dc: str, rack: str, tokens: Tuple[int, ...],
+        is_local: bool = False,
+    ) -> Member:
+        """The node whose peer port is ``host:port``, named after it."""
+        return cls("%s:%d" % (host, port), host, port, dc, rack, tuple(tokens), is_local)
+
 
 class RackRing:
     """The sorted continuum of one rack: tokens ascending and their nodes."""
