@@ -22,7 +22,7 @@ beyond the configured limits) raises :class:`DnodeError`.
 from __future__ import annotations
 
 import re
-from typing import List, NamedTuple, Pattern, Tuple
+from typing import List, NamedTuple, Pattern, Tuple, Union
 
 __all__ = [
     "CRYPTO_HANDSHAKE",
@@ -234,19 +234,25 @@ class DnodeParser:
     def feed(self, data: bytes) -> List[Frame]:
         if self._error is not None:
             raise DnodeError(str(self._error))
-        buf = self._buf
-        buf += data
+        held = self._buf
+        if held:
+            held += data
+            buf: Union[bytes, bytearray] = held
+        else:
+            buf = data  # nothing held: frames are cut from the bytes read, one copy each
         frames: List[Frame] = []
         try:
-            self._run(frames)
+            self._run(frames, buf)
         except DnodeError as e:
             e.frames = frames
             raise
         finally:
-            # compact: drop what was consumed
-            if self._pos:
-                del buf[: self._pos]
-                self._pos = 0
+            pos = self._pos
+            self._pos = 0
+            if buf is held:
+                del held[:pos]  # compact: drop what was consumed
+            elif pos < len(buf):
+                held += memoryview(buf)[pos:]  # the start of a frame, kept for later
         return frames
 
     def _fail(self, message: str) -> None:
@@ -259,8 +265,9 @@ class DnodeParser:
         self._pos = pos
         self._state = _SCAN
 
-    def _run(self, frames: List[Frame]) -> None:
-        buf = self._buf
+    def _run(self, frames: List[Frame], buf: Union[bytes, bytearray]) -> None:
+        """Frames from ``buf`` (the bytes held, or those just read if none were) from
+        ``_pos`` on; ``_pos`` is left where the unconsumed input starts."""
         end = len(buf)
         while True:
             pos = self._pos
