@@ -112,7 +112,7 @@ class PeerProtocol(PooledProtocol):
         slot.tick = pool.tick
         self.pending.append(slot)
         self.ids.append(msg_id)
-        size = len(frame)  # pool.count_sent(), inlined: once per copy of a request
+        size = len(frame)  # the node's peer counters and this peer's own
         pool.stats.peer_request_bytes += size
         pool.link.request_bytes += size
         trips = self.round_trips
@@ -139,7 +139,10 @@ class PeerProtocol(PooledProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         pool = self.pool
-        pool.count_received(len(data))
+        stats = pool.stats
+        link = pool.link
+        stats.peer_response_bytes += len(data)
+        link.response_bytes += len(data)
         try:
             frames = self.parser.feed(data)
         except DnodeError as error:
@@ -148,10 +151,12 @@ class PeerProtocol(PooledProtocol):
             log.error("peer {peer} sent garbage: {error}", peer=pool.name, error=error)
             self.transport.abortConnection()
             return
-        self._match(frames)
-        pool.count_responses(len(frames))
-        if self.round_trips is not None and frames:
-            self.round_trips.answered(len(frames))
+        if frames:
+            self._match(frames)
+            stats.peer_responses += len(frames)
+            link.responses += len(frames)
+            if self.round_trips is not None:
+                self.round_trips.answered(len(frames))
 
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
@@ -220,19 +225,8 @@ class PeerPool(BackendPool[PeerProtocol]):
         stats = self.stats
         return stats.peer_out_queue_depth if self.same_dc else stats.remote_peer_out_queue_depth
 
-    # -- counted: the node's peer counters and this peer's own --------------------------
-    def count_sent(self, size: int) -> None:
-        self.stats.peer_request_bytes += size
-        self.link.request_bytes += size
-
-    def count_received(self, size: int) -> None:
-        self.stats.peer_response_bytes += size
-        self.link.response_bytes += size
-
-    def count_responses(self, count: int) -> None:
-        self.stats.peer_responses += count
-        self.link.responses += count
-
+    # -- counted: the node's peer counters and this peer's own (bytes and responses: by
+    # the connections, inlined on the hot path) ------------------------------------
     def count_garbage(self) -> None:
         """Garbage from the peer, or a failed attempt to connect to it."""
         self.stats.peer_err += 1

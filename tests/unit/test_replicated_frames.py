@@ -4,7 +4,7 @@ each peer's reply is matched on its own connection."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from twisted.trial import unittest
 
@@ -25,8 +25,9 @@ SEEDS = [
 class Cluster:
     """A node of the cluster above, its datastore and peer connections made."""
 
-    def __init__(self, consistency: str) -> None:
+    def __init__(self, consistency: str, hints_dir: str) -> None:
         self.h = InMemoryNode(
+            hints_dir=hints_dir,  # its own: no hints left by other tests
             dyn_seeds=SEEDS,
             rack="rack1",
             datacenter="dc1",
@@ -35,7 +36,8 @@ class Cluster:
         )
         self.h.node.start()
         reactor = self.h.reactor
-        self.peers: Dict[str, Tuple[object, BatchedTransport]] = {}
+        # every connection to each peer (a pool may have several)
+        self.peers: Dict[str, List[Tuple[Any, BatchedTransport]]] = {}
         for host, _port, factory, _timeout, _bind in reactor.tcpClients:
             protocol = factory.buildProtocol(None)
             transport = BatchedTransport(reactor)
@@ -43,25 +45,29 @@ class Cluster:
             if host == "127.0.0.1":
                 self.datastore = transport
             else:
-                self.peers[host] = (protocol, transport)
+                self.peers.setdefault(host, []).append((protocol, transport))
         self.client, self.client_transport = self.h.client()
 
     def frames(self) -> Dict[str, List[Frame]]:
-        """What each peer was sent since the last call, parsed."""
-        sent = {}
-        for host, (_protocol, transport) in self.peers.items():
-            sent[host] = DnodeParser().feed(transport.flush().value())
-            transport.clear()
+        """What each peer's connections hold, parsed (written and not taken since)."""
+        sent: Dict[str, List[Frame]] = {}
+        for host, connections in self.peers.items():
+            sent[host] = []
+            for _protocol, transport in connections:
+                sent[host] += DnodeParser().feed(transport.flush().value())
         return sent
 
     def answer(self, host: str, frame: Frame, reply: bytes) -> None:
-        protocol, _transport = self.peers[host]
-        protocol.dataReceived(response_frame(frame.msg_id, 0, frame.same_dc, reply))
+        """``reply`` on the connection that carried ``frame`` (and nothing since)."""
+        for protocol, transport in self.peers[host]:
+            if transport.value():
+                transport.clear()
+                protocol.dataReceived(response_frame(frame.msg_id, 0, frame.same_dc, reply))
 
 
 class ReplicatedFrameTests(unittest.TestCase):
     def test_one_frame_per_kind_of_peer(self) -> None:
-        c = Cluster("DC_ONE")
+        c = Cluster("DC_ONE", self.mktemp())
         c.client.dataReceived(SET)
         sent = c.frames()
         rack2, rack3, dc2 = (sent["127.0.0.%d" % n] for n in (2, 3, 4))
@@ -76,13 +82,16 @@ class ReplicatedFrameTests(unittest.TestCase):
                          (DMSG_REQ_FORWARD, 0, SET))
         self.assertGreater(dc2[0].msg_id, rack2[0].msg_id)
         # the next write's frames have a newer id again, each connection's ids increase
+        for connections in c.peers.values():
+            for _protocol, transport in connections:
+                transport.clear()
         c.client.dataReceived(SET)
         again = c.frames()
         self.assertEqual(again["127.0.0.2"], again["127.0.0.3"])
         self.assertGreater(again["127.0.0.2"][0].msg_id, dc2[0].msg_id)
 
     def test_quorum_counts_each_peer_reply_on_its_connection(self) -> None:
-        c = Cluster("DC_QUORUM")
+        c = Cluster("DC_QUORUM", self.mktemp())
         c.client.dataReceived(SET)
         sent = c.frames()
         self.assertEqual(c.datastore.flush().value(), SET)
@@ -94,7 +103,7 @@ class ReplicatedFrameTests(unittest.TestCase):
         self.assertEqual(c.client_transport.flush().value(), b"+OK\r\n")
         # each reply was taken as its own connection's: only the other DC's copy waits
         waiting = {
-            pool.peer.rack + "/" + pool.peer.dc: len(pool.ready[0].pending)
+            pool.peer.rack + "/" + pool.peer.dc: sum(len(p.pending) for p in pool.ready)
             for pool in c.h.node.dispatcher.peers.values()
         }
         self.assertEqual(waiting, {"rack2/dc1": 0, "rack3/dc1": 0, "rack1/dc2": 1})
