@@ -74,6 +74,10 @@ class KeepHint(NamedTuple):
     raw: bytes
 
 
+# makes a Send without the Python-level __new__ of a NamedTuple: one per copy
+_tuple_new = tuple.__new__
+
+
 def undelivered_replies(replies: errors.Replies) -> FrozenSet[bytes]:
     """The replies that say a copy never reached the peer's datastore: the pool's own
     (timeout, lost connection, not connected) and the peer's datastore refusal."""
@@ -187,7 +191,7 @@ class Coordination:
         raws = self._raws
         part_of = self._part_of
         return [  # target[0], target[1]: its node and msg_type (indexing is the quicker)
-            Send(copy, target[0], target[1], raws[part_of[copy]])
+            _tuple_new(Send, (copy, target[0], target[1], raws[part_of[copy]]))
             for copy, target in enumerate(self._targets)
         ]
 

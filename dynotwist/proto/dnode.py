@@ -194,6 +194,7 @@ _PART2 = re.compile(rb" \*(\d{1,20})\r\n")
 _PART2_PREFIX = _prefix_pattern(_FIELDS2)
 
 _SCAN, _HEADER, _TRAILER, _PAYLOAD, _BROKEN = range(5)
+_tuple_new = tuple.__new__
 
 
 class DnodeParser:
@@ -304,7 +305,8 @@ class DnodeParser:
                         dc_field[0] - 48,
                     )
                     if stop <= end:
-                        frames.append(Frame(*fields, bytes(buf[start:stop]), data))
+                        # Frame(*fields, payload, data) without its Python-level __new__
+                        frames.append(_tuple_new(Frame, (*fields, bytes(buf[start:stop]), data)))
                         self._pos = stop
                     else:
                         self._fields = fields
