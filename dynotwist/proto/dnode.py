@@ -284,8 +284,10 @@ class DnodeParser:
                 self._state = _SCAN
                 continue
             if state == _SCAN:
-                m = _FAST.match(buf, pos) if self.max_data_len else None
-                if m is not None:
+                fast = _FAST.match
+                m = fast(buf, pos) if self.max_data_len else None
+                # whole frames in a row (the usual read) in this loop, then what follows
+                while m is not None:
                     id_field, type_field, flags_field, version_field, dc_field, data, length = (
                         m.groups()
                     )
@@ -304,17 +306,19 @@ class DnodeParser:
                         int(version_field),
                         dc_field[0] - 48,
                     )
-                    if stop <= end:
-                        # Frame(*fields, payload, data) without its Python-level __new__
-                        frames.append(_tuple_new(Frame, (*fields, bytes(buf[start:stop]), data)))
-                        self._pos = stop
-                    else:
+                    if stop > end:
                         self._fields = fields
                         self._data = data
                         self._payload_len = payload_len
                         self._pos = start
                         self._state = _PAYLOAD
-                    continue
+                        return
+                    # Frame(*fields, payload, data) without its Python-level __new__
+                    frames.append(_tuple_new(Frame, (*fields, bytes(buf[start:stop]), data)))
+                    pos = self._pos = stop
+                    m = fast(buf, pos)
+                if pos == end:
+                    return
                 found = buf.find(b"$2014$", pos)
                 if found < 0:
                     # keep what may be the start of a frame ("   $2014")
