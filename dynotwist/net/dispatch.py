@@ -25,7 +25,7 @@ from dynotwist.core.readrepair import CleanupAfterDelete, RepairingRead, Version
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
-from dynotwist.proto.dnode import DMSG_REQ_FORWARD
+from dynotwist.proto.dnode import DMSG_REQ_FORWARD, Framed
 
 __all__ = ["Dispatcher", "HintKeeper", "LocalDatastore", "PeerLink"]
 
@@ -42,20 +42,12 @@ class PeerLink(Protocol):
 
     same_dc_digit: int  # the dnode header's same_dc field for this peer
 
-    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Tuple[int, bytes]:
-        """``(msg_id, frame)``: the request's frame, for every peer with this
-        ``same_dc_digit``."""
+    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Framed:
+        """The request's frame, for every peer with this ``same_dc_digit``."""
 
-    def send(
-        self,
-        payload: bytes,
-        slot: Slot,
-        msg_type: int,
-        resp3: bool,
-        lane: int,
-        framed: Optional[Tuple[int, bytes]] = None,
-    ) -> bool:
-        """False if no connection can take the request."""
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int,
+             framed: Optional[Framed] = None) -> bool:
+        """False if no connection can take the request; ``framed``: made by ``frame``."""
 
 
 class HintKeeper(Protocol):
@@ -162,7 +154,7 @@ class Dispatcher:
         handoff = self.handoff if write else None
         holding = handoff.holding if handoff is not None else ()
         # the last peer frame made: the copies of a part for peers alike share it
-        framed: Optional[Tuple[int, bytes]] = None
+        framed: Optional[Framed] = None
         framed_raw: Optional[bytes] = None
         framed_kind = -1
         for send in sends:

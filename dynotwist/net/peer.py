@@ -62,6 +62,7 @@ from dynotwist.proto.dnode import (
     DnodeError,
     DnodeParser,
     Frame,
+    Framed,
     encode_frame,
     request_frame,
     response_frame,
@@ -105,7 +106,7 @@ class PeerProtocol(PooledProtocol):
         self.budget: Optional[int] = pool.msg_rate  # None: no rate limit
         self.held: Deque[bytes] = deque()
 
-    def send(self, framed: Tuple[int, bytes], slot: Slot) -> None:
+    def send(self, framed: Framed, slot: Slot) -> None:
         """Write a request frame, ``(msg_id, frame)`` as :meth:`PeerPool.frame` makes it."""
         pool = self.pool
         msg_id, frame = framed
@@ -311,7 +312,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         """True while the pool's first connections are being made: requests wait."""
         return bool(self._connecting) and not self.health.failures
 
-    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Tuple[int, bytes]:
+    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Framed:
         """A request frame for this peer and its new message id: ``(msg_id, frame)``.
 
         The bytes depend on the payload, ``msg_type``, ``resp3`` and ``same_dc_digit``
@@ -330,7 +331,7 @@ class PeerPool(BackendPool[PeerProtocol]):
         msg_type: int,
         resp3: bool,
         lane: int,
-        framed: Optional[Tuple[int, bytes]] = None,
+        framed: Optional[Framed] = None,
     ) -> bool:
         """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection,
         or keep it until the connection being made is up. ``framed`` is its frame, if

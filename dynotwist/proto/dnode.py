@@ -51,6 +51,7 @@ __all__ = [
     "DnodeError",
     "DnodeParser",
     "Frame",
+    "Framed",
     "encode_frame",
     "encode_header",
     "request_frame",
@@ -113,6 +114,10 @@ class Frame(NamedTuple):
     same_dc: int
     payload: bytes
     data: bytes = DATA_PLAIN
+
+
+#: a request frame made once for the copies of a request, and its message id
+Framed = Tuple[int, bytes]
 
 
 def encode_header(
