@@ -74,6 +74,10 @@ class KeepHint(NamedTuple):
     raw: bytes
 
 
+# makes a Send without the Python-level __new__ of a NamedTuple: one per copy
+_tuple_new = tuple.__new__
+
+
 def undelivered_replies(replies: errors.Replies) -> FrozenSet[bytes]:
     """The replies that say a copy never reached the peer's datastore: the pool's own
     (timeout, lost connection, not connected) and the peer's datastore refusal."""
@@ -122,26 +126,26 @@ class Coordination:
         self._errors = replies
         self._keep_hint = keep_hint
         self._undelivered = undelivered
-        self._raws: List[bytes] = []
-        self._targets: List[Target] = []
-        self._part_of: List[int] = []
-        self._collectors: List[Optional[QuorumCollector]] = []
-        multi_key = len(parts) > 1
-        for index, (plan, raw) in enumerate(parts):
-            self._raws.append(raw)
-            self._targets.extend(plan.targets)
-            self._part_of.extend([index] * len(plan.targets))
-            if plan.level == levels.DC_ONE:
-                self._collectors.append(None)
-            else:
+        if len(parts) == 1:  # most requests: the plan's targets are the copies
+            plan, raw = parts[0]
+            self._raws: Sequence[bytes] = (raw,)
+            self._targets: Sequence[Target] = plan.targets  # shared with the plan
+            self._part_of: Sequence[int] = bytes(len(plan.targets))  # all part 0
+            self._collectors: List[Optional[QuorumCollector]] = [
+                None if plan.level == levels.DC_ONE else self._collector(plan, replies, False)
+            ]
+        else:
+            raws: List[bytes] = []
+            targets: List[Target] = []
+            part_of: List[int] = []
+            self._raws, self._targets, self._part_of = raws, targets, part_of
+            self._collectors = []
+            for index, (plan, raw) in enumerate(parts):
+                raws.append(raw)
+                targets.extend(plan.targets)
+                part_of.extend([index] * len(plan.targets))
                 self._collectors.append(
-                    QuorumCollector(
-                        plan.level,
-                        plan.group_sizes,
-                        multi_key=multi_key,
-                        is_error=replies.is_error,
-                        quorum_failed=replies.quorum_failed,
-                    )
+                    None if plan.level == levels.DC_ONE else self._collector(plan, replies, True)
                 )
         self._results: List[Optional[bytes]] = [None] * len(parts)
         self._undecided = len(parts)
@@ -153,8 +157,18 @@ class Coordination:
         #: copies that answer in place of an unreachable one (alternates, other racks)
         self.failed_over = 0
 
+    @staticmethod
+    def _collector(plan: Plan, replies: errors.Replies, multi_key: bool) -> QuorumCollector:
+        return QuorumCollector(
+            plan.level,
+            plan.group_sizes,
+            multi_key=multi_key,
+            is_error=replies.is_error,
+            quorum_failed=replies.quorum_failed,
+        )
+
     @property
-    def targets(self) -> List[Target]:
+    def targets(self) -> Sequence[Target]:
         """Every copy's target, by copy number."""
         return self._targets
 
@@ -176,8 +190,8 @@ class Coordination:
         """Every copy to its first target."""
         raws = self._raws
         part_of = self._part_of
-        return [
-            Send(copy, target.node, target.msg_type, raws[part_of[copy]])
+        return [  # target[0], target[1]: its node and msg_type (indexing is the quicker)
+            _tuple_new(Send, (copy, target[0], target[1], raws[part_of[copy]]))
             for copy, target in enumerate(self._targets)
         ]
 

@@ -10,14 +10,20 @@ longer than it would have.
 Every write of a protocol that uses the batch must go through it, or bytes would be
 reordered; closing goes through it too, so that a hang-up follows its last bytes.
 When nothing waits in a TCP transport the bytes go to the kernel at once
-(``net.directsend``).
+(``net.directsend``); an iteration's writes that begin with a large buffer (big
+values) are handed over as they are, gathered by the kernel, instead of joined.
 """
 
 from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from dynotwist.net.directsend import write_now
+from dynotwist.net.directsend import GATHER_MAX_BUFFERS, write_all_now, write_now
+
+#: a connection's writes of one iteration that begin with a buffer this large are not
+#: joined (a copy of them all) but gathered by the kernel: sendmsg costs more than a
+#: join of small buffers, less than a copy of large ones
+GATHER_FROM = 8192
 
 
 class Batched:
@@ -71,9 +77,13 @@ class WriteBatch:
                 continue
             size = 0
             if out:
-                data = out[0] if len(out) == 1 else b"".join(out)
-                size = len(data)
-                write_now(transport, data)
+                if len(out) > 1 and len(out[0]) >= GATHER_FROM and len(out) <= GATHER_MAX_BUFFERS:
+                    size = sum(map(len, out))
+                    write_all_now(transport, out)
+                else:
+                    data = out[0] if len(out) == 1 else b"".join(out)
+                    size = len(data)
+                    write_now(transport, data)
             protocol.flushed(size)
             if protocol._hang_up:
                 protocol.hanging_up()

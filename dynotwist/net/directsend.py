@@ -14,6 +14,12 @@ calls to send "as much as possible ... immediately"); whatever the kernel does n
 take, and any error, goes the usual way through ``transport.write``, behind which
 Twisted keeps the order and reports the error.
 
+Large values: a batch of several buffers (requests or replies carrying big values) is
+sent as it is, with one ``sendmsg`` on the transport's socket (``getHandle()``), the
+kernel gathering the buffers: no bytes join copying them first (:func:`write_all_now`).
+What the kernel does not take goes to ``transport.writeSequence``; an error other than
+a full buffer too, so that Twisted meets and reports it on its own next send.
+
 What it reads of Twisted that is not an interface: whether the transport holds
 unsent bytes (``FileDescriptor.dataBuffer``, ``offset`` and ``_tempDataLen``) and
 whether it is being aborted (``_aborting``). ``tests/unit/test_directsend.py`` checks
@@ -25,11 +31,16 @@ first): a TLS transport is not a ``FileDescriptor``, nor is a TCP transport afte
 
 from __future__ import annotations
 
-from typing import Any
+import errno
+from typing import Any, List
 
 from twisted.internet.abstract import FileDescriptor
 
-__all__ = ["holds_nothing", "write_now"]
+__all__ = ["GATHER_MAX_BUFFERS", "holds_nothing", "write_all_now", "write_now"]
+
+#: the most buffers one ``sendmsg`` is given (the kernel refuses more than IOV_MAX, 1024)
+GATHER_MAX_BUFFERS = 1024
+_FULL = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS)
 
 
 def holds_nothing(transport: Any) -> bool:
@@ -55,3 +66,24 @@ def write_now(transport: Any, data: bytes) -> None:
             return
         data = data[sent:]
     transport.write(data)
+
+
+def write_all_now(transport: Any, buffers: List[bytes]) -> None:
+    """``transport.writeSequence(buffers)``, sent to the kernel at once where that is
+    safe, in one gathering ``sendmsg`` (at most :data:`GATHER_MAX_BUFFERS` buffers)."""
+    if not holds_nothing(transport):
+        transport.writeSequence(buffers)
+        return
+    try:
+        sent = transport.getHandle().sendmsg(buffers)
+    except OSError as error:
+        if error.errno not in _FULL:  # Twisted's own send meets it again and reports it
+            transport.writeSequence(buffers)
+            return
+        sent = 0
+    for index, buffer in enumerate(buffers):
+        if sent < len(buffer):
+            # the rest: the first buffer not sent whole (its unsent part), and the others
+            transport.writeSequence([buffer[sent:] if sent else buffer, *buffers[index + 1 :]])
+            return
+        sent -= len(buffer)

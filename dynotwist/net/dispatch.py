@@ -25,7 +25,7 @@ from dynotwist.core.readrepair import CleanupAfterDelete, RepairingRead, Version
 from dynotwist.core.router import Plan
 from dynotwist.core.slots import Slot
 from dynotwist.core.stats import Stats
-from dynotwist.proto.dnode import DMSG_REQ_FORWARD
+from dynotwist.proto.dnode import DMSG_REQ_FORWARD, Framed
 
 __all__ = ["Dispatcher", "HintKeeper", "LocalDatastore", "PeerLink"]
 
@@ -40,8 +40,14 @@ class LocalDatastore(Protocol):
 class PeerLink(Protocol):
     """One peer's connections (``net.peer.PeerPool``)."""
 
-    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
-        """False if no connection can take the request."""
+    same_dc_digit: int  # the dnode header's same_dc field for this peer
+
+    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Framed:
+        """The request's frame, for every peer with this ``same_dc_digit``."""
+
+    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int,
+             framed: Optional[Framed] = None) -> bool:
+        """False if no connection can take the request; ``framed``: made by ``frame``."""
 
 
 class HintKeeper(Protocol):
@@ -145,30 +151,36 @@ class Dispatcher:
     ) -> None:
         local = self.local
         peers = self.peers
-        replies = self.replies
         handoff = self.handoff if write else None
         holding = handoff.holding if handoff is not None else ()
+        # the last peer frame made: the copies of a part for peers alike share it
+        framed: Optional[Framed] = None
+        framed_raw: Optional[bytes] = None
+        framed_kind = -1
         for send in sends:
             while True:
-                slot = Slot(coordination, send.copy)
-                node = send.node
+                copy, node, msg_type, raw = send
+                slot = Slot(coordination, copy)
                 if node.is_local:
-                    if local.send(send.raw, slot, resp3, lane, write):
+                    if local.send(raw, slot, resp3, lane, write):
                         break
-                    error = replies.datastore_refused
+                    error = self.replies.datastore_refused
                 else:
-                    # None: the peer left the ring since the request was planned
-                    pool = peers.get(node.name)
-                    if node.name in holding:
-                        pass  # kept behind the peer's hints, in order (the copy is not sent)
-                    elif pool is not None and pool.send(
-                        send.raw, slot, send.msg_type, resp3, lane
-                    ):
-                        break
-                    else:
+                    name = node.name
+                    if name not in holding:  # else kept behind the peer's hints, in order
+                        # None: the peer left the ring since the request was planned
+                        pool = peers.get(name)
+                        if pool is not None:
+                            kind = msg_type << 1 | pool.same_dc_digit
+                            if raw is not framed_raw or kind != framed_kind:
+                                framed = pool.frame(raw, msg_type, resp3)
+                                framed_raw = raw
+                                framed_kind = kind
+                            if pool.send(raw, slot, msg_type, resp3, lane, framed):
+                                break
                         self.stats.peer_forward_error += 1
-                    error = replies.peer_not_connected
-                retry, answer = coordination.on_unreachable(send.copy, error)
+                    error = self.replies.peer_not_connected
+                retry, answer = coordination.on_unreachable(copy, error)
                 if answer is not None:
                     coordination.client.deliver(answer)
                 if isinstance(retry, Send):

@@ -62,6 +62,7 @@ from dynotwist.proto.dnode import (
     DnodeError,
     DnodeParser,
     Frame,
+    Framed,
     encode_frame,
     request_frame,
     response_frame,
@@ -105,16 +106,16 @@ class PeerProtocol(PooledProtocol):
         self.budget: Optional[int] = pool.msg_rate  # None: no rate limit
         self.held: Deque[bytes] = deque()
 
-    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool) -> None:
+    def send(self, framed: Framed, slot: Slot) -> None:
+        """Write a request frame, ``(msg_id, frame)`` as :meth:`PeerPool.frame` makes it."""
         pool = self.pool
-        msg_id = next(pool.msg_ids)
-        frame = request_frame(
-            msg_id, msg_type, FLAG_RESP3 if resp3 else 0, pool.same_dc_digit, payload
-        )
+        msg_id, frame = framed
         slot.tick = pool.tick
         self.pending.append(slot)
         self.ids.append(msg_id)
-        pool.count_sent(len(frame))
+        size = len(frame)  # the node's peer counters and this peer's own
+        pool.stats.peer_request_bytes += size
+        pool.link.request_bytes += size
         trips = self.round_trips
         if trips is not None and not trips.probing:
             trips.sent(len(self.pending))
@@ -139,7 +140,10 @@ class PeerProtocol(PooledProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         pool = self.pool
-        pool.count_received(len(data))
+        stats = pool.stats
+        link = pool.link
+        stats.peer_response_bytes += len(data)
+        link.response_bytes += len(data)
         try:
             frames = self.parser.feed(data)
         except DnodeError as error:
@@ -148,10 +152,12 @@ class PeerProtocol(PooledProtocol):
             log.error("peer {peer} sent garbage: {error}", peer=pool.name, error=error)
             self.transport.abortConnection()
             return
-        self._match(frames)
-        pool.count_responses(len(frames))
-        if self.round_trips is not None and frames:
-            self.round_trips.answered(len(frames))
+        if frames:
+            self._match(frames)
+            stats.peer_responses += len(frames)
+            link.responses += len(frames)
+            if self.round_trips is not None:
+                self.round_trips.answered(len(frames))
 
     def _match(self, frames: List[Frame]) -> None:
         pending = self.pending
@@ -220,19 +226,8 @@ class PeerPool(BackendPool[PeerProtocol]):
         stats = self.stats
         return stats.peer_out_queue_depth if self.same_dc else stats.remote_peer_out_queue_depth
 
-    # -- counted: the node's peer counters and this peer's own --------------------------
-    def count_sent(self, size: int) -> None:
-        self.stats.peer_request_bytes += size
-        self.link.request_bytes += size
-
-    def count_received(self, size: int) -> None:
-        self.stats.peer_response_bytes += size
-        self.link.response_bytes += size
-
-    def count_responses(self, count: int) -> None:
-        self.stats.peer_responses += count
-        self.link.responses += count
-
+    # -- counted: the node's peer counters and this peer's own (bytes and responses: by
+    # the connections, inlined on the hot path) ------------------------------------
     def count_garbage(self) -> None:
         """Garbage from the peer, or a failed attempt to connect to it."""
         self.stats.peer_err += 1
@@ -317,9 +312,30 @@ class PeerPool(BackendPool[PeerProtocol]):
         """True while the pool's first connections are being made: requests wait."""
         return bool(self._connecting) and not self.health.failures
 
-    def send(self, payload: bytes, slot: Slot, msg_type: int, resp3: bool, lane: int) -> bool:
+    def frame(self, payload: bytes, msg_type: int, resp3: bool) -> Framed:
+        """A request frame for this peer and its new message id: ``(msg_id, frame)``.
+
+        The bytes depend on the payload, ``msg_type``, ``resp3`` and ``same_dc_digit``
+        alone: one frame serves every peer that shares them (the copies of a request).
+        Each connection matches replies by id in its own FIFO, so the same id on several
+        peers' connections is unambiguous.
+        """
+        msg_id = next(self.msg_ids)
+        flags = FLAG_RESP3 if resp3 else 0
+        return msg_id, request_frame(msg_id, msg_type, flags, self.same_dc_digit, payload)
+
+    def send(
+        self,
+        payload: bytes,
+        slot: Slot,
+        msg_type: int,
+        resp3: bool,
+        lane: int,
+        framed: Optional[Framed] = None,
+    ) -> bool:
         """Write a request (``DMSG_REQ`` or ``DMSG_REQ_FORWARD``) on the lane's connection,
-        or keep it until the connection being made is up.
+        or keep it until the connection being made is up. ``framed`` is its frame, if
+        already made by :meth:`frame` (of this pool or one with the same ``same_dc_digit``).
 
         False if the peer cannot take it: the caller answers
         ``errors.PEER_NOT_CONNECTED`` (or sends the request to another replica).
@@ -333,9 +349,11 @@ class PeerPool(BackendPool[PeerProtocol]):
                 self._connect_all()
             if not self.coming_up:
                 return False
-            self.hold(slot, (payload, msg_type, resp3))
+            self.hold(slot, (payload, msg_type, resp3))  # framed when sent: a newer id
         else:
-            ready[lane % len(ready)].send(payload, slot, msg_type, resp3)
+            if framed is None:
+                framed = self.frame(payload, msg_type, resp3)
+            ready[lane % len(ready)].send(framed, slot)
         self.stats.peer_requests += 1
         self.link.requests += 1
         return True
@@ -354,7 +372,7 @@ class PeerPool(BackendPool[PeerProtocol]):
 
     def send_held(self, protocol: PeerProtocol, slot: Slot, request: Any) -> None:
         payload, msg_type, resp3 = request
-        protocol.send(payload, slot, msg_type, resp3)
+        protocol.send(self.frame(payload, msg_type, resp3), slot)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, connect_now: bool = True) -> None:

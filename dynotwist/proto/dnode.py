@@ -22,7 +22,7 @@ beyond the configured limits) raises :class:`DnodeError`.
 from __future__ import annotations
 
 import re
-from typing import List, NamedTuple, Pattern, Tuple
+from typing import List, NamedTuple, Pattern, Tuple, Union
 
 __all__ = [
     "CRYPTO_HANDSHAKE",
@@ -51,6 +51,7 @@ __all__ = [
     "DnodeError",
     "DnodeParser",
     "Frame",
+    "Framed",
     "encode_frame",
     "encode_header",
     "request_frame",
@@ -113,6 +114,10 @@ class Frame(NamedTuple):
     same_dc: int
     payload: bytes
     data: bytes = DATA_PLAIN
+
+
+#: a request frame made once for the copies of a request, and its message id
+Framed = Tuple[int, bytes]
 
 
 def encode_header(
@@ -194,6 +199,7 @@ _PART2 = re.compile(rb" \*(\d{1,20})\r\n")
 _PART2_PREFIX = _prefix_pattern(_FIELDS2)
 
 _SCAN, _HEADER, _TRAILER, _PAYLOAD, _BROKEN = range(5)
+_tuple_new = tuple.__new__
 
 
 class DnodeParser:
@@ -234,19 +240,25 @@ class DnodeParser:
     def feed(self, data: bytes) -> List[Frame]:
         if self._error is not None:
             raise DnodeError(str(self._error))
-        buf = self._buf
-        buf += data
+        held = self._buf
+        if held:
+            held += data
+            buf: Union[bytes, bytearray] = held
+        else:
+            buf = data  # nothing held: frames are cut from the bytes read, one copy each
         frames: List[Frame] = []
         try:
-            self._run(frames)
+            self._run(frames, buf)
         except DnodeError as e:
             e.frames = frames
             raise
         finally:
-            # compact: drop what was consumed
-            if self._pos:
-                del buf[: self._pos]
-                self._pos = 0
+            pos = self._pos
+            self._pos = 0
+            if buf is held:
+                del held[:pos]  # compact: drop what was consumed
+            elif pos < len(buf):
+                held += memoryview(buf)[pos:]  # the start of a frame, kept for later
         return frames
 
     def _fail(self, message: str) -> None:
@@ -259,8 +271,9 @@ class DnodeParser:
         self._pos = pos
         self._state = _SCAN
 
-    def _run(self, frames: List[Frame]) -> None:
-        buf = self._buf
+    def _run(self, frames: List[Frame], buf: Union[bytes, bytearray]) -> None:
+        """Frames from ``buf`` (the bytes held, or those just read if none were) from
+        ``_pos`` on; ``_pos`` is left where the unconsumed input starts."""
         end = len(buf)
         while True:
             pos = self._pos
@@ -276,8 +289,10 @@ class DnodeParser:
                 self._state = _SCAN
                 continue
             if state == _SCAN:
-                m = _FAST.match(buf, pos) if self.max_data_len else None
-                if m is not None:
+                fast = _FAST.match
+                m = fast(buf, pos) if self.max_data_len else None
+                # whole frames in a row (the usual read) in this loop, then what follows
+                while m is not None:
                     id_field, type_field, flags_field, version_field, dc_field, data, length = (
                         m.groups()
                     )
@@ -296,16 +311,19 @@ class DnodeParser:
                         int(version_field),
                         dc_field[0] - 48,
                     )
-                    if stop <= end:
-                        frames.append(Frame(*fields, bytes(buf[start:stop]), data))
-                        self._pos = stop
-                    else:
+                    if stop > end:
                         self._fields = fields
                         self._data = data
                         self._payload_len = payload_len
                         self._pos = start
                         self._state = _PAYLOAD
-                    continue
+                        return
+                    # Frame(*fields, payload, data) without its Python-level __new__
+                    frames.append(_tuple_new(Frame, (*fields, bytes(buf[start:stop]), data)))
+                    pos = self._pos = stop
+                    m = fast(buf, pos)
+                if pos == end:
+                    return
                 found = buf.find(b"$2014$", pos)
                 if found < 0:
                     # keep what may be the start of a frame ("   $2014")

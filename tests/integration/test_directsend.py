@@ -1,5 +1,6 @@
 """net.directsend on a real socket pair: bytes sent at once when the transport holds
-nothing, Twisted's buffer used (and the order kept) when it holds something."""
+nothing (one buffer, or several gathered), Twisted's buffer used (and the order kept)
+when it holds something or the kernel takes only part."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from dynotwist.net.directsend import holds_nothing, write_now
+from dynotwist.net.directsend import holds_nothing, write_all_now, write_now
 
 
 class Collector(Protocol):
@@ -90,6 +91,39 @@ class DirectSendTests(unittest.TestCase):
         write_now(self.sender, b"after")
         self.assertTrue(holds_nothing(self.sender))
         yield until(lambda: self.receiver.received == total + 5)
+
+    @defer.inlineCallbacks
+    def test_buffers_gathered_at_once_when_nothing_is_held(self) -> Any:
+        buffers = [b"a" * 20000, b"b" * 3, b"c" * 30000]
+        write_all_now(self.sender, buffers)
+        self.assertTrue(holds_nothing(self.sender))  # all went to the kernel
+        yield until(lambda: self.receiver.received == 50003)
+        self.assertEqual(b"".join(self.receiver.chunks), b"".join(buffers))
+
+    @defer.inlineCallbacks
+    def test_gathered_buffers_keep_their_order_when_the_kernel_takes_part(self) -> Any:
+        self.receiver.transport.pauseProducing()  # the other side stops reading
+        sent: List[bytes] = []
+        number = 0
+        while holds_nothing(self.sender):  # until the kernel took only part of a batch
+            batch = [(b"%08d" % (number + i)) * (1000 + 977 * i) for i in range(5)]
+            write_all_now(self.sender, batch)
+            sent += batch
+            number += 5
+            self.assertLess(number, 50000)
+        batch = [b"held behind" * 1000, b"the rest"]
+        write_all_now(self.sender, batch)  # queued behind what Twisted holds
+        write_now(self.sender, b"then this")
+        sent += [*batch, b"then this"]
+        self.receiver.transport.resumeProducing()
+        total = sum(map(len, sent))
+        yield until(lambda: self.receiver.received == total)
+        self.assertEqual(b"".join(self.receiver.chunks), b"".join(sent))
+
+    def test_gathered_through_write_sequence_for_another_kind(self) -> None:
+        string = StringTransport()
+        write_all_now(string, [b"through ", b"writeSequence"])
+        self.assertEqual(string.value(), b"through writeSequence")
 
     def test_not_for_a_closing_transport_or_another_kind(self) -> None:
         self.sender.loseConnection()

@@ -181,6 +181,20 @@ class CapturedFramesTests(unittest.TestCase):
         pieces = [STREAM[i : i + 37] for i in range(0, len(STREAM), 37)]
         self.assertEqual(parse_all(pieces), ALL_EXPECTED)
 
+    def test_whole_frames_then_a_partial_one(self) -> None:
+        """Frames read whole are cut from the bytes read; only the start of the next
+        one is held, and it completes with the following read."""
+        first, second = CAPTURED[0].raw, CAPTURED[1].raw
+        parser = DnodeParser()
+        frames = parser.feed(first + second[:10])
+        self.assertEqual(frames, [CAPTURED[0].expected])
+        self.assertIs(type(frames[0].payload), bytes)
+        self.assertEqual(parser.buffered, 10)
+        self.assertEqual(
+            parser.feed(second[10:] + first), [CAPTURED[1].expected, CAPTURED[0].expected]
+        )
+        self.assertEqual(parser.buffered, 0)
+
     def test_large_frame_one_byte_at_a_time_is_linear(self) -> None:
         """A 20 KB frame byte by byte does not re-parse what it already holds."""
         big = max(CAPTURED, key=lambda c: len(c.raw))
