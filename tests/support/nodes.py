@@ -3,6 +3,7 @@ StringTransports the test writes to and reads from, its clock a fake one."""
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any, Dict, Tuple
 
 from twisted.internet.testing import MemoryReactorClock
@@ -19,6 +20,8 @@ class InMemoryNode:
 
     def __init__(self, **fields: object) -> None:
         self.reactor = MemoryReactorClock()
+        # hints of its own: none left by an earlier test's node for the same peers
+        fields.setdefault("hints_dir", tempfile.mkdtemp(prefix="hints-", dir="."))
         self.node = Node(parse_config(config_text(**{"timeout": 1000, **fields})), self.reactor)
         self.datastores: Dict[bool, Any] = {}
 
