@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 LOOPBACK = "127.0.0.1"
 
@@ -17,17 +18,39 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def free_ports(count: int, host: str = LOOPBACK) -> List[int]:
     """``count`` distinct TCP ports nobody listens on right now (all bound at once, so
-    that none is handed out twice)."""
-    sockets = []
+    that none is handed out twice), taken below the kernel's ephemeral range where it
+    leaves room: a port from that range could be given meanwhile to an outgoing
+    connection (one node connecting to another) before the process meant to listen
+    on it has started."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(_FIRST_PORT, low)) if low - _FIRST_PORT >= 1000 else []
+    random.shuffle(candidates)
+    sockets: List[socket.socket] = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             sock = socket.socket()
+            try:
+                sock.bind((host, candidates.pop() if candidates else 0))
+            except OSError:
+                sock.close()
+                continue
             sockets.append(sock)
-            sock.bind((host, 0))
         return [int(sock.getsockname()[1]) for sock in sockets]
     finally:
         for sock in sockets:
             sock.close()
+
+
+_FIRST_PORT = 10000  # below: ports that well-known services may hold
+
+
+def _ephemeral_range() -> Tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = f.read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535  # IANA's dynamic ports (BSD, macOS)
 
 
 def loopback_hosts(count: int, first: int = 2) -> List[str]:
