@@ -211,6 +211,17 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
             return
         routed = node.router.plan(command, session.read_consistency, session.write_consistency)
         if isinstance(routed, Plan):
+            targets = routed.targets
+            if (
+                len(targets) == 1
+                and targets[0].node.is_local
+                and node.gate.normal
+                and node.datastore(session.resp3).ready
+            ):
+                # this node's datastore alone answers (a DC_ONE read of a range it
+                # owns): no coordination (without a connection up, the path below fails over)
+                node.gate.send(raw, slot, session.resp3, self.lane, write)
+                return
             if routed.level != DC_ONE:
                 self.watch_quorum(slot, write)
             if node.repairs_on and self._forward_timestamped(spec, args, routed, slot):
