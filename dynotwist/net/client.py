@@ -216,6 +216,7 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
                 len(targets) == 1
                 and targets[0].node.is_local
                 and node.gate.normal
+                and not node.repairs_on  # writes then carry read repair's timestamps
                 and node.datastore(session.resp3).ready
             ):
                 # this node's datastore alone answers (a DC_ONE read of a range it
