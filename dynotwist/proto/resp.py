@@ -295,7 +295,7 @@ class RequestParser:
                     self._hold_line(buf, pos, CRLF, TOO_BIG_MBULK_COUNT)
                     return
                 field = buf[pos + 1 : nl]
-                if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
+                if nl - pos < 20 and field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
                     count = int(field)  # the common case, without a call
                 else:
                     count = _parse_length(field)
@@ -318,7 +318,7 @@ class RequestParser:
                 if nl < 0:
                     break
                 field = buf[pos + 1 : nl]
-                if field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
+                if nl - pos < 20 and field.isdigit() and (field[0] != 0x30 or nl == pos + 2):
                     size = int(field)
                 else:
                     size = _parse_length(field)

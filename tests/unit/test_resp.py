@@ -222,6 +222,17 @@ class RequestErrorTests(unittest.TestCase):
             ProtocolError, RequestParser().feed, b"*1\r\n$%d\r\n" % (DEFAULT_MAX_BULK + 1)
         )
 
+    def test_length_fields_of_thousands_of_digits(self) -> None:
+        """Refused as Redis refuses them, not by Python's limit on converting long
+        digit strings (which raised ValueError and dropped the connection unanswered)."""
+        digits = b"9" * 5000
+        for data, text in [
+            (b"*" + digits + CRLF, "Protocol error: invalid multibulk length"),
+            (b"*1\r\n$" + digits + CRLF, "Protocol error: invalid bulk length"),
+            (b"*0" + digits + CRLF, "Protocol error: invalid multibulk length"),
+        ]:
+            self.parse_bad(repr(data[:8]), [data], [], text)
+
     def test_bytes_after_a_body_are_skipped_as_redis_does(self) -> None:
         """Redis skips the two bytes after a bulk body unread; so do we, so that a frame
         relayed raw means the same to the datastore as to us."""
