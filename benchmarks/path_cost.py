@@ -12,6 +12,8 @@ which this prints in microseconds per request for a few workloads:
 With ``--racks 3`` the node is the coordinator of a 3-rack cluster (``--consistency``,
 DC_ONE by default): writes also go to two peer connections, whose replies are fed back
 too (the peers' side is kept cheap: message ids found by a regex, replies formatted).
+``--side peer`` measures the other end: a node of such a cluster reading the
+requests as peer frames (DMSG_REQ, one copy each) on its ``dyn_listen``.
 ``--size`` sets the values' size (16384: the large-value rows), ``--memcache`` runs a
 memcached node (``data_store: 1``) with memcached's text protocol. Each read of the
 client's requests and of the datastore's replies arrives in one piece. Timers are
@@ -34,7 +36,9 @@ from twisted.internet.base import DelayedCall
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from dynotwist.config import parse_config
+from dynotwist.net.peer import DnodeServerFactory
 from dynotwist.node import Node
+from dynotwist.proto.dnode import DMSG_REQ, request_frame
 from dynotwist.proto.resp import encode_command
 
 CONFIG = """\
@@ -90,14 +94,19 @@ class Reactor(MemoryReactorClock):
 
 
 class Setup:
-    def __init__(self, racks: int, memcache: bool = False, consistency: str = "DC_ONE") -> None:
+    def __init__(
+        self, racks: int, memcache: bool = False, consistency: str = "DC_ONE", side: str = "client"
+    ) -> None:
         self.reactor = Reactor()
         config = cluster_config(racks, memcache, consistency)
         self.node = Node(parse_config(config), self.reactor)
         self.node.start()
         self.store = self._connect_datastore()
         self.peers = [self._connect(i) for i in range(1, len(self.reactor.tcpClients))]
-        self.client = self.node.kind.client_port(self.node).buildProtocol(None)
+        if side == "peer":  # a coordinator's connection to this node's dyn_listen
+            self.client = DnodeServerFactory(self.node).buildProtocol(None)
+        else:
+            self.client = self.node.kind.client_port(self.node).buildProtocol(None)
         self.client_transport = StringTransport()
         self.client.makeConnection(self.client_transport)
 
@@ -189,17 +198,24 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=3, help="value size in bytes")
     parser.add_argument("--consistency", default="DC_ONE", help="a cluster's read/write level")
     parser.add_argument("--memcache", action="store_true", help="a memcached node")
+    parser.add_argument("--side", choices=("client", "peer"), default="client",
+                        help="requests from a client, or relayed by a peer (dyn_listen)")
     parser.add_argument("--only", help="one workload, e.g. SET/16 (for a run under callgrind)")
     options = parser.parse_args()
     cases = (memcache_cases if options.memcache else redis_cases)(options.requests, options.size)
-    print("%s, %d rack(s) at %s, %d-byte values: CPU us per request (best of %d)" % (
+    if options.side == "peer":
+        cases = [
+            (name, [request_frame(i, DMSG_REQ, 0, 1, raw) for i, raw in enumerate(requests)], reply)
+            for name, requests, reply in cases
+        ]
+    print("%s, %d rack(s) at %s, %d-byte values, from a %s: CPU us per request (best of %d)" % (
         sys.implementation.name, options.racks, options.consistency, options.size,
-        options.rounds))
+        options.side, options.rounds))
     for name, requests, reply in cases:
         for pipeline in (1, 16):
             if options.only and options.only != "%s/%d" % (name, pipeline):
                 continue
-            setup = Setup(options.racks, options.memcache, options.consistency)
+            setup = Setup(options.racks, options.memcache, options.consistency, options.side)
             cost = measure(workload(setup, requests, reply, pipeline), options.rounds)
             print("  %-4s P=%-3d %6.2f" % (name, pipeline, cost))
 

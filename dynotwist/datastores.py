@@ -42,7 +42,14 @@ from dynotwist.proto.memcache import (
     MemcacheRequestParser,
     server_error,
 )
-from dynotwist.proto.resp import ProtocolError, Request, RequestParser, encode_command, error_reply
+from dynotwist.proto.resp import (
+    ProtocolError,
+    Request,
+    RequestParser,
+    encode_command,
+    error_reply,
+    one_request,
+)
 
 if TYPE_CHECKING:
     from dynotwist.config import Config
@@ -128,6 +135,12 @@ class RedisKind:
         return commands.describe(spec, args)
 
     def admit_relayed(self, payload: bytes, config: Config) -> Union[Relayed, bytes]:
+        args = one_request(payload, config.proto_max_bulk_len)
+        if args is not None:  # the usual frame: read without a parser
+            command = self.describe((args, payload))
+            if isinstance(command, bytes):
+                return command
+            return Relayed(payload, command.write, list(command.keys))
         parser = RequestParser(config.proto_max_bulk_len)
         try:
             requests = parser.feed(payload)

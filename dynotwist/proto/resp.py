@@ -202,6 +202,43 @@ def _join_body(held: List[bytes], data: bytes, need: int) -> bytes:
     return b"".join(pieces)
 
 
+def one_request(payload: bytes, max_bulk_len: int = DEFAULT_MAX_BULK) -> Optional[List[bytes]]:
+    """The arguments of ``payload`` if it is exactly one multibulk request that
+    :class:`RequestParser` reads as the whole of it (same limits, same leniency); None
+    for anything else, which the parser is then asked about (and says what is wrong).
+
+    A peer frame carries one request (``DnodeServerProtocol``): this reads it without
+    a parser's state, the cost of every relayed copy of a write."""
+    if payload[:1] != b"*":
+        return None
+    find = payload.find
+    nl = find(CRLF, 1)
+    field = payload[1:nl]
+    if not 0 < nl < 20 or not field.isdigit() or (field[0] == 0x30 and nl != 2):
+        return None
+    count = int(field)
+    if not 0 < count <= MAX_MULTIBULK:
+        return None
+    n = len(payload)
+    pos = nl + 2
+    args: List[bytes] = []
+    append = args.append
+    while count:
+        if payload[pos : pos + 1] != b"$":
+            return None
+        nl = find(CRLF, pos)
+        field = payload[pos + 1 : nl]
+        if not 0 < nl - pos < 20 or not field.isdigit() or (field[0] == 0x30 and nl != pos + 2):
+            return None
+        end = nl + 2 + int(field)
+        if end - nl - 2 > max_bulk_len or end + 2 > n:
+            return None
+        append(payload[nl + 2 : end])
+        pos = end + 2  # the two bytes after a body are skipped unread, as Redis does
+        count -= 1
+    return args if pos == n else None
+
+
 class RequestParser:
     """Incremental parser of client requests (multibulk and inline).
 

@@ -26,6 +26,7 @@ from dynotwist.proto.resp import (
     encode_command,
     error_reply,
     is_error_reply,
+    one_request,
 )
 from tests.support.chunks import ScanCounted, chunked, pieces, split_offsets
 from tests.support.resp import bulk, feed_replies, outcome_requests, reference_split
@@ -232,6 +233,7 @@ class RequestErrorTests(unittest.TestCase):
             (b"*0" + digits + CRLF, "Protocol error: invalid multibulk length"),
         ]:
             self.parse_bad(repr(data[:8]), [data], [], text)
+            self.assertIsNone(one_request(data))
 
     def test_bytes_after_a_body_are_skipped_as_redis_does(self) -> None:
         """Redis skips the two bytes after a bulk body unread; so do we, so that a frame
@@ -541,6 +543,83 @@ def _outcome_replies(chunks: List[bytes]) -> Tuple[List[bytes], bool]:
         except ReplyError:
             return got, True
     return got, False
+
+
+def _as_one_request(payload: bytes, max_bulk_len: int = 200) -> Optional[List[bytes]]:
+    """What the parser makes of ``payload`` as a peer frame's request: its arguments if
+    it is exactly one request, whole, else None."""
+    parser = resp.RequestParser(max_bulk_len)  # the pure parser: the reference
+    try:
+        requests = parser.feed(payload)
+    except ProtocolError:
+        return None
+    if len(requests) != 1 or parser.buffered or requests[0][1] != payload:
+        return None
+    return requests[0][0]
+
+
+class OneRequestTests(unittest.TestCase):
+    """``one_request``, the parser-less read of a peer frame's request, agrees with the
+    parser wherever it answers, and answers for every request the node encodes."""
+
+    def test_vectors_each_alone(self) -> None:
+        alone = 0
+        for name, data, expected in REQUEST_VECTORS + GENERATED_VECTORS:
+            got = one_request(data, MAX_BULK)
+            self.assertEqual(got, _as_one_request(data, MAX_BULK), name)
+            if got is not None:
+                self.assertEqual([("*", got)], expected, name)
+                alone += 1
+        self.assertGreater(alone, 10)
+
+    def test_refused_shapes(self) -> None:
+        ping = encode_command([b"PING"])
+        for payload in [
+            b"", b"*", b"*1\r\n", ping + ping, b"PING\r\n", b"*0\r\n", b"*-1\r\n" + ping,
+            b"*01\r\n$4\r\nPING\r\n", b"*1\r\n$04\r\nPING\r\n", b"*1\r\n+PING\r\n",
+            b"*1\r\n$4\r\nPING", b"*1\r\n$4\r\nPING\r\nx", b"*1\r\n$201\r\n" + b"x" * 201 + CRLF,
+            b"*+1\r\n$4\r\nPING\r\n", b"*1 \r\n$4\r\nPING\r\n", b"*1_0\r\n$4\r\nPING\r\n",
+        ]:
+            self.assertIsNone(one_request(payload, 200), payload)
+
+    def test_as_redis_reads_it(self) -> None:
+        """The two bytes after a body are Redis's to skip, and the bulk limit is the
+        parser's (inclusive)."""
+        self.assertEqual(one_request(b"*1\r\n$4\r\nPINGxx"), [b"PING"])
+        self.assertEqual(one_request(b"*1\r\n$3\r\nabc\r\n", 3), [b"abc"])
+        self.assertIsNone(one_request(b"*1\r\n$3\r\nabc\r\n", 2))
+
+    @HYPOTHESIS
+    @given(_args)
+    def test_every_encoded_request(self, args: List[bytes]) -> None:
+        self.assertEqual(one_request(encode_command(args)), args)
+
+    @HYPOTHESIS
+    @given(st.lists(_REQUEST_TOKENS, max_size=30).map(b"".join))
+    def test_garbage(self, payload: bytes) -> None:
+        got = one_request(payload, 200)
+        if got is not None:
+            self.assertEqual(got, _as_one_request(payload))
+
+    @HYPOTHESIS
+    @given(_args, st.data())
+    def test_mutated_requests(self, args: List[bytes], draw: st.DataObject) -> None:
+        """A request with bytes changed, dropped or added: where one_request reads it,
+        the parser reads the same, as the whole of one request."""
+        payload = bytearray(encode_command(args))
+        for _ in range(draw.draw(st.integers(1, 3))):
+            at = draw.draw(st.integers(0, len(payload)))
+            action = draw.draw(st.sampled_from(["set", "drop", "insert"]))
+            byte = draw.draw(st.sampled_from(b"*$0123456789\r\n-+ x"))
+            if action == "insert" or at == len(payload):
+                payload.insert(at, byte)
+            elif action == "drop":
+                del payload[at]
+            else:
+                payload[at] = byte
+        got = one_request(bytes(payload), 400)
+        if got is not None:
+            self.assertEqual(got, _as_one_request(bytes(payload), 400))
 
 
 class PropertyTests(unittest.TestCase):
