@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 from dynotwist.config import Config, ConfigError, load_config
 from dynotwist.logs import verbosity
+from dynotwist.net.eventloop import streamline
 from dynotwist.net.handoff import default_hints_dir
 from dynotwist.service import DynomiteService
 
@@ -114,6 +115,7 @@ def main(argv: List[str]) -> int:
     )
     from twisted.internet import reactor
 
+    streamline(reactor)
     service = WorkerService(config, path, index, reactor)
     _stop_with_parent()
     service.privilegedStartService()
