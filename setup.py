@@ -1,5 +1,5 @@
 """Metadata and dependencies are in setup.cfg; this adds the optional compiled reply
-scanner (``dynotwist.proto._replyscan``), built on CPython only and never required: if
+scanner (``dynotwist.proto._respscan``), built on CPython only and never required: if
 it cannot be built (no C compiler, no Python headers) the install goes on without it
 and the pure-Python framer serves (PyPy's JIT runs the pure framer fast)."""
 
@@ -11,7 +11,7 @@ extensions = []
 if platform.python_implementation() == "CPython":
     extensions.append(
         Extension(
-            "dynotwist.proto._replyscan", ["dynotwist/proto/_replyscan.c"], optional=True
+            "dynotwist.proto._respscan", ["dynotwist/proto/_respscan.c"], optional=True
         )
     )
 

@@ -48,7 +48,7 @@ from dynotwist.proto.resp import (
     RequestParser,
     encode_command,
     error_reply,
-    one_request,
+    one_request_function,
 )
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ NOT_RELAYED = "'%s' is answered by the node a client talks to; peers do not rela
 # answered by the node for its clients, but relayed to a peer's datastore by the node
 # (INFO: the keyspace of each node of the rack)
 _RELAYED_NODE_COMMANDS = frozenset(("info",))
+_one_request = one_request_function()
 
 
 class IDatastoreKind(Interface):
@@ -135,7 +136,7 @@ class RedisKind:
         return commands.describe(spec, args)
 
     def admit_relayed(self, payload: bytes, config: Config) -> Union[Relayed, bytes]:
-        args = one_request(payload, config.proto_max_bulk_len)
+        args = _one_request(payload, config.proto_max_bulk_len)
         if args is not None:  # the usual frame: read without a parser
             command = self.describe((args, payload))
             if isinstance(command, bytes):

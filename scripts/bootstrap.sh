@@ -27,7 +27,7 @@ fi
 # installed (editable) with its test extras and, where they help, its speedups
 ensure_venv() {
   local stamp
-  stamp=$2/.installed-$(cat setup.cfg pyproject.toml setup.py dynotwist/proto/_replyscan.c | sha1sum | cut -c1-12)
+  stamp=$2/.installed-$(cat setup.cfg pyproject.toml setup.py dynotwist/proto/_respscan.c | sha1sum | cut -c1-12)
   if [ ! -f "$stamp" ]; then
     [ -x "$2/bin/python" ] || "$1" -m venv "$2"
     "$2/bin/python" -m pip install -q --upgrade pip >/dev/null

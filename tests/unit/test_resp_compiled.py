@@ -1,6 +1,6 @@
-"""The compiled reply scanner behind the same tests as the pure-Python framer, and
-differential tests between the two: the same replies and the same errors, however the
-bytes are cut."""
+"""The compiled RESP scanner behind the same tests as the pure-Python framer and
+``one_request``, and differential tests between them: the same replies and the same
+errors, however the bytes are cut; the same reading of a peer frame's request."""
 
 from __future__ import annotations
 
@@ -11,8 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from dynotwist.proto.resp import ReplyError, ReplyFramer, reply_framer_class
-from tests.support.accelerator import SKIP_WITHOUT_COMPILED, CompiledReplyFramer
+from dynotwist.proto import resp
+from dynotwist.proto.resp import (
+    ReplyError,
+    ReplyFramer,
+    encode_command,
+    one_request_function,
+    reply_framer_class,
+)
+from tests.support.accelerator import (
+    SKIP_WITHOUT_COMPILED,
+    CompiledReplyFramer,
+    compiled_one_request,
+)
 from tests.support.chunks import chunked, pieces
 from tests.unit import test_resp
 
@@ -31,6 +42,55 @@ class _Compiled:
 
 class CompiledReplyFramerTests(_Compiled, test_resp.ReplyFramerTests):
     pass
+
+
+class CompiledOneRequestTests(test_resp.OneRequestTests):
+    skip = SKIP_WITHOUT_COMPILED
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.patch(test_resp, "one_request", compiled_one_request)
+
+
+class OneRequestDifferentialTests(unittest.TestCase):
+    """The compiled one_request and the pure one, on the same payloads."""
+
+    skip = SKIP_WITHOUT_COMPILED
+
+    def same(self, payload: bytes, max_bulk_len: int = 400) -> None:
+        self.assertEqual(
+            compiled_one_request(payload, max_bulk_len),
+            resp.one_request(payload, max_bulk_len),
+            payload[:80],
+        )
+
+    @DIFFERENTIAL
+    @given(st.lists(test_resp._REQUEST_TOKENS, max_size=30).map(b"".join))
+    def test_garbage(self, payload: bytes) -> None:
+        self.same(payload)
+
+    @DIFFERENTIAL
+    @given(test_resp._args, st.data())
+    def test_requests_cut_or_extended(self, args: List[bytes], draw: st.DataObject) -> None:
+        payload = encode_command(args)
+        cut = draw.draw(st.integers(0, len(payload)))
+        tail = draw.draw(test_resp._REQUEST_TOKENS)
+        for variant in (payload, payload[:cut], payload + tail, payload[:cut] + tail):
+            self.same(variant)
+            self.same(variant, 0)
+
+    def test_lengths_at_their_limits(self) -> None:
+        for field in (b"1" * 18, b"1" * 19, b"9" * 5000, b"2147483647", b"2147483648"):
+            self.same(b"*" + field + b"\r\n$1\r\na\r\n")
+            self.same(b"*1\r\n$" + field + b"\r\nabc\r\n")
+        self.same(b"*1\r\n$3\r\nabc\r\n", 3)
+        self.same(b"*1\r\n$3\r\nabc\r\n", 2)
+
+    def test_it_is_the_default_and_can_be_turned_off(self) -> None:
+        self.assertIs(one_request_function(), compiled_one_request)
+        os.environ["DYNOTWIST_PURE_PYTHON"] = "1"
+        self.addCleanup(os.environ.pop, "DYNOTWIST_PURE_PYTHON")
+        self.assertIs(one_request_function(), resp.one_request)
 
 
 class CompiledLinearWorkTests(_Compiled, unittest.TestCase):

@@ -1,6 +1,7 @@
-/* Where RESP replies end: the scanning loop of dynotwist.proto.resp.ReplyFramer in C.
+/* The RESP codec's loops that cost a Python step per element, in C:
  *
- * scan(buf, stack) walks buf as ReplyFramer._scan does and returns
+ * scan(buf, stack): where RESP replies end, the scanning loop of
+ * dynotwist.proto.resp.ReplyFramer. It walks buf as ReplyFramer._scan does and returns
  * (replies, start, pos, skip):
  *   replies  the replies completed in buf, as bytes (the first one only its part in
  *            buf when the framer holds its beginning from earlier feeds);
@@ -14,6 +15,10 @@
  * form of length, an unknown type byte, a deeper stack) it returns None and leaves
  * ``stack`` as it was: the pure-Python framer, the reference, then scans the same
  * bytes and decides. A real datastore never sends such bytes, so that path is rare.
+ *
+ * one_request(payload, max_bulk_len): dynotwist.proto.resp.one_request, the same
+ * answers (the arguments of exactly one multibulk request, or None) by the same
+ * rules, step for step.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -234,18 +239,80 @@ fail:
     return NULL;
 }
 
+/* A length field of one_request: 1 to 18 digits, no leading zero (but "0"); -1 if not. */
+static long long request_length(const char *buf, Py_ssize_t from, Py_ssize_t to)
+{
+    long long v = 0;
+    if (to - from < 1 || to - from > 18 || (buf[from] == '0' && to - from > 1))
+        return -1;
+    for (; from < to; from++) {
+        unsigned char c = (unsigned char)buf[from] - '0';
+        if (c > 9)
+            return -1;
+        v = v * 10 + c;
+    }
+    return v;
+}
+
+static PyObject *one_request(PyObject *module, PyObject *args)
+{
+    PyObject *payload, *out, *arg;
+    long long max_bulk = 512LL * 1024 * 1024, count, size; /* resp.DEFAULT_MAX_BULK */
+    const char *buf;
+    Py_ssize_t n, pos, nl;
+
+    if (!PyArg_ParseTuple(args, "O!|L", &PyBytes_Type, &payload, &max_bulk))
+        return NULL;
+    buf = PyBytes_AS_STRING(payload);
+    n = PyBytes_GET_SIZE(payload);
+    if (n < 1 || buf[0] != '*')
+        Py_RETURN_NONE;
+    nl = find_crlf(buf, 1, n);
+    if (nl < 0 || (count = request_length(buf, 1, nl)) <= 0 || count > 2147483647LL)
+        Py_RETURN_NONE;
+    if (count > n)  /* each argument takes bytes: none is due past the end */
+        Py_RETURN_NONE;
+    out = PyList_New((Py_ssize_t)count);
+    if (out == NULL)
+        return NULL;
+    pos = nl + 2;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (pos >= n || buf[pos] != '$')
+            goto none;
+        nl = find_crlf(buf, pos, n);
+        if (nl < 0 || (size = request_length(buf, pos + 1, nl)) < 0 || size > max_bulk
+            || size > n - nl - 4)
+            goto none;
+        arg = PyBytes_FromStringAndSize(buf + nl + 2, (Py_ssize_t)size);
+        if (arg == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, arg);
+        pos = nl + 4 + (Py_ssize_t)size; /* the two bytes after a body: skipped unread */
+    }
+    if (pos == n)
+        return out;
+none:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(buf, stack) -> (replies, start, pos, skip), or None"},
+    {"one_request", one_request, METH_VARARGS,
+     "one_request(payload, max_bulk_len=512 MiB) -> the arguments of one request, or None"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_replyscan",
-    "Where RESP replies end, found in C (see dynotwist.proto.resp_compiled).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_respscan",
+    "The RESP codec's per-element loops in C (see dynotwist.proto.resp_compiled).", -1,
+    methods,
 };
 
-PyMODINIT_FUNC PyInit__replyscan(void)
+PyMODINIT_FUNC PyInit__respscan(void)
 {
     return PyModule_Create(&module);
 }
