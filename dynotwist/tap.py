@@ -124,11 +124,11 @@ def unsupported_settings(config: Config) -> List[Tuple[str, str]]:
 
 
 def makeService(options: Options) -> Any:
-    from dynotwist.net.eventloop import streamline_installed_reactor
+    from dynotwist.runtime import tune_installed_reactor
     from dynotwist.service import DynomiteService
 
     assert options.loaded is not None
-    streamline_installed_reactor()
+    tune_installed_reactor()
     # the file's verbosity, when it has one (SIGHUP can change it), else -v
     level = options.loaded.verbosity
     verbosity.set(options["verbosity"] if level is None else level)

@@ -30,8 +30,8 @@ from zope.interface import implementer
 
 from dynotwist.config import Config, ConfigError, load_config
 from dynotwist.logs import verbosity
-from dynotwist.net.eventloop import streamline
 from dynotwist.net.handoff import default_hints_dir
+from dynotwist.runtime import tune
 from dynotwist.service import DynomiteService
 
 LISTEN_FD = 3
@@ -115,7 +115,7 @@ def main(argv: List[str]) -> int:
     )
     from twisted.internet import reactor
 
-    streamline(reactor)
+    tune(reactor)
     service = WorkerService(config, path, index, reactor)
     _stop_with_parent()
     service.privilegedStartService()

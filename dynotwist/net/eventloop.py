@@ -10,10 +10,11 @@ the context tracker, 8% of the samples by themselves; SET through 3 racks went f
 with ``twisted.logger`` and its own fields: nothing reads that context.
 
 :func:`streamline` gives one reactor instance (a process's own, from ``twistd
-dynomite`` or a worker) the same poll and dispatch without it. What a connection's
-``doRead``/``doWrite`` raises is still caught by the reactor (``_doReadOrWrite`` logs
-it and drops that connection); anything escaping that is logged and the loop goes on,
-as under ``callWithLogger``. Other reactors are left as they are.
+dynomite`` or a worker: :mod:`dynotwist.runtime`) the same poll and dispatch without
+it. What a connection's ``doRead``/``doWrite`` raises is still caught by the reactor
+(``_doReadOrWrite`` logs it and drops that connection); anything escaping that is
+logged and the loop goes on, as under ``callWithLogger``. Other reactors are left as
+they are.
 """
 
 from __future__ import annotations
@@ -37,13 +38,6 @@ def streamline(reactor: Any) -> bool:
     poll = types.MethodType(_poll_and_dispatch, reactor)
     vars(reactor).update(doPoll=poll, doIteration=poll)  # this instance's, not the class's
     return True
-
-
-def streamline_installed_reactor() -> bool:
-    """:func:`streamline` the process's reactor (``twisted.internet.reactor``)."""
-    from twisted.internet import reactor
-
-    return streamline(reactor)
 
 
 def _poll_and_dispatch(self: EPollReactor, timeout: Optional[float]) -> None:

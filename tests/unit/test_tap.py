@@ -12,9 +12,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from twisted.python.usage import UsageError
 from twisted.trial import unittest
 
-from dynotwist import __version__
+from dynotwist import __version__, runtime
 from dynotwist.logs import verbosity
-from dynotwist.net import eventloop
 from dynotwist.tap import ConfigurationRefused, Options, makeService
 from tests.support.configs import config_text
 
@@ -92,10 +91,10 @@ class OptionsTests(unittest.TestCase):
         self.addCleanup(verbosity.set, verbosity.verbosity)
         options, code, _, _ = self.parse("-c", self.write(GOOD), "-v", "7")
         self.assertIsNone(code)
-        streamlined = []
-        self.patch(eventloop, "streamline_installed_reactor", lambda: streamlined.append(1))
+        tuned = []
+        self.patch(runtime, "tune_installed_reactor", lambda: tuned.append(1))
         service = makeService(options)
-        self.assertEqual(streamlined, [1])  # the process's reactor, not a test's
+        self.assertEqual(tuned, [1])  # the process's reactor (patched: not this test's)
         self.assertEqual(verbosity.verbosity, 7)
         self.assertEqual(service.config.listen.port, 8102)
 
