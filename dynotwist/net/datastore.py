@@ -50,6 +50,7 @@ from dynotwist.core.stats import Histogram, RoundTrips, Stats
 from dynotwist.logs import logger
 from dynotwist.net.batch import Batched, WriteBatch
 from dynotwist.net.health import Reachability
+from dynotwist.net.reads import read_in_large_pieces
 from dynotwist.proto.resp import ReplyError, encode_command, is_error_reply, reply_framer_class
 from dynotwist.proto.transactions import UnitRequest
 
@@ -82,6 +83,7 @@ class PooledProtocol(Batched, Protocol):
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpNoDelay(True)
             self.transport.setTcpKeepAlive(True)
+        read_in_large_pieces(self.transport)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.lost = True

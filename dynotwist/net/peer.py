@@ -52,6 +52,7 @@ from dynotwist.logs import logger
 from dynotwist.net.batch import WriteBatch
 from dynotwist.net.datastore import BackendPool, PooledProtocol, PoolShared
 from dynotwist.net.ordered import OrderedConnection
+from dynotwist.net.reads import read_in_large_pieces
 from dynotwist.proto.dnode import (
     DMSG_REQ,
     DMSG_REQ_FORWARD,
@@ -539,6 +540,7 @@ class DnodeServerProtocol(OrderedConnection):
         super().connectionMade()
         if ITCPTransport.providedBy(self.transport):
             self.transport.setTcpKeepAlive(True)
+        read_in_large_pieces(self.transport)  # a peer's frames: many clients' requests
         self.node.stats.dnode_client_connections += 1
         self.node.serving.add(self)
 

@@ -30,6 +30,7 @@ from dynotwist.net.peer import (
     PeerPool,
     PeerProtocol,
 )
+from dynotwist.net.reads import LARGE_READ
 from dynotwist.proto.dnode import (
     DMSG_REQ,
     DMSG_REQ_FORWARD,
@@ -119,7 +120,19 @@ class PoolHarness:
         self.reactor.tcpClients[attempt][2].clientConnectionFailed(None, refused())
 
 
+class SocketTransport(BatchedTransport):
+    bufferSize = 65536  # what Twisted's TCP and UNIX connections read at a time
+
+
 class PeerClientTests(unittest.TestCase):
+    def test_a_link_reads_in_large_pieces(self) -> None:
+        """The frames of many clients' replies come back on one link (so do a
+        datastore's replies, on the same PooledProtocol): read 256 KiB at a time."""
+        h = PoolHarness()
+        transport = SocketTransport(h.reactor)
+        h.reactor.tcpClients[-1][2].buildProtocol(None).makeConnection(transport)
+        self.assertEqual(transport.bufferSize, LARGE_READ)
+
     def test_cross_dc_get_is_framed_as_dynomite_frames_it(self) -> None:
         # T4 "GET foo": A forwards to C with type 4, same_dc 0, msg id 7
         request = captured("T4", "GET foo (hit)", "[A -> C]")
@@ -469,6 +482,11 @@ class DnodeServerTests(unittest.TestCase):
         self.server = self.h.protocol
         self.out = self.h.transport
         self.node = self.h.node
+
+    def test_a_peer_connection_reads_in_large_pieces(self) -> None:
+        transport = SocketTransport(self.h.reactor)
+        DnodeServerFactory(self.node).buildProtocol(None).makeConnection(transport)
+        self.assertEqual(transport.bufferSize, LARGE_READ)
 
     def test_factory(self) -> None:
         factory = DnodeServerFactory(self.node)
