@@ -452,6 +452,40 @@ class FramerTests(unittest.TestCase):
         self.assertEqual(framer.feed(b"D\r\n"), [b"VALUE a 0 3\r\nabc\r\nEND\r\n"])
         self.assertEqual(framer.pending, 0)
 
+    def test_whole_get_replies_are_cut_in_one_step(self) -> None:
+        """A get reply all in one read is one slice of it (not read line by line)."""
+        self.patch(MemcacheReplyFramer, "_on_line", lambda *args: self.fail("line by line"))
+        replies = [b"END\r\n", b"VALUE a 0 3\r\nabc\r\nEND\r\n",
+                   b"VALUE a 1 1 7\r\n\n\r\nVALUE bb 2 0\r\n\r\nEND\r\n"]
+        framer = MemcacheReplyFramer()
+        for _ in replies:
+            framer.expect(V)
+        self.assertEqual(framer.feed(b"".join(replies)), replies)
+
+    @HYPOTHESIS
+    @given(st.lists(st.sampled_from(
+        [b"VALUE a 0 3\r\nabc\r\n", b"VALUE b 0 0\r\n\r\n", b"END\r\n", b"VALUE", b" ",
+         b"\r\n", b"\n", b"3", b"x", b"0", b"99999999999999999999", b"SERVER_ERROR x\r\n"]),
+        max_size=12).map(b"".join))
+    def test_whole_and_byte_by_byte_agree(self, stream: bytes) -> None:
+        def outcome(chunks: List[bytes]) -> Tuple[List[bytes], bool]:
+            framer = MemcacheReplyFramer()
+            for _ in range(4):
+                framer.expect(V)
+            got: List[bytes] = []
+            try:
+                for chunk in chunks:
+                    got += framer.feed(chunk)
+            except ReplyError:
+                return got, True
+            return got, False
+
+        whole, failed = outcome([stream])
+        byte_by_byte, failed_too = outcome(pieces(stream, list(range(len(stream)))))
+        self.assertEqual(failed, failed_too)
+        if not failed:  # (a feed that fails returns nothing: the stream is broken)
+            self.assertEqual(whole, byte_by_byte)
+
     def test_broken_streams(self) -> None:
         for kinds, stream in [
             ([], b"STORED\r\n"),  # nothing expected
@@ -460,6 +494,8 @@ class FramerTests(unittest.TestCase):
             ([V], b"VALUE a 0 x\r\n"),
             ([V], b"VALUE a 0\r\n"),
             ([V], b"VALUE a 0 1\r\nxyz"),  # block not followed by CRLF
+            ([V], b"VALUE a 0 1\r\nx..END\r\n"),  # ... though whole
+            ([V], b"VALUE a 0 1\nx\r\nEND\r\n"),  # a line without CR
             ([M], b"VA -1\r\n"),
             ([L], b"x" * (memcache.MAX_REPLY_LINE + 1)),
         ]:

@@ -70,6 +70,13 @@ class MemcacheReplyFramer:
                 continue
             if not self._expected:
                 raise ReplyError("reply bytes with no request waiting: %r" % data[pos : pos + 64])
+            if self._expected[0] == EXPECT_VALUES and not self._parts and not self._line:
+                end = _values_end(data, pos)
+                if end > 0:  # a whole get reply in this read (the usual case): one slice
+                    out.append(data[pos:end])
+                    self._expected.popleft()
+                    pos = end
+                    continue
             nl = find(b"\n", pos)
             if nl < 0:
                 self._line.append(data[pos:])
@@ -145,9 +152,32 @@ class MemcacheReplyFramer:
 
 def _size_field(line: bytes, index: int) -> int:
     fields = line[:-2].split(b" ")
-    if len(fields) <= index or not fields[index].isdigit():
+    if len(fields) <= index or not _is_size(fields[index]):
         raise ReplyError("bad size in %r" % line[:64])
     return int(fields[index])
+
+
+def _is_size(field: bytes) -> bool:
+    return field.isdigit() and len(field) < 20  # memcached's sizes are 32-bit
+
+
+def _values_end(data: bytes, pos: int) -> int:
+    """Where the get reply at ``data[pos:]`` ends (``VALUE`` blocks, then ``END``) if
+    all of it is there and it is well formed, else -1: the framer then reads it line by
+    line, as it reads every other reply (and says what is wrong with a bad one)."""
+    find = data.find
+    while data.startswith(b"VALUE ", pos):
+        nl = find(b"\n", pos)
+        if nl < 0 or data[nl - 1] != 0x0D:
+            return -1
+        fields = data[pos : nl - 1].split(b" ")  # VALUE <key> <flags> <bytes> [<cas>]
+        if len(fields) not in (4, 5) or not _is_size(fields[3]):
+            return -1
+        end = nl + 1 + int(fields[3])
+        if data[end : end + 2] != CRLF:
+            return -1
+        pos = end + 2
+    return pos + 5 if data.startswith(END, pos) else -1
 
 
 # -- helpers for the node ---------------------------------------------------------------------
@@ -178,7 +208,7 @@ def value_blocks(reply: bytes) -> Optional[List[Tuple[bytes, bytes]]]:
         if not reply.startswith(b"VALUE ", pos):
             return None
         fields = reply[pos:nl].split(b" ")
-        if len(fields) not in (4, 5) or not fields[3].isdigit():
+        if len(fields) not in (4, 5) or not _is_size(fields[3]):
             return None
         end = nl + 2 + int(fields[3]) + 2
         if end > n or reply[end - 2 : end] != CRLF:
