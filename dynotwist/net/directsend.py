@@ -9,10 +9,11 @@ CPU per request: 19.5 µs with ``transport.write``, 16.4 µs with ``transport.wr
 followed by the transport's ``doWrite()`` (both public), 13.9 µs with this module.
 
 How: when the transport is a plain TCP socket holding no earlier bytes, the data goes
-through the transport's own ``writeSomeData`` (the documented method its ``doWrite``
-calls to send "as much as possible ... immediately"); whatever the kernel does not
-take, and any error, goes the usual way through ``transport.write``, behind which
-Twisted keeps the order and reports the error.
+to the transport's socket (``getHandle()``) with one ``send``, as the transport's own
+``writeSomeData`` would send it less a memoryview and two Python calls (Python retries
+a send that a signal interrupts by itself); whatever the kernel does not take, and any
+error other than a full buffer, goes the usual way through ``transport.write``, behind
+which Twisted keeps the order and meets and reports the error on its own next send.
 
 Large values: a batch of several buffers (requests or replies carrying big values) is
 sent as it is, with one ``sendmsg`` on the transport's socket (``getHandle()``), the
@@ -22,7 +23,7 @@ a full buffer too, so that Twisted meets and reports it on its own next send.
 
 What it reads of Twisted that is not an interface: whether the transport holds
 unsent bytes (``FileDescriptor.dataBuffer``, ``offset`` and ``_tempDataLen``) and
-whether it is being aborted (``_aborting``). ``tests/unit/test_directsend.py`` checks
+whether it is being aborted (``_aborting``). ``tests/integration/test_directsend.py`` checks
 them on real socket pairs, so that a Twisted release that changes them fails the
 suite instead of the order of bytes. Never used for TLS (the bytes must be encrypted
 first): a TLS transport is not a ``FileDescriptor``, nor is a TCP transport after
@@ -59,8 +60,12 @@ def holds_nothing(transport: Any) -> bool:
 def write_now(transport: Any, data: bytes) -> None:
     """``transport.write(data)``, sent to the kernel at once where that is safe."""
     if holds_nothing(transport):
-        sent = transport.writeSomeData(data)
-        if not isinstance(sent, int):  # an error: Twisted meets and reports it itself
+        try:
+            sent = transport.getHandle().send(data)
+        except OSError as error:
+            if error.errno not in _FULL:
+                transport.write(data)
+                return
             sent = 0
         if sent == len(data):
             return

@@ -4,6 +4,7 @@ when it holds something or the kernel takes only part."""
 
 from __future__ import annotations
 
+import errno
 from typing import Any, List
 
 from twisted.internet import defer, reactor, task
@@ -119,6 +120,24 @@ class DirectSendTests(unittest.TestCase):
         total = sum(map(len, sent))
         yield until(lambda: self.receiver.received == total)
         self.assertEqual(b"".join(self.receiver.chunks), b"".join(sent))
+
+    @defer.inlineCallbacks
+    def test_a_send_error_is_left_to_twisted(self) -> Any:
+        """A send that fails (other than on a full buffer) hands the bytes to Twisted,
+        whose own send meets the error and closes, or, as here, sends them."""
+        real = self.sender.getHandle()
+
+        class Failing:
+            def send(self, data: bytes) -> int:
+                raise ConnectionResetError(errno.ECONNRESET, "reset")
+
+        self.patch(self.sender, "getHandle", Failing)
+        write_now(self.sender, b"given to Twisted")
+        self.assertFalse(holds_nothing(self.sender))  # held by the transport
+        self.patch(self.sender, "getHandle", lambda: real)
+        write_now(self.sender, b", then this")
+        yield until(lambda: self.receiver.received == 27)
+        self.assertEqual(b"".join(self.receiver.chunks), b"given to Twisted, then this")
 
     def test_gathered_through_write_sequence_for_another_kind(self) -> None:
         string = StringTransport()
