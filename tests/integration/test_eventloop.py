@@ -1,4 +1,5 @@
-"""dynotwist.net.eventloop: the epoll reactor's dispatch without the log context."""
+"""dynotwist.net.eventloop on a real epoll reactor and socket pairs: ready connections
+dispatched without the legacy log context, a failing handler logged and the loop on."""
 
 from __future__ import annotations
 
