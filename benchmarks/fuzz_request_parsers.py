@@ -1,5 +1,6 @@
 """Differential fuzzing of the RESP request parsers: the hiredis accelerator against
-the pure-Python parser (the reference), on seeded random inputs (see
+the pure-Python parser (the reference), and the compiled ``one_request`` (a peer
+frame's request) against the pure one, on seeded random inputs (see
 ``tests/unit/resp_fuzz.py`` for what they hold and what is compared).
 
     .venv/bin/python benchmarks/fuzz_request_parsers.py [--count 1000000] [--seed 0]
@@ -18,6 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from dynotwist.proto.resp import one_request
+from dynotwist.proto.resp_compiled import one_request as compiled_one_request
 from dynotwist.proto.resp_hiredis import AcceleratedRequestParser
 from tests.unit.resp_fuzz import difference, inputs
 
@@ -36,6 +39,10 @@ def main() -> int:
         described = difference(case, AcceleratedRequestParser)
         if described is not None:
             found.append(described)
+        payload = b"".join(case.chunks)
+        compiled = compiled_one_request(payload, case.max_bulk_len)
+        if compiled != one_request(payload, case.max_bulk_len):
+            found.append("one_request of %r: compiled %r" % (payload[:200], compiled))
     elapsed = time.perf_counter() - started
     print("inputs tried: %d (seed %d)" % (count, args.seed))
     print("differences found: %d" % len(found))
