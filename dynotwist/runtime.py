@@ -13,8 +13,10 @@ Twisted, the command table, the configuration, none of which will ever be garbag
 Once the node has started, :func:`gc.freeze` moves what exists to the permanent
 generation, which collections skip: SET at P=16 through 3 racks cost the coordinator
 about 10% less CPU (py-spy had put 20% of its samples in the allocations that
-triggered collections). PyPy's collector is generational by itself and has no
-``freeze``.
+triggered collections). What is frozen is never collected: a reference cycle among
+the objects of the start (a first connection's transport and protocol, once it is
+lost) stays in memory, a bounded cost paid once. PyPy's collector is generational by
+itself and has no ``freeze``.
 """
 
 from __future__ import annotations

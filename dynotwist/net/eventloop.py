@@ -23,24 +23,33 @@ import errno
 import types
 from typing import Any, Optional
 
-from twisted.internet.epollreactor import EPollReactor
-
 from dynotwist.logs import logger
 
 log = logger(__name__)
 
 
+def _epoll_reactor_class() -> Optional[type]:
+    try:
+        from twisted.internet.epollreactor import EPollReactor
+    except ImportError:  # no epoll (not Linux): every reactor is left as it is
+        return None
+    return EPollReactor
+
+
+_EPOLL_REACTOR = _epoll_reactor_class()
+
+
 def streamline(reactor: Any) -> bool:
     """Dispatch ``reactor``'s events without the legacy log context; True if it is an
     epoll reactor (and now does), False if it is left alone."""
-    if type(reactor) is not EPollReactor:
+    if _EPOLL_REACTOR is None or type(reactor) is not _EPOLL_REACTOR:
         return False
     poll = types.MethodType(_poll_and_dispatch, reactor)
     vars(reactor).update(doPoll=poll, doIteration=poll)  # this instance's, not the class's
     return True
 
 
-def _poll_and_dispatch(self: EPollReactor, timeout: Optional[float]) -> None:
+def _poll_and_dispatch(self: Any, timeout: Optional[float]) -> None:
     # EPollReactor.doPoll, with _doReadOrWrite called directly
     try:
         events = self._poller.poll(-1 if timeout is None else timeout, len(self._selectables))

@@ -254,14 +254,16 @@ static long long request_length(const char *buf, Py_ssize_t from, Py_ssize_t to)
     return v;
 }
 
-static PyObject *one_request(PyObject *module, PyObject *args)
+static PyObject *one_request(PyObject *module, PyObject *args, PyObject *kwargs)
 {
+    static char *keywords[] = {"payload", "max_bulk_len", NULL};
     PyObject *payload, *out, *arg;
     long long max_bulk = 512LL * 1024 * 1024, count, size; /* resp.DEFAULT_MAX_BULK */
     const char *buf;
     Py_ssize_t n, pos, nl;
 
-    if (!PyArg_ParseTuple(args, "O!|L", &PyBytes_Type, &payload, &max_bulk))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!|L", keywords, &PyBytes_Type, &payload,
+                                     &max_bulk))
         return NULL;
     buf = PyBytes_AS_STRING(payload);
     n = PyBytes_GET_SIZE(payload);
@@ -270,7 +272,9 @@ static PyObject *one_request(PyObject *module, PyObject *args)
     nl = find_crlf(buf, 1, n);
     if (nl < 0 || (count = request_length(buf, 1, nl)) <= 0 || count > 2147483647LL)
         Py_RETURN_NONE;
-    if (count > n)  /* each argument takes bytes: none is due past the end */
+    /* each argument takes 6 bytes at least ("$0\r\n" and two): a count the payload
+     * cannot hold is refused before a list of that size is asked for */
+    if (count > (n - nl - 2) / 6)
         Py_RETURN_NONE;
     out = PyList_New((Py_ssize_t)count);
     if (out == NULL)
@@ -301,7 +305,7 @@ none:
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(buf, stack) -> (replies, start, pos, skip), or None"},
-    {"one_request", one_request, METH_VARARGS,
+    {"one_request", (PyCFunction)(void (*)(void))one_request, METH_VARARGS | METH_KEYWORDS,
      "one_request(payload, max_bulk_len=512 MiB) -> the arguments of one request, or None"},
     {NULL, NULL, 0, NULL},
 };

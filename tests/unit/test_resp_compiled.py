@@ -79,6 +79,28 @@ class OneRequestDifferentialTests(unittest.TestCase):
             self.same(variant)
             self.same(variant, 0)
 
+    def test_a_count_the_payload_cannot_hold(self) -> None:
+        """Refused before a list of that size is asked for (``*<N>`` then junk: the
+        pure function reads it as nothing, the compiled one must not need N slots)."""
+        for count in (7, 1000, 10**9, 2**31 - 1):
+            payload = b"*%d\r\n" % count + b"$0\r\n\r\n" * 6 + b"x" * 5
+            self.same(payload)
+            self.assertIsNone(compiled_one_request(payload))
+        self.same(b"*2\r\n$0\r\n\r\n$0\r\n\r\n")  # exactly two: read
+        # a count just under the payload's size: no list of 5 million slots (40 MB)
+        import tracemalloc  # CPython's (the compiled scanner's only interpreter)
+
+        payload = b"*5000000\r\n" + b"x" * 6_000_000
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        self.assertIsNone(compiled_one_request(payload))
+        self.assertLess(tracemalloc.get_traced_memory()[1], 1_000_000)
+
+    def test_keywords_as_the_pure_one_takes_them(self) -> None:
+        payload = b"*1\r\n$3\r\nabc\r\n"
+        self.assertEqual(compiled_one_request(payload=payload, max_bulk_len=3), [b"abc"])
+        self.assertIsNone(compiled_one_request(payload, max_bulk_len=2))
+
     def test_lengths_at_their_limits(self) -> None:
         for field in (b"1" * 18, b"1" * 19, b"9" * 5000, b"2147483647", b"2147483648"):
             self.same(b"*" + field + b"\r\n$1\r\na\r\n")

@@ -9,6 +9,7 @@ from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.testing import MemoryReactor
 from twisted.trial import unittest
 
+from dynotwist.net import eventloop
 from dynotwist.runtime import tune
 
 
@@ -27,6 +28,12 @@ class TuneTests(unittest.TestCase):
         # CPython: what exists once the services run is left out of collections
         expected = [gc.freeze] if hasattr(gc, "freeze") else []
         self.assertEqual(self.when_running, expected)
+
+    def test_without_epoll_nothing_is_streamlined(self) -> None:
+        self.patch(eventloop, "_EPOLL_REACTOR", None)  # as on a system without epoll
+        reactor = self.reactor()
+        tune(reactor)
+        self.assertNotIn("doIteration", vars(reactor))
 
     def test_another_reactor_keeps_its_dispatch(self) -> None:
         reactor = MemoryReactor()
