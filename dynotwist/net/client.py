@@ -221,7 +221,8 @@ class RedisClientProtocol(NodeCommands, ClientConnection):
             ):
                 # this node's datastore alone answers (a DC_ONE read of a range it
                 # owns): no coordination (without a connection up, the path below fails over)
-                node.gate.send(raw, slot, session.resp3, self.lane, write)
+                if not node.gate.send(raw, slot, session.resp3, self.lane, write):
+                    slot.deliver(node.replies.datastore_refused)
                 return
             if routed.level != DC_ONE:
                 self.watch_quorum(slot, write)
