@@ -341,20 +341,20 @@ class PeerPool(BackendPool[PeerProtocol]):
         False if the peer cannot take it: the caller answers
         ``errors.PEER_NOT_CONNECTED`` (or sends the request to another replica).
         """
+        if self.admin_down:
+            return False
         ready = self.ready
-        if not ready or self.admin_down:
-            if self.admin_down:
-                return False
+        if ready:
+            if framed is None:
+                framed = self.frame(payload, msg_type, resp3)
+            ready[lane % len(ready)].send(framed, slot)
+        else:
             if self._connect_on_first_use:  # preconnect: false
                 self._connect_on_first_use = False
                 self._connect_all()
             if not self.coming_up:
                 return False
             self.hold(slot, (payload, msg_type, resp3))  # framed when sent: a newer id
-        else:
-            if framed is None:
-                framed = self.frame(payload, msg_type, resp3)
-            ready[lane % len(ready)].send(framed, slot)
         self.stats.peer_requests += 1
         self.link.requests += 1
         return True
