@@ -116,14 +116,17 @@ class ClusterClientsTest(ProcessTestCase):
     def written(self, coordinator: ClusterNode, count: int = 10) -> List[bytes]:
         """``count`` untagged keys written through ``coordinator``, on both of the
         rack's nodes, each copied to the other rack."""
-        prefix = self.prefix()
-        keys = ["%s:%d" % (prefix, i) for i in range(count)]
+        for _ in range(100):  # a random prefix may put all the keys on one node
+            prefix = self.prefix()
+            keys = ["%s:%d" % (prefix, i) for i in range(count)]
+            owners = {self.cluster.owner(k.encode(), coordinator.dc, coordinator.rack).name
+                      for k in keys}
+            if len(owners) == 2:
+                break
+        self.assertEqual(len(owners), 2, "keys on both nodes of the rack")
         client = self.client(coordinator)
         for key in keys:
             client.set(key, "v")
-        owners = {self.cluster.owner(k.encode(), coordinator.dc, coordinator.rack).name
-                  for k in keys}
-        self.assertEqual(len(owners), 2, "keys on both nodes of the rack")
         for key in keys:
             self.on_every_replica(key, b"v")
         return sorted(k.encode() for k in keys)
